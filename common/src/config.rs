@@ -1,0 +1,154 @@
+//! Flags shared by every service. Each flag has a matching environment
+//! variable (the configuration contract in the README); services flatten the
+//! groups they need into their own `clap::Parser`.
+use std::net::SocketAddr;
+
+/// How to reach Kafka, and the librdkafka properties passed through untouched
+/// (SASL, TLS, ...).
+#[derive(clap::Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(
+        long = "kafka-brokers",
+        env = "TRIBUTARY_KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub brokers: String,
+
+    /// Extra librdkafka properties as key=value, e.g.
+    /// security.protocol=SASL_SSL. Repeat the flag, or separate with ';' in
+    /// the environment variable.
+    #[arg(
+        long = "kafka-property",
+        env = "TRIBUTARY_KAFKA_PROPERTIES",
+        value_delimiter = ';',
+        value_parser = parse_key_value
+    )]
+    pub properties: Vec<(String, String)>,
+
+    /// Prefix of the per-event-type topics: events of type T go to
+    /// `{prefix}{T}`.
+    #[arg(
+        long = "topic-prefix",
+        env = "TRIBUTARY_TOPIC_PREFIX",
+        default_value = "tributary.events."
+    )]
+    pub topic_prefix: String,
+
+    /// The topic aggregates are written to.
+    #[arg(
+        long = "aggregates-topic",
+        env = "TRIBUTARY_AGGREGATES_TOPIC",
+        default_value = "tributary.aggregates"
+    )]
+    pub aggregates_topic: String,
+
+    /// The dead-letter topic for records that cannot be processed.
+    #[arg(
+        long = "dead-letter-topic",
+        env = "TRIBUTARY_DEAD_LETTER_TOPIC",
+        default_value = "tributary.dead-letter"
+    )]
+    pub dead_letter_topic: String,
+}
+
+impl KafkaArgs {
+    /// Settings for a broker at `brokers` with every other flag at its default.
+    pub fn for_brokers(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            properties: Vec::new(),
+            topic_prefix: "tributary.events.".into(),
+            aggregates_topic: "tributary.aggregates".into(),
+            dead_letter_topic: "tributary.dead-letter".into(),
+        }
+    }
+
+    /// The topic events of `event_type` are produced to.
+    pub fn event_topic(&self, event_type: &str) -> String {
+        format!("{}{event_type}", self.topic_prefix)
+    }
+}
+
+/// How to reach the Confluent-compatible Schema Registry.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Base URL of the Schema Registry (Tributary's own, Confluent, Karapace,
+    /// Redpanda or Apicurio's Confluent API).
+    #[arg(
+        long = "registry-url",
+        env = "TRIBUTARY_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub url: String,
+}
+
+/// Logging and metrics.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TelemetryArgs {
+    /// Log format: `auto` is JSON when stderr is not a terminal, text otherwise.
+    #[arg(long = "log-format", env = "TRIBUTARY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` EnvFilter syntax, e.g. `info,tributary=debug`.
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// Address of the Prometheus metrics endpoint; port 0 picks a free port.
+    /// Disabled when unset.
+    #[arg(long = "metrics-addr", env = "TRIBUTARY_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl Default for TelemetryArgs {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Auto,
+            log_filter: "info".into(),
+            metrics_addr: None,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON when stderr is not a terminal, human-readable text otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected key=value, got `{s}`"))?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("empty key in `{s}`"));
+    }
+    Ok((k.to_string(), v.trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_property_is_split_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_key_value("sasl.jaas.config=a=b").unwrap(),
+            ("sasl.jaas.config".to_string(), "a=b".to_string())
+        );
+    }
+
+    #[test]
+    fn kafka_property_without_equals_sign_is_refused() {
+        assert_eq!(
+            parse_key_value("acks").unwrap_err(),
+            "expected key=value, got `acks`"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Tributary's shared plumbing: what every service needs and nothing more.
+//!
+//! - [`config`]: the command-line flags and environment variables every
+//!   service shares (Kafka, registry, telemetry).
+//! - [`telemetry`]: logging and tracing setup.
+//! - [`shutdown`]: the signal that starts a graceful shutdown.
+//! - [`proto`]: the gRPC contracts.
+//! - [`kafka`]: producer, consumer and admin settings, written once.
+//! - [`registry_client`]: Schema Registry access over the Confluent REST API.
+//! - [`schemas`]: the Avro schemas of `schemas/`, compiled in.
+//! - [`wire`]: the Confluent wire format (magic byte + schema id).
+pub mod config;
+pub mod kafka;
+pub mod proto;
+pub mod registry_client;
+pub mod schemas;
+pub mod shutdown;
+pub mod telemetry;
+pub mod wire;

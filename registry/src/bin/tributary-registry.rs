@@ -1,0 +1,14 @@
+//! `tributary-registry`: config → telemetry → build → serve until SIGINT/SIGTERM.
+use clap::Parser as _;
+use tributary_common::{shutdown, telemetry};
+use tributary_registry::{config::RegistryConfig, startup::Registry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = RegistryConfig::parse();
+    telemetry::init(&config.telemetry);
+    let registry = Registry::build(&config).await?;
+    tracing::info!(addr = %registry.local_addr(), "registry listening");
+    registry.serve(shutdown::signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! Turns submitted schema text into the registry's canonical form: the text
+//! that is stored and returned, and the fingerprint that decides whether two
+//! submissions are "the same schema".
+//!
+//! Identity ignores whitespace and JSON key order: the text is re-serialised
+//! compactly with keys in a fixed order (Avro's conventional order first, the
+//! rest sorted), so two submissions that differ only in layout get the same
+//! text and therefore the same id. `?normalize=true` goes further, like
+//! Confluent's `normalize`: names become fully qualified, `namespace` and
+//! `doc` are dropped and `{"type": "int"}` becomes `"int"`, while defaults,
+//! logical types, aliases and other properties are kept because they change
+//! how data is read.
+use std::collections::HashMap;
+
+use apache_avro::Schema;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{RegistryError, RegistryResult};
+
+/// The only schema type this registry stores.
+pub const AVRO: &str = "AVRO";
+
+/// Keys written first, in this order, so stored text reads like Avro's own rendering.
+const KEY_ORDER: &[&str] = &[
+    "type",
+    "name",
+    "namespace",
+    "doc",
+    "aliases",
+    "fields",
+    "symbols",
+    "items",
+    "values",
+    "size",
+    "default",
+    "order",
+    "logicalType",
+    "precision",
+    "scale",
+];
+
+const PRIMITIVES: &[&str] = &["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+
+/// A validated Avro schema in canonical form.
+#[derive(Debug, Clone)]
+pub struct ParsedSchema {
+    /// The canonical text: what is stored and returned to clients.
+    pub text: String,
+    /// The parsed schema.
+    pub schema: Schema,
+    /// Every named type visible to the schema (its own and its references'), by full name.
+    pub names: HashMap<String, Schema>,
+}
+
+impl ParsedSchema {
+    /// Parses `text` (whose references' texts are `references`, dependencies first),
+    /// canonicalising it, and further normalising it when `normalize` is set.
+    pub fn parse(text: &str, references: &[String], normalize: bool) -> RegistryResult<Self> {
+        let json: Value = serde_json::from_str(text)
+            .map_err(|e| RegistryError::InvalidSchema(format!("the schema is not valid JSON: {e}")))?;
+        let json = if normalize { normalized(&json, None) } else { json };
+        let text = canonical_text(&json);
+        let (schema, dependencies) = if references.is_empty() {
+            (Schema::parse(&json).map_err(invalid)?, Vec::new())
+        } else {
+            Schema::parse_str_with_list(&text, references).map_err(invalid)?
+        };
+        let mut names = HashMap::new();
+        for dependency in &dependencies {
+            collect_names(dependency, &mut names);
+        }
+        collect_names(&schema, &mut names);
+        Ok(Self { text, schema, names })
+    }
+
+    /// The identity of this schema with these references: equal fingerprints mean one global id.
+    pub fn fingerprint(&self, references: &Value) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(AVRO.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.text.as_bytes());
+        hasher.update([0]);
+        hasher.update(canonical_text(references).as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
+fn invalid(error: apache_avro::Error) -> RegistryError {
+    RegistryError::InvalidSchema(error.to_string())
+}
+
+/// Compact JSON with object keys in the registry's fixed order.
+pub fn canonical_text(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            out.push('{');
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by_key(|key| {
+                let rank = KEY_ORDER.iter().position(|k| k == key).unwrap_or(KEY_ORDER.len());
+                (rank, key.as_str())
+            });
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// `value` with fully qualified names, no `namespace`/`doc`, and bare primitives.
+fn normalized(value: &Value, namespace: Option<&str>) -> Value {
+    match value {
+        Value::String(name) => Value::String(qualify(name, namespace)),
+        Value::Array(branches) => Value::Array(branches.iter().map(|b| normalized(b, namespace)).collect()),
+        Value::Object(map) => normalized_object(map, namespace),
+        other => other.clone(),
+    }
+}
+
+fn normalized_object(map: &Map<String, Value>, namespace: Option<&str>) -> Value {
+    let kind = map.get("type");
+    if let Some(Value::String(kind)) = kind
+        && PRIMITIVES.contains(&kind.as_str())
+        && map.len() == 1
+    {
+        return Value::String(kind.clone());
+    }
+    let named = matches!(kind.and_then(Value::as_str), Some("record" | "error" | "enum" | "fixed"));
+    let own_namespace = map.get("namespace").and_then(Value::as_str).or(namespace);
+    let full_name = map.get("name").and_then(Value::as_str).map(|name| qualify(name, own_namespace));
+    let inner_namespace: Option<String> = if named {
+        full_name.as_deref().and_then(|n| n.rsplit_once('.')).map(|(ns, _)| ns.to_owned())
+    } else {
+        namespace.map(str::to_owned)
+    };
+    let inner = inner_namespace.as_deref();
+    let mut out = Map::new();
+    for (key, value) in map {
+        let value = match key.as_str() {
+            "doc" => continue,
+            "namespace" if named => continue,
+            "name" if named => Value::String(full_name.clone().unwrap_or_default()),
+            "aliases" if named => match value {
+                Value::Array(aliases) => Value::Array(
+                    aliases
+                        .iter()
+                        .map(|a| a.as_str().map_or(a.clone(), |a| Value::String(qualify(a, own_namespace))))
+                        .collect(),
+                ),
+                other => other.clone(),
+            },
+            "fields" => match value {
+                Value::Array(fields) => Value::Array(fields.iter().map(|f| normalized_field(f, inner)).collect()),
+                other => other.clone(),
+            },
+            "type" | "items" | "values" => normalized(value, inner),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Object(out)
+}
+
+fn normalized_field(field: &Value, namespace: Option<&str>) -> Value {
+    let Value::Object(map) = field else { return field.clone() };
+    let mut out = Map::new();
+    for (key, value) in map {
+        match key.as_str() {
+            "doc" => {}
+            "type" => {
+                out.insert(key.clone(), normalized(value, namespace));
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn qualify(name: &str, namespace: Option<&str>) -> String {
+    if PRIMITIVES.contains(&name) || name.contains('.') {
+        return name.to_owned();
+    }
+    match namespace {
+        Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+/// Records every named type in `schema` under its full name.
+fn collect_names(schema: &Schema, names: &mut HashMap<String, Schema>) {
+    match schema {
+        Schema::Record(record) => {
+            names.insert(record.name.fullname(None), schema.clone());
+            for field in &record.fields {
+                collect_names(&field.schema, names);
+            }
+        }
+        Schema::Enum(e) => {
+            names.insert(e.name.fullname(None), schema.clone());
+        }
+        Schema::Fixed(f) | Schema::Duration(f) => {
+            names.insert(f.name.fullname(None), Schema::Fixed(f.clone()));
+        }
+        Schema::Decimal(apache_avro::schema::DecimalSchema {
+            inner: apache_avro::schema::InnerDecimalSchema::Fixed(f),
+            ..
+        })
+        | Schema::Uuid(apache_avro::schema::UuidSchema::Fixed(f)) => {
+            names.insert(f.name.fullname(None), Schema::Fixed(f.clone()));
+        }
+        Schema::Array(array) => collect_names(&array.items, names),
+        Schema::Map(map) => collect_names(&map.types, names),
+        Schema::Union(union) => {
+            for variant in union.variants() {
+                collect_names(variant, names);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_and_key_order_do_not_change_the_canonical_text() {
+        let a = ParsedSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+            &[],
+            false,
+        )
+        .unwrap();
+        let b = ParsedSchema::parse(
+            "{ \"fields\" : [ {\"type\":\"int\", \"name\":\"a\"} ],\n \"name\": \"R\", \"type\": \"record\" }",
+            &[],
+            false,
+        )
+        .unwrap();
+        assert_eq!(a.text, r#"{"type":"record","name":"R","fields":[{"type":"int","name":"a"}]}"#);
+        assert_eq!(a.text, b.text);
+    }
+
+    #[test]
+    fn normalize_qualifies_names_and_drops_docs_but_keeps_defaults_and_logical_types() {
+        let parsed = ParsedSchema::parse(
+            r#"{"type":"record","name":"R","namespace":"com.acme","doc":"d","fields":[
+                {"name":"a","type":{"type":"int"},"doc":"x","default":1},
+                {"name":"t","type":{"type":"long","logicalType":"timestamp-millis"}},
+                {"name":"e","type":{"type":"enum","name":"E","symbols":["A"]}},
+                {"name":"e2","type":"E"}]}"#,
+            &[],
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.text,
+            r#"{"type":"record","name":"com.acme.R","fields":[{"type":"int","name":"a","default":1},{"type":{"type":"long","logicalType":"timestamp-millis"},"name":"t"},{"type":{"type":"enum","name":"com.acme.E","symbols":["A"]},"name":"e"},{"type":"com.acme.E","name":"e2"}]}"#
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Builds the registry (database pool, migrations, listener) and serves it
+//! until a shutdown signal.
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context as _;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+
+use crate::{api, config::RegistryConfig};
+
+/// A registry that is bound to its address and ready to serve.
+pub struct Registry {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Registry {
+    /// Connects to Postgres, applies the migrations and binds the listener.
+    pub async fn build(config: &RegistryConfig) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&config.database_url)
+            .await
+            .with_context(|| format!("cannot connect to Postgres at {}", config.database_url))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("cannot apply the registry's migrations")?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+        let router = api::router(api::AppState::new(pool, config));
+        Ok(Self { listener, router })
+    }
+
+    /// The address the registry listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves requests until `shutdown` completes, then finishes in-flight requests.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

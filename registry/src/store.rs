@@ -1,0 +1,538 @@
+//! The registry's state in Postgres, and the operations on it.
+//!
+//! Several registry instances may share one database, so every decision that
+//! must be unique is made by Postgres: a unique index on the schema
+//! fingerprint gives one global id per schema, and a per-subject advisory
+//! lock serialises version assignment, compatibility checks and deletions of
+//! one subject. Schemas by id are cached in memory: a global id never changes
+//! meaning, so the cache never needs invalidating.
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::{
+    canonical::ParsedSchema,
+    compatibility::CompatibilityLevel,
+    error::{RegistryError, RegistryResult},
+    mode::Mode,
+    schema::{Candidate, SchemaReference, StoredSchema},
+    version::VersionSpec,
+};
+
+/// The config row that holds the registry-wide settings.
+const GLOBAL: &str = "";
+
+/// Deepest chain of references followed; deeper chains are refused rather than risk a cycle.
+const MAX_REFERENCE_DEPTH: usize = 32;
+
+/// One version of a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct VersionRow {
+    /// The version number.
+    pub version: i32,
+    /// The global id of its schema.
+    pub schema_id: i32,
+    /// Whether it is soft deleted.
+    pub deleted: bool,
+}
+
+/// The answer to a compatibility check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatibilityVerdict {
+    /// Whether the candidate is acceptable.
+    pub is_compatible: bool,
+    /// Confluent-style descriptions of each difference (empty when compatible).
+    pub messages: Vec<String>,
+}
+
+/// Access to the registry's tables, with the id → schema cache in front.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    by_id: Arc<RwLock<HashMap<i32, Arc<StoredSchema>>>>,
+}
+
+impl Store {
+    /// A store over `pool` (migrated) with an empty cache.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, by_id: Arc::default() }
+    }
+
+    /// The schema with global id `id`, from memory when it was seen before.
+    pub async fn schema_by_id(&self, id: i32) -> RegistryResult<Option<Arc<StoredSchema>>> {
+        if let Some(hit) = self.cached(id) {
+            return Ok(Some(hit));
+        }
+        let mut conn = self.pool.acquire().await?;
+        self.load_schema(&mut conn, id).await
+    }
+
+    fn cached(&self, id: i32) -> Option<Arc<StoredSchema>> {
+        self.by_id.read().expect("cache lock").get(&id).cloned()
+    }
+
+    /// Like [`Store::schema_by_id`] on a connection the caller holds, so a
+    /// transaction never waits for a second pooled connection.
+    async fn load_schema(&self, conn: &mut PgConnection, id: i32) -> RegistryResult<Option<Arc<StoredSchema>>> {
+        if let Some(hit) = self.cached(id) {
+            return Ok(Some(hit));
+        }
+        let row: Option<(String, sqlx::types::Json<Vec<SchemaReference>>)> =
+            sqlx::query_as("SELECT schema_text, refs FROM registry_schemas WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(row.map(|(text, refs)| {
+            let stored = Arc::new(StoredSchema::new(id, text, refs.0));
+            self.by_id.write().expect("cache lock").insert(id, stored.clone());
+            stored
+        }))
+    }
+
+    /// Texts of the schemas `references` point to, each after its own references.
+    pub async fn reference_texts(&self, references: &[SchemaReference]) -> RegistryResult<Vec<String>> {
+        if references.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut texts = Vec::new();
+        self.collect_reference_texts(&mut conn, references, 0, &mut texts).await?;
+        Ok(texts)
+    }
+
+    async fn collect_reference_texts(
+        &self,
+        conn: &mut PgConnection,
+        references: &[SchemaReference],
+        depth: usize,
+        texts: &mut Vec<String>,
+    ) -> RegistryResult<()> {
+        if depth > MAX_REFERENCE_DEPTH {
+            return Err(RegistryError::InvalidSchema("references are nested too deeply".into()));
+        }
+        for reference in references {
+            let spec = if reference.version == -1 {
+                VersionSpec::Latest
+            } else {
+                VersionSpec::Number(reference.version)
+            };
+            let not_found = || {
+                RegistryError::InvalidSchema(format!(
+                    "reference '{}' not found: subject '{}' version {}",
+                    reference.name, reference.subject, reference.version
+                ))
+            };
+            let rows = rows_in(conn, &reference.subject).await?;
+            let row = pick(&reference.subject, rows, spec, true).map_err(|e| match e {
+                RegistryError::SubjectNotFound(_) | RegistryError::VersionNotFound(_) => not_found(),
+                other => other,
+            })?;
+            let stored = self.load_schema(conn, row.schema_id).await?.ok_or_else(not_found)?;
+            Box::pin(self.collect_reference_texts(conn, &stored.references, depth + 1, texts)).await?;
+            if !texts.contains(&stored.text) {
+                texts.push(stored.text.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a stored schema (with its references) for a compatibility check.
+    async fn parsed(&self, conn: &mut PgConnection, stored: &StoredSchema) -> RegistryResult<ParsedSchema> {
+        let mut references = Vec::new();
+        self.collect_reference_texts(conn, &stored.references, 0, &mut references).await?;
+        ParsedSchema::parse(&stored.text, &references, false)
+    }
+
+    /// Subjects with at least one visible version, sorted, optionally only those starting with `prefix`.
+    pub async fn subjects(&self, include_deleted: bool, prefix: Option<&str>) -> RegistryResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT subject FROM registry_subject_versions
+             WHERE ($1 OR NOT deleted) AND starts_with(subject, COALESCE($2, ''))
+             GROUP BY subject ORDER BY subject",
+        )
+        .bind(include_deleted)
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The visible versions of `subject`; 40401 when there are none.
+    pub async fn visible_versions(&self, subject: &str, include_deleted: bool) -> RegistryResult<Vec<VersionRow>> {
+        let mut conn = self.pool.acquire().await?;
+        visible(subject, rows_in(&mut conn, subject).await?, include_deleted)
+    }
+
+    /// The version `spec` of `subject` among its visible versions.
+    pub async fn version(&self, subject: &str, spec: VersionSpec, include_deleted: bool) -> RegistryResult<VersionRow> {
+        let mut conn = self.pool.acquire().await?;
+        pick(subject, rows_in(&mut conn, subject).await?, spec, include_deleted)
+    }
+
+    /// The (subject, version) pairs using schema `id`, sorted; 40403 for an unknown id.
+    pub async fn uses_of_schema(&self, id: i32, include_deleted: bool) -> RegistryResult<Vec<(String, i32)>> {
+        if self.schema_by_id(id).await?.is_none() {
+            return Err(RegistryError::SchemaIdNotFound(id.to_string()));
+        }
+        Ok(sqlx::query_as(
+            "SELECT subject, version FROM registry_subject_versions
+             WHERE schema_id = $1 AND ($2 OR NOT deleted) ORDER BY subject, version",
+        )
+        .bind(id)
+        .bind(include_deleted)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The highest version of `subject` whose schema is `candidate`.
+    pub async fn lookup(&self, subject: &str, candidate: &Candidate, include_deleted: bool) -> RegistryResult<VersionRow> {
+        self.visible_versions(subject, include_deleted).await?;
+        let row: Option<VersionRow> = sqlx::query_as(
+            "SELECT v.version, v.schema_id, v.deleted
+             FROM registry_subject_versions v JOIN registry_schemas s ON s.id = v.schema_id
+             WHERE v.subject = $1 AND s.fingerprint = $2 AND ($3 OR NOT v.deleted)
+             ORDER BY v.version DESC LIMIT 1",
+        )
+        .bind(subject)
+        .bind(&candidate.fingerprint)
+        .bind(include_deleted)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or(RegistryError::SchemaNotFound)
+    }
+
+    /// Registers `candidate` under `subject` and returns its global id: the
+    /// existing id and version when the subject already has it, otherwise a
+    /// new version after the compatibility check.
+    pub async fn register(&self, subject: &str, candidate: &Candidate) -> RegistryResult<i32> {
+        let mut tx = self.pool.begin().await?;
+        lock_subject(&mut tx, subject).await?;
+        let mode = effective_mode(&mut tx, subject).await?;
+        if mode.is_read_only() {
+            return Err(RegistryError::ReadOnly(subject.to_owned()));
+        }
+        let existing: Option<i32> = sqlx::query_scalar(
+            "SELECT s.id FROM registry_subject_versions v JOIN registry_schemas s ON s.id = v.schema_id
+             WHERE v.subject = $1 AND s.fingerprint = $2 AND NOT v.deleted LIMIT 1",
+        )
+        .bind(subject)
+        .bind(&candidate.fingerprint)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        if mode != Mode::Import {
+            let level = effective_compatibility(&mut tx, subject).await?;
+            let verdict = self.check_against_subject(&mut tx, subject, candidate, level).await?;
+            if !verdict.is_compatible {
+                return Err(RegistryError::Incompatible { subject: subject.to_owned(), details: verdict.messages });
+            }
+        }
+        let refs = sqlx::types::Json(&candidate.references);
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO registry_schemas (fingerprint, schema_type, schema_text, refs)
+             VALUES ($1, 'AVRO', $2, $3) ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+        )
+        .bind(&candidate.fingerprint)
+        .bind(&candidate.parsed.text)
+        .bind(refs)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match inserted {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar("SELECT id FROM registry_schemas WHERE fingerprint = $1")
+                    .bind(&candidate.fingerprint)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        sqlx::query(
+            "INSERT INTO registry_subject_versions (subject, version, schema_id)
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2 FROM registry_subject_versions WHERE subject = $1",
+        )
+        .bind(subject)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Checks `candidate` against the versions of `subject` its compatibility level names.
+    pub async fn check_compatibility(
+        &self,
+        subject: &str,
+        candidate: &Candidate,
+        spec: Option<VersionSpec>,
+    ) -> RegistryResult<CompatibilityVerdict> {
+        let mut tx = self.pool.begin().await?;
+        let level = effective_compatibility(&mut tx, subject).await?;
+        let Some(spec) = spec else {
+            return self.check_against_subject(&mut tx, subject, candidate, level).await;
+        };
+        let row = match pick(subject, rows_in(&mut tx, subject).await?, spec, false) {
+            Ok(row) => row,
+            // Nothing registered yet: any schema may become the first version.
+            Err(RegistryError::SubjectNotFound(_)) if spec == VersionSpec::Latest => {
+                return Ok(CompatibilityVerdict { is_compatible: true, messages: Vec::new() });
+            }
+            Err(e) => return Err(e),
+        };
+        let messages = self.describe_differences(&mut tx, candidate, &row, level).await?;
+        Ok(CompatibilityVerdict { is_compatible: messages.is_empty(), messages })
+    }
+
+    async fn check_against_subject(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        subject: &str,
+        candidate: &Candidate,
+        level: CompatibilityLevel,
+    ) -> RegistryResult<CompatibilityVerdict> {
+        let mut messages = Vec::new();
+        if level != CompatibilityLevel::None {
+            let live: Vec<VersionRow> = sqlx::query_as(
+                "SELECT version, schema_id, deleted FROM registry_subject_versions
+                 WHERE subject = $1 AND NOT deleted ORDER BY version DESC",
+            )
+            .bind(subject)
+            .fetch_all(&mut **tx)
+            .await?;
+            let checked = if level.is_transitive() { live.len() } else { live.len().min(1) };
+            for row in &live[..checked] {
+                messages.extend(self.describe_differences(tx, candidate, row, level).await?);
+            }
+        }
+        Ok(CompatibilityVerdict { is_compatible: messages.is_empty(), messages })
+    }
+
+    /// Confluent's verbose lines for `candidate` against one earlier version (empty when compatible).
+    async fn describe_differences(
+        &self,
+        conn: &mut PgConnection,
+        candidate: &Candidate,
+        previous: &VersionRow,
+        level: CompatibilityLevel,
+    ) -> RegistryResult<Vec<String>> {
+        let stored = self
+            .load_schema(conn, previous.schema_id)
+            .await?
+            .ok_or_else(|| RegistryError::SchemaIdNotFound(previous.schema_id.to_string()))?;
+        let parsed = self.parsed(conn, &stored).await?;
+        let found = level.check(&candidate.parsed, &parsed);
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+        lines.push(format!("{{oldSchemaVersion: {}}}", previous.version));
+        lines.push(format!("{{oldSchema: '{}'}}", stored.text));
+        lines.push(format!("{{compatibility: '{}'}}", level.as_str()));
+        Ok(lines)
+    }
+
+    /// Deletes every version of `subject` (soft, or hard after soft) and returns their numbers.
+    pub async fn delete_subject(&self, subject: &str, permanent: bool) -> RegistryResult<Vec<i32>> {
+        let mut tx = self.pool.begin().await?;
+        lock_subject(&mut tx, subject).await?;
+        if effective_mode(&mut tx, subject).await?.is_read_only() {
+            return Err(RegistryError::ReadOnly(subject.to_owned()));
+        }
+        let rows = rows_in(&mut tx, subject).await?;
+        if rows.is_empty() {
+            return Err(RegistryError::SubjectNotFound(subject.to_owned()));
+        }
+        let live: Vec<i32> = rows.iter().filter(|r| !r.deleted).map(|r| r.version).collect();
+        let deleted = if permanent {
+            if !live.is_empty() {
+                return Err(RegistryError::SubjectNotSoftDeleted(subject.to_owned()));
+            }
+            sqlx::query("DELETE FROM registry_subject_versions WHERE subject = $1")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM registry_config WHERE subject = $1")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+            rows.iter().map(|r| r.version).collect()
+        } else {
+            if live.is_empty() {
+                return Err(RegistryError::SubjectSoftDeleted(subject.to_owned()));
+            }
+            sqlx::query("UPDATE registry_subject_versions SET deleted = TRUE WHERE subject = $1 AND NOT deleted")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+            live
+        };
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Deletes one version of `subject` (soft, or hard after soft) and returns its number.
+    pub async fn delete_version(&self, subject: &str, spec: VersionSpec, permanent: bool) -> RegistryResult<i32> {
+        let mut tx = self.pool.begin().await?;
+        lock_subject(&mut tx, subject).await?;
+        if effective_mode(&mut tx, subject).await?.is_read_only() {
+            return Err(RegistryError::ReadOnly(subject.to_owned()));
+        }
+        let rows = rows_in(&mut tx, subject).await?;
+        if rows.is_empty() {
+            return Err(RegistryError::SubjectNotFound(subject.to_owned()));
+        }
+        let row = match spec {
+            VersionSpec::Latest => {
+                *rows.iter().rev().find(|r| !r.deleted).unwrap_or(rows.last().expect("rows is not empty"))
+            }
+            VersionSpec::Number(n) => {
+                *rows.iter().find(|r| r.version == n).ok_or(RegistryError::VersionNotFound(n))?
+            }
+        };
+        let (subject_owned, version) = (subject.to_owned(), row.version);
+        if permanent {
+            if !row.deleted {
+                return Err(RegistryError::VersionNotSoftDeleted { subject: subject_owned, version });
+            }
+            sqlx::query("DELETE FROM registry_subject_versions WHERE subject = $1 AND version = $2")
+                .bind(subject)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            if row.deleted {
+                return Err(RegistryError::VersionSoftDeleted { subject: subject_owned, version });
+            }
+            sqlx::query("UPDATE registry_subject_versions SET deleted = TRUE WHERE subject = $1 AND version = $2")
+                .bind(subject)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// The compatibility level set for `subject` (`None` = the global row), if any.
+    pub async fn compatibility(&self, subject: Option<&str>) -> RegistryResult<Option<CompatibilityLevel>> {
+        let value: Option<Option<String>> =
+            sqlx::query_scalar("SELECT compatibility FROM registry_config WHERE subject = $1")
+                .bind(subject.unwrap_or(GLOBAL))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(value.flatten().and_then(|v| v.parse().ok()))
+    }
+
+    /// Sets (or with `None` clears) the compatibility level of `subject` (`None` = global); returns the previous one.
+    pub async fn set_compatibility(
+        &self,
+        subject: Option<&str>,
+        level: Option<CompatibilityLevel>,
+    ) -> RegistryResult<Option<CompatibilityLevel>> {
+        let previous: Option<Option<String>> = sqlx::query_scalar(
+            "WITH old AS (SELECT compatibility FROM registry_config WHERE subject = $1 FOR UPDATE),
+                  upsert AS (INSERT INTO registry_config (subject, compatibility) VALUES ($1, $2)
+                             ON CONFLICT (subject) DO UPDATE SET compatibility = EXCLUDED.compatibility)
+             SELECT compatibility FROM old",
+        )
+        .bind(subject.unwrap_or(GLOBAL))
+        .bind(level.map(CompatibilityLevel::as_str))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(previous.flatten().and_then(|v| v.parse().ok()))
+    }
+
+    /// The mode set for `subject` (`None` = the global row), if any.
+    pub async fn mode(&self, subject: Option<&str>) -> RegistryResult<Option<Mode>> {
+        let value: Option<Option<String>> = sqlx::query_scalar("SELECT mode FROM registry_config WHERE subject = $1")
+            .bind(subject.unwrap_or(GLOBAL))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value.flatten().and_then(|v| v.parse().ok()))
+    }
+
+    /// Sets (or with `None` clears) the mode of `subject` (`None` = global); returns the previous one.
+    pub async fn set_mode(&self, subject: Option<&str>, mode: Option<Mode>) -> RegistryResult<Option<Mode>> {
+        let previous: Option<Option<String>> = sqlx::query_scalar(
+            "WITH old AS (SELECT mode FROM registry_config WHERE subject = $1 FOR UPDATE),
+                  upsert AS (INSERT INTO registry_config (subject, mode) VALUES ($1, $2)
+                             ON CONFLICT (subject) DO UPDATE SET mode = EXCLUDED.mode)
+             SELECT mode FROM old",
+        )
+        .bind(subject.unwrap_or(GLOBAL))
+        .bind(mode.map(Mode::as_str))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(previous.flatten().and_then(|v| v.parse().ok()))
+    }
+}
+
+/// Serialises writers of one subject across every instance sharing the database.
+async fn lock_subject(tx: &mut Transaction<'_, Postgres>, subject: &str) -> RegistryResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Every version row of `subject`, ascending, deleted ones included.
+async fn rows_in(conn: &mut PgConnection, subject: &str) -> RegistryResult<Vec<VersionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT version, schema_id, deleted FROM registry_subject_versions WHERE subject = $1 ORDER BY version",
+    )
+    .bind(subject)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The rows a reader sees; 40401 when none.
+fn visible(subject: &str, rows: Vec<VersionRow>, include_deleted: bool) -> RegistryResult<Vec<VersionRow>> {
+    let rows: Vec<VersionRow> = rows.into_iter().filter(|row| include_deleted || !row.deleted).collect();
+    if rows.is_empty() {
+        return Err(RegistryError::SubjectNotFound(subject.to_owned()));
+    }
+    Ok(rows)
+}
+
+/// The visible row `spec` names: 40401 without visible rows, 40402 without that version.
+fn pick(subject: &str, rows: Vec<VersionRow>, spec: VersionSpec, include_deleted: bool) -> RegistryResult<VersionRow> {
+    let rows = visible(subject, rows, include_deleted)?;
+    match spec {
+        VersionSpec::Latest => Ok(*rows.last().expect("visible rows are never empty")),
+        VersionSpec::Number(n) => rows.into_iter().find(|row| row.version == n).ok_or(RegistryError::VersionNotFound(n)),
+    }
+}
+
+/// The subject's level, else the global one, else BACKWARD.
+async fn effective_compatibility(tx: &mut Transaction<'_, Postgres>, subject: &str) -> RegistryResult<CompatibilityLevel> {
+    let value: Option<String> = sqlx::query_scalar(
+        "SELECT compatibility FROM registry_config
+         WHERE subject IN ($1, '') AND compatibility IS NOT NULL
+         ORDER BY subject = '' LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or_default())
+}
+
+/// The subject's mode, else the global one, else READWRITE; READONLY_OVERRIDE globally wins.
+async fn effective_mode(tx: &mut Transaction<'_, Postgres>, subject: &str) -> RegistryResult<Mode> {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT subject, mode FROM registry_config WHERE subject IN ($1, '')")
+            .bind(subject)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mode_of = |key: &str| {
+        rows.iter().find(|(s, _)| s == key).and_then(|(_, m)| m.as_deref()).and_then(|m| m.parse::<Mode>().ok())
+    };
+    let global = mode_of(GLOBAL);
+    if global == Some(Mode::ReadOnlyOverride) {
+        return Ok(Mode::ReadOnlyOverride);
+    }
+    Ok(mode_of(subject).or(global).unwrap_or_default())
+}

@@ -1,0 +1,208 @@
+//! The local stack: Tansu, the database, the registry and every service that
+//! is built so far, started in dependency order, their endpoints printed,
+//! and everything stopped cleanly on Ctrl-C or SIGTERM. This is the one place
+//! services are wired into the local stack.
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use tokio::process::Command;
+use tributary_common::{
+    config::{KafkaArgs, RegistryArgs, TelemetryArgs},
+    shutdown,
+};
+
+use crate::{bootstrap, postgres, process::ChildProcess, tansu};
+
+/// Configuration of `tributary-stack`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "tributary-stack",
+    version,
+    about = "Runs the whole Tributary pipeline locally: Tansu, the registry and the services, against local Postgres"
+)]
+pub struct LauncherConfig {
+    /// Partitions of every topic the stack creates.
+    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 4)]
+    pub partitions: i32,
+
+    /// Port of the Tansu broker on 127.0.0.1.
+    #[arg(long, env = "TRIBUTARY_KAFKA_PORT", default_value_t = 9092)]
+    pub kafka_port: u16,
+
+    /// Address of the Schema Registry's REST API.
+    #[arg(
+        long,
+        env = "TRIBUTARY_REGISTRY_ADDR",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub registry_addr: SocketAddr,
+
+    /// The stack's Postgres database; created when missing.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tributary"
+    )]
+    pub database_url: String,
+
+    /// Where logs and the broker's data go.
+    #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = ".stack")]
+    pub data_dir: PathBuf,
+
+    /// Directory of the service binaries; defaults to this binary's directory.
+    #[arg(long, env = "TRIBUTARY_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+
+    /// Logging.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// Runs the stack until a shutdown signal, then stops every process.
+pub async fn run(config: LauncherConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let data_dir = config.data_dir.canonicalize()?;
+    let bin_dir = match &config.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("binary has no directory")?
+            .to_path_buf(),
+    };
+
+    postgres::ensure_database(&config.database_url).await?;
+    tracing::info!(database = %config.database_url, "database ready");
+
+    // The broker keeps its records in the data directory, so they survive a restart of the stack.
+    let storage = tansu::Storage::Sqlite(data_dir.join("tansu.db"));
+    let mut broker =
+        tansu::Tansu::start_with(storage, config.kafka_port, &data_dir.join("tansu.log")).await?;
+    let kafka = KafkaArgs::for_brokers(broker.brokers());
+    tracing::info!(brokers = %kafka.brokers, "broker ready");
+
+    let mut services = Vec::new();
+    let result = start_services(&config, &bin_dir, &data_dir, &kafka, &mut services).await;
+    if let Err(e) = result {
+        stop_all(&mut services, &mut broker).await;
+        return Err(e);
+    }
+
+    let registry_url = format!("http://{}", config.registry_addr);
+    println!();
+    println!("Tributary local stack is up (Ctrl-C stops it):");
+    println!(
+        "  Kafka (Tansu)    {}   topics: {}",
+        kafka.brokers,
+        bootstrap::topics(&kafka).join(", ")
+    );
+    println!("  Schema Registry  {registry_url}   e.g. curl {registry_url}/subjects");
+    println!("  Postgres         {}", config.database_url);
+    println!("  Logs             {}", data_dir.display());
+    println!(
+        "  Not built yet    ingest (gRPC + HTTP), processor, sink: wired in here as their issues land"
+    );
+    println!();
+
+    tokio::select! {
+        () = shutdown::signal() => {}
+        exited = watch(&mut services) => tracing::error!(service = %exited, "service exited; stopping the stack"),
+    }
+    stop_all(&mut services, &mut broker).await;
+    Ok(())
+}
+
+async fn start_services(
+    config: &LauncherConfig,
+    bin_dir: &Path,
+    data_dir: &Path,
+    kafka: &KafkaArgs,
+    services: &mut Vec<ChildProcess>,
+) -> anyhow::Result<()> {
+    let mut registry = Command::new(bin_dir.join("tributary-registry"));
+    registry
+        .env("TRIBUTARY_HTTP_ADDR", config.registry_addr.to_string())
+        .env("DATABASE_URL", &config.database_url)
+        .env("TRIBUTARY_LOG_FORMAT", "json");
+    services.push(ChildProcess::spawn(
+        "registry",
+        registry,
+        &data_dir.join("registry.log"),
+    )?);
+    let registry_url = format!("http://{}", config.registry_addr);
+    wait_for_http(
+        &format!("{registry_url}/schemas/types"),
+        services.last_mut().expect("just pushed"),
+    )
+    .await?;
+    tracing::info!(url = %registry_url, "registry ready");
+
+    let topics = bootstrap::create_topics(kafka, config.partitions).await?;
+    tracing::info!(?topics, partitions = config.partitions, "topics ready");
+    let registered =
+        bootstrap::register_schemas(kafka, &RegistryArgs { url: registry_url }).await?;
+    for r in &registered {
+        tracing::info!(subject = %r.subject, version = r.version, id = r.id, "schema registered");
+    }
+    Ok(())
+}
+
+async fn wait_for_http(url: &str, process: &mut ChildProcess) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    loop {
+        if let Some(status) = process.try_wait()? {
+            bail!(
+                "{} exited with {status}; log {}:\n{}",
+                process.name(),
+                process.log_path().display(),
+                process.log_tail(20)
+            );
+        }
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "{} did not answer {url} within 30 s; log {}",
+                process.name(),
+                process.log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Completes with the name of the first service that exits.
+async fn watch(services: &mut [ChildProcess]) -> String {
+    loop {
+        for service in services.iter_mut() {
+            if !matches!(service.try_wait(), Ok(None)) {
+                return service.name().to_string();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Stops services in reverse start order, then the broker.
+async fn stop_all(services: &mut Vec<ChildProcess>, broker: &mut tansu::Tansu) {
+    while let Some(mut service) = services.pop() {
+        match service.terminate(Duration::from_secs(10)).await {
+            Ok(Some(status)) => tracing::info!(service = service.name(), %status, "stopped"),
+            Ok(None) => {
+                tracing::warn!(service = service.name(), "did not stop within 10 s; killed")
+            }
+            Err(e) => tracing::error!(service = service.name(), error = %e, "cannot stop"),
+        }
+    }
+    if let Err(e) = broker.stop(Duration::from_secs(10)).await {
+        tracing::error!(error = %e, "cannot stop the broker");
+    }
+}

@@ -1,0 +1,50 @@
+//! Tributary's registry running in-process on port 0, for tests.
+use std::net::SocketAddr;
+
+use tokio::{sync::oneshot, task::JoinHandle};
+use tributary_registry::{config::RegistryConfig, startup::Registry};
+
+/// A registry served on a free loopback port until dropped.
+pub struct RunningRegistry {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningRegistry {
+    /// Builds the registry over `database_url` (applying its migrations) and
+    /// serves it in a background task.
+    pub async fn start(database_url: &str) -> anyhow::Result<Self> {
+        let config = RegistryConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), database_url);
+        let registry = Registry::build(&config).await?;
+        let addr = registry.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(registry.serve(async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the registry listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for RunningRegistry {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}

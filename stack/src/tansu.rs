@@ -1,0 +1,225 @@
+//! A real Tansu broker (Kafka-compatible) as a child process on a free port.
+//!
+//! Tansu cannot advertise a port it has not been told, so the port is chosen
+//! up front by binding port 0 and releasing it.
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use rdkafka::{
+    ClientConfig,
+    consumer::{BaseConsumer, Consumer as _},
+};
+use tokio::process::Command;
+
+use crate::process::ChildProcess;
+
+/// Where Tansu keeps its records.
+///
+/// Only SQLite: Tansu's memory engine needs its `dynostore` feature, and
+/// SQLite survives a SIGKILL, which broker-restart tests need anyway.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A SQLite file (Tansu's `libsql` feature).
+    Sqlite(PathBuf),
+}
+
+impl Storage {
+    /// The `--storage-engine` URL and the working directory to start Tansu in:
+    /// Tansu resolves a SQLite path against its working directory, so the
+    /// file's directory becomes the working directory.
+    fn engine(&self) -> anyhow::Result<(String, Option<PathBuf>)> {
+        match self {
+            Storage::Sqlite(path) => {
+                let file = path
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .with_context(|| format!("{} names no file", path.display()))?;
+                let dir = path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."));
+                Ok((format!("sqlite://{file}"), Some(dir)))
+            }
+        }
+    }
+}
+
+/// Finds the `tansu` executable: `TRIBUTARY_TANSU_BIN`, then `PATH`, then
+/// cargo's bin directory (where `cargo install tansu` puts it).
+pub fn find_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("TRIBUTARY_TANSU_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .chain(cargo_bin)
+        .map(|dir| dir.join("tansu"))
+        .find(|candidate| candidate.is_file())
+        .context("tansu not found: run `dev/setup` (it runs `cargo install tansu --locked --features libsql`) or set TRIBUTARY_TANSU_BIN")
+}
+
+/// Picks a loopback port that is free right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn spawn(storage: &Storage, addr: SocketAddr, log: &Path) -> anyhow::Result<ChildProcess> {
+    let binary = find_binary()?;
+    let listener = format!("tcp://{addr}");
+    let (engine, working_dir) = storage.engine()?;
+    let mut command = Command::new(&binary);
+    if let Some(dir) = working_dir {
+        command.current_dir(dir);
+    }
+    command
+        .arg("broker")
+        .args(["--listener-url", &listener])
+        .args(["--advertised-listener-url", &listener])
+        .args(["--storage-engine", &engine])
+        .args(["--cluster-id", "tributary"])
+        // Tansu reads these from the environment too; keep the caller's out.
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("SCHEMA_REGISTRY")
+        .env(
+            "RUST_LOG",
+            std::env::var("TRIBUTARY_TANSU_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+    ChildProcess::spawn("tansu", command, log)
+}
+
+/// A running Tansu broker, killed when dropped.
+pub struct Tansu {
+    process: ChildProcess,
+    addr: SocketAddr,
+    storage: Storage,
+    temp_dir: Option<PathBuf>,
+}
+
+impl Tansu {
+    /// Starts a broker on a free loopback port with its storage and log in a
+    /// fresh temporary directory (removed when the broker is dropped), and
+    /// waits until it answers Kafka metadata requests.
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!(
+            "tributary-tansu-{port}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let storage = Storage::Sqlite(dir.join("tansu.db"));
+        let result = Self::start_with(storage, port, &dir.join("tansu.log")).await;
+        match result {
+            Ok(mut tansu) => {
+                tansu.temp_dir = Some(dir);
+                Ok(tansu)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a broker with `storage` on `port`, appending its output to `log`,
+    /// and waits until it answers Kafka metadata requests.
+    pub async fn start_with(storage: Storage, port: u16, log: &Path) -> anyhow::Result<Self> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let process = spawn(&storage, addr, log)?;
+        let mut tansu = Self {
+            process,
+            addr,
+            storage,
+            temp_dir: None,
+        };
+        tansu.wait_until_ready(Duration::from_secs(30)).await?;
+        Ok(tansu)
+    }
+
+    async fn wait_until_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.process.try_wait()? {
+                bail!(
+                    "tansu exited with {status} before it was ready; log {}:\n{}",
+                    self.process.log_path().display(),
+                    self.process.log_tail(20)
+                );
+            }
+            let brokers = self.brokers();
+            let ready = tokio::task::spawn_blocking(move || {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &brokers)
+                    .set("log_level", "0")
+                    .create()
+                    .ok()?;
+                consumer
+                    .fetch_metadata(None, Duration::from_millis(500))
+                    .ok()
+            })
+            .await?;
+            if ready.is_some() {
+                return Ok(());
+            }
+            if started.elapsed() > limit {
+                bail!(
+                    "tansu on {} not ready after {limit:?}; log {}:\n{}",
+                    self.addr,
+                    self.process.log_path().display(),
+                    self.process.log_tail(20)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The bootstrap servers string, e.g. `127.0.0.1:40123`.
+    pub fn brokers(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The broker's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Kills the broker with SIGKILL, as a crash would.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.process.kill().await
+    }
+
+    /// Starts the broker again on the same port and storage, e.g. after
+    /// [`Tansu::kill`]. With [`Storage::Sqlite`] the records survive.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.process.terminate(Duration::from_secs(5)).await?;
+        let log = self.process.log_path().to_path_buf();
+        self.process = spawn(&self.storage, self.addr, &log)?;
+        self.wait_until_ready(Duration::from_secs(30)).await
+    }
+
+    /// Stops the broker: SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop(&mut self, grace: Duration) -> anyhow::Result<()> {
+        self.process.terminate(grace).await.map(drop)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        // The process is killed when `process` drops, right after this; a
+        // running process does not keep the unlinked files alive on disk.
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

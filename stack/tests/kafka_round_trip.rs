@@ -1,0 +1,86 @@
+//! The shared producer and consumer settings work against a real Tansu
+//! broker: what is produced (key, value, headers, compressed) is consumed
+//! back unchanged.
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use rdkafka::{
+    Message as _,
+    consumer::{Consumer as _, StreamConsumer},
+    message::{Header, Headers as _, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+use tributary_common::kafka;
+use tributary_stack::tansu::Tansu;
+
+#[tokio::test]
+async fn records_produced_with_the_shared_producer_are_consumed_back_in_order() -> anyhow::Result<()>
+{
+    let tansu = Tansu::start().await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+    let topic = "round-trip".to_string();
+    kafka::ensure_topics(&args, std::slice::from_ref(&topic), 1).await?;
+
+    let producer: FutureProducer = kafka::producer_config(&args).create()?;
+    let mut offsets = Vec::new();
+    for i in 0..100 {
+        let payload = format!("value-{i}-{}", "x".repeat(150));
+        let key = format!("key-{i}");
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "event_type",
+            value: Some("round_trip"),
+        });
+        let record = FutureRecord::to(&topic)
+            .key(&key)
+            .payload(&payload)
+            .headers(headers);
+        let delivery = producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)?;
+        offsets.push(delivery.offset);
+    }
+    assert_eq!(
+        offsets,
+        (0..100).collect::<Vec<i64>>(),
+        "offsets are assigned in order from 0"
+    );
+
+    let consumer: StreamConsumer = kafka::consumer_config(&args, "round-trip-test").create()?;
+    consumer.subscribe(&[&topic])?;
+    let mut stream = consumer.stream();
+    for i in 0..100 {
+        let message = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await?
+            .expect("the stream does not end")?;
+        assert_eq!(message.offset(), i);
+        assert_eq!(message.key(), Some(format!("key-{i}").as_bytes()));
+        assert_eq!(
+            message.payload(),
+            Some(format!("value-{i}-{}", "x".repeat(150)).as_bytes())
+        );
+        let header = message.headers().expect("headers survive").get(0);
+        assert_eq!(
+            (header.key, header.value),
+            ("event_type", Some(&b"round_trip"[..]))
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless()
+-> anyhow::Result<()> {
+    let tansu = Tansu::start().await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+    let topics = vec!["a".to_string(), "b".to_string()];
+    kafka::ensure_topics(&args, &topics, 3).await?;
+    kafka::ensure_topics(&args, &topics, 3).await?;
+
+    let consumer: rdkafka::consumer::BaseConsumer = kafka::client_config(&args).create()?;
+    for topic in &topics {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        assert_eq!(metadata.topics()[0].partitions().len(), 3, "{topic}");
+    }
+    Ok(())
+}
