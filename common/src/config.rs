@@ -1,8 +1,6 @@
 //! Flags shared by every service. Each flag has a matching environment
 //! variable (the configuration contract in the README); services flatten the
 //! groups they need into their own `clap::Parser`.
-use std::net::SocketAddr;
-
 /// How to reach Kafka, and the librdkafka properties passed through untouched
 /// (SASL, TLS, ...).
 #[derive(clap::Args, Debug, Clone)]
@@ -83,7 +81,7 @@ pub struct RegistryArgs {
     pub url: String,
 }
 
-/// Logging and metrics.
+/// Logging. (Metrics and trace export arrive with the operations issue.)
 #[derive(clap::Args, Debug, Clone)]
 pub struct TelemetryArgs {
     /// Log format: `auto` is JSON when stderr is not a terminal, text otherwise.
@@ -94,10 +92,6 @@ pub struct TelemetryArgs {
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
 
-    /// Address of the Prometheus metrics endpoint; port 0 picks a free port.
-    /// Disabled when unset.
-    #[arg(long = "metrics-addr", env = "TRIBUTARY_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for TelemetryArgs {
@@ -105,7 +99,6 @@ impl Default for TelemetryArgs {
         Self {
             log_format: LogFormat::Auto,
             log_filter: "info".into(),
-            metrics_addr: None,
         }
     }
 }

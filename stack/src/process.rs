@@ -26,6 +26,18 @@ impl ChildProcess {
             .append(true)
             .open(log)
             .with_context(|| format!("cannot open log file {}", log.display()))?;
+        // Own process group: a terminal's Ctrl-C reaches only the launcher,
+        // which stops children in order. Parent-death signal: a test runner
+        // that kills a test never leaves a broker behind.
+        command.process_group(0);
+        #[cfg(target_os = "linux")]
+        // SAFETY: the closure runs in the forked child before exec and only
+        // makes the async-signal-safe prctl(2) call.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
         let child = command
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)

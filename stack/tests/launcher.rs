@@ -1,0 +1,130 @@
+//! The README's run command: `tributary-stack` brings the stack up (database,
+//! broker, registry, topics, schemas), prints its endpoints, and stops every
+//! process cleanly on SIGTERM or Ctrl-C.
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use sqlx::Connection as _;
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::Command,
+};
+use tributary_common::{config::KafkaArgs, kafka};
+use tributary_stack::{postgres::TestDatabase, tansu::free_port};
+
+/// The launcher starts `tributary-registry` from its own directory; make sure
+/// the binary is built (a no-op when it is up to date).
+fn build_registry_binary() -> anyhow::Result<PathBuf> {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "tributary-registry",
+            "--bin",
+            "tributary-registry",
+        ])
+        .status()?;
+    anyhow::ensure!(status.success(), "cannot build tributary-registry");
+    Ok(PathBuf::from(env!("CARGO_BIN_EXE_tributary-stack"))
+        .parent()
+        .unwrap()
+        .to_path_buf())
+}
+
+#[tokio::test]
+async fn the_stack_comes_up_with_topics_and_schemas_and_stops_cleanly_on_sigterm()
+-> anyhow::Result<()> {
+    let bin_dir = build_registry_binary()?;
+    let holder = TestDatabase::create().await?;
+    // A database the launcher must create itself.
+    let database_url = format!("{}_stack", holder.url());
+    let (kafka_port, registry_port) = (free_port()?, free_port()?);
+    let data_dir = std::env::temp_dir().join(format!("tributary-stack-test-{kafka_port}"));
+
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_tributary-stack"))
+        .args(["--partitions", "2", "--kafka-port", &kafka_port.to_string()])
+        .args(["--registry-addr", &format!("127.0.0.1:{registry_port}")])
+        .args(["--database-url", &database_url])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .env("TRIBUTARY_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+
+    let mut lines = BufReader::new(launcher.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            let done = line.starts_with("  Logs");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    let printed = printed.join("\n");
+    assert!(printed.contains("Tributary local stack is up"), "{printed}");
+    assert!(
+        printed.contains(&format!("Kafka (Tansu)    127.0.0.1:{kafka_port}")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "Schema Registry  http://127.0.0.1:{registry_port}"
+        )),
+        "{printed}"
+    );
+
+    let subjects: Vec<String> = reqwest::get(format!("http://127.0.0.1:{registry_port}/subjects"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        subjects,
+        [
+            "tributary.aggregates-value",
+            "tributary.events.ad_click-value",
+            "tributary.events.price_tick-value"
+        ]
+    );
+    let kafka_args = KafkaArgs::for_brokers(format!("127.0.0.1:{kafka_port}"));
+    let consumer: BaseConsumer = kafka::client_config(&kafka_args).create()?;
+    let metadata =
+        consumer.fetch_metadata(Some("tributary.events.ad_click"), Duration::from_secs(10))?;
+    assert_eq!(metadata.topics()[0].partitions().len(), 2);
+
+    let pid = nix::unistd::Pid::from_raw(launcher.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+    let status = tokio::time::timeout(Duration::from_secs(30), launcher.wait()).await??;
+    assert!(status.success(), "launcher exited with {status}");
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{registry_port}/subjects"))
+            .await
+            .is_err(),
+        "the registry is still running after the stack stopped"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", kafka_port)).is_err(),
+        "the broker is still running after the stack stopped"
+    );
+
+    let mut admin = sqlx::PgConnection::connect(&format!(
+        "{}/postgres",
+        tributary_stack::postgres::test_server_url()
+    ))
+    .await?;
+    sqlx::query(&format!(
+        "DROP DATABASE \"{}_stack\" WITH (FORCE)",
+        holder.name()
+    ))
+    .execute(&mut admin)
+    .await?;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
