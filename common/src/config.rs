@@ -91,7 +91,6 @@ pub struct TelemetryArgs {
     /// Log filter in `tracing` EnvFilter syntax, e.g. `info,tributary=debug`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
-
 }
 
 impl Default for TelemetryArgs {

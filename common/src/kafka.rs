@@ -29,53 +29,58 @@ pub enum KafkaSetupError {
     },
 }
 
-/// Bootstrap servers plus the pass-through properties (SASL, TLS, ...).
-pub fn client_config(args: &KafkaArgs) -> ClientConfig {
+/// Durable, batched, compressed producing: an acknowledged record is stored
+/// on all in-sync replicas and written once per send.
+const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("linger.ms", "5"),
+    ("batch.num.messages", "10000"),
+    ("compression.type", "lz4"),
+    ("message.timeout.ms", "30000"),
+];
+
+/// Consumers never commit or store offsets by themselves: services do it only
+/// after the work covering them is durable. The short session timeout makes
+/// group joins take seconds instead of tens of seconds (Tansu).
+const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("session.timeout.ms", "6000"),
+    ("heartbeat.interval.ms", "1000"),
+];
+
+/// Bootstrap servers, then `defaults`, then the pass-through properties, so
+/// an operator's `--kafka-property` always wins.
+fn config_with(args: &KafkaArgs, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &args.brokers);
+    for (key, value) in defaults {
+        config.set(*key, *value);
+    }
     for (key, value) in &args.properties {
         config.set(key, value);
     }
     config
 }
 
-/// The producer every service uses: an acknowledged record is durable and
-/// written once per send (idempotence, acks=all), records are batched
-/// (linger) and compressed. Pass-through properties win over these defaults.
+/// Bootstrap servers plus the pass-through properties (SASL, TLS, ...): for
+/// admin and metadata clients.
+pub fn client_config(args: &KafkaArgs) -> ClientConfig {
+    config_with(args, &[])
+}
+
+/// The producer every service uses (see [`PRODUCER_DEFAULTS`]).
 pub fn producer_config(args: &KafkaArgs) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &args.brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("compression.type", "lz4")
-        .set("message.timeout.ms", "30000");
-    for (key, value) in &args.properties {
-        config.set(key, value);
-    }
-    config
+    config_with(args, PRODUCER_DEFAULTS)
 }
 
 /// A consumer in `group` that starts from the earliest offset when the group
-/// has none and never commits by itself: services commit (or store) offsets
-/// only after the work covering them is durable. The short session timeout
-/// makes group joins take seconds instead of tens of seconds.
+/// has none (see [`CONSUMER_DEFAULTS`]).
 pub fn consumer_config(args: &KafkaArgs, group: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &args.brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        .set("isolation.level", "read_uncommitted");
-    for (key, value) in &args.properties {
-        config.set(key, value);
-    }
+    let mut config = config_with(args, CONSUMER_DEFAULTS);
+    config.set("group.id", group);
     config
 }
 
@@ -99,4 +104,29 @@ pub async fn ensure_topics(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_is_idempotent_with_acks_all_unless_overridden() {
+        let mut args = KafkaArgs::for_brokers("b:9092");
+        let config = producer_config(&args);
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("bootstrap.servers"), Some("b:9092"));
+
+        args.properties.push(("linger.ms".into(), "50".into()));
+        assert_eq!(producer_config(&args).get("linger.ms"), Some("50"));
+    }
+
+    #[test]
+    fn consumer_never_commits_by_itself() {
+        let config = consumer_config(&KafkaArgs::for_brokers("b:9092"), "g");
+        assert_eq!(config.get("group.id"), Some("g"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
+    }
 }

@@ -9,3 +9,70 @@ pub mod v1 {
 /// The encoded file descriptor set of every Tributary proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/tributary_descriptor.bin"));
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+    use prost_types::FileDescriptorSet;
+
+    use super::FILE_DESCRIPTOR_SET;
+
+    fn method_shapes(service: &str) -> Vec<(String, bool, bool)> {
+        let fds = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
+        let service = fds
+            .file
+            .iter()
+            .flat_map(|f| f.service.iter())
+            .find(|s| s.name() == service)
+            .unwrap_or_else(|| panic!("{service} is not in the descriptor set"));
+        service
+            .method
+            .iter()
+            .map(|m| {
+                (
+                    m.name().to_string(),
+                    m.client_streaming(),
+                    m.server_streaming(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ingest_service_has_a_bidirectional_stream_and_two_unary_calls() {
+        assert_eq!(
+            method_shapes("IngestService"),
+            [
+                ("SubmitEvents".to_string(), true, true),
+                ("SubmitEvent".to_string(), false, false),
+                ("SubmitBatch".to_string(), false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn query_service_serves_aggregates_and_price_accuracy() {
+        assert_eq!(
+            method_shapes("QueryService"),
+            [
+                ("GetAggregates".to_string(), false, false),
+                ("GetPriceAccuracy".to_string(), false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn event_payload_is_typed_or_generic() {
+        use super::v1::{AdClick, Event, event::Payload};
+        let event = Event {
+            event_type: "ad_click".into(),
+            payload: Some(Payload::AdClick(AdClick {
+                advertiser_id: "adv-1".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let decoded = Event::decode(event.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(decoded, event);
+    }
+}
