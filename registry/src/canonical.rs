@@ -6,10 +6,10 @@
 //! compactly with keys in a fixed order (Avro's conventional order first, the
 //! rest sorted), so two submissions that differ only in layout get the same
 //! text and therefore the same id. `?normalize=true` goes further, like
-//! Confluent's `normalize`: names become fully qualified, `namespace` and
-//! `doc` are dropped and `{"type": "int"}` becomes `"int"`, while defaults,
-//! logical types, aliases and other properties are kept because they change
-//! how data is read.
+//! Confluent's `normalize` (`AvroSchemaUtils.toNormalizedString`): names
+//! become fully qualified and `namespace` is dropped, aliases are sorted,
+//! `{"type": "int"}` becomes `"int"` and a decimal's `"scale": 0` is dropped,
+//! while docs, defaults, logical types and other properties are kept.
 use std::collections::HashMap;
 
 use apache_avro::Schema;
@@ -40,7 +40,12 @@ const KEY_ORDER: &[&str] = &[
     "scale",
 ];
 
-const PRIMITIVES: &[&str] = &["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+const PRIMITIVES: &[&str] = &[
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+];
+
+/// Values of `type` that are not type names, so never namespace-qualified.
+const COMPLEX: &[&str] = &["record", "error", "enum", "fixed", "array", "map"];
 
 /// A validated Avro schema in canonical form.
 #[derive(Debug, Clone)]
@@ -57,9 +62,14 @@ impl ParsedSchema {
     /// Parses `text` (whose references' texts are `references`, dependencies first),
     /// canonicalising it, and further normalising it when `normalize` is set.
     pub fn parse(text: &str, references: &[String], normalize: bool) -> RegistryResult<Self> {
-        let json: Value = serde_json::from_str(text)
-            .map_err(|e| RegistryError::InvalidSchema(format!("the schema is not valid JSON: {e}")))?;
-        let json = if normalize { normalized(&json, None) } else { json };
+        let json: Value = serde_json::from_str(text).map_err(|e| {
+            RegistryError::InvalidSchema(format!("the schema is not valid JSON: {e}"))
+        })?;
+        let json = if normalize {
+            normalized(&json, None)
+        } else {
+            json
+        };
         let text = canonical_text(&json);
         let (schema, dependencies) = if references.is_empty() {
             (Schema::parse(&json).map_err(invalid)?, Vec::new())
@@ -71,7 +81,11 @@ impl ParsedSchema {
             collect_names(dependency, &mut names);
         }
         collect_names(&schema, &mut names);
-        Ok(Self { text, schema, names })
+        Ok(Self {
+            text,
+            schema,
+            names,
+        })
     }
 
     /// The identity of this schema with these references: equal fingerprints mean one global id.
@@ -87,7 +101,13 @@ impl ParsedSchema {
 }
 
 fn invalid(error: apache_avro::Error) -> RegistryError {
-    RegistryError::InvalidSchema(error.to_string())
+    let text = error.to_string();
+    // Our error already says "Invalid schema: "; apache-avro sometimes does too.
+    RegistryError::InvalidSchema(
+        text.strip_prefix("Invalid schema: ")
+            .unwrap_or(&text)
+            .to_owned(),
+    )
 }
 
 /// Compact JSON with object keys in the registry's fixed order.
@@ -103,7 +123,10 @@ fn write_canonical(value: &Value, out: &mut String) {
             out.push('{');
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort_by_key(|key| {
-                let rank = KEY_ORDER.iter().position(|k| k == key).unwrap_or(KEY_ORDER.len());
+                let rank = KEY_ORDER
+                    .iter()
+                    .position(|k| k == key)
+                    .unwrap_or(KEY_ORDER.len());
                 (rank, key.as_str())
             });
             for (i, key) in keys.into_iter().enumerate() {
@@ -134,7 +157,9 @@ fn write_canonical(value: &Value, out: &mut String) {
 fn normalized(value: &Value, namespace: Option<&str>) -> Value {
     match value {
         Value::String(name) => Value::String(qualify(name, namespace)),
-        Value::Array(branches) => Value::Array(branches.iter().map(|b| normalized(b, namespace)).collect()),
+        Value::Array(branches) => {
+            Value::Array(branches.iter().map(|b| normalized(b, namespace)).collect())
+        }
         Value::Object(map) => normalized_object(map, namespace),
         other => other.clone(),
     }
@@ -148,11 +173,20 @@ fn normalized_object(map: &Map<String, Value>, namespace: Option<&str>) -> Value
     {
         return Value::String(kind.clone());
     }
-    let named = matches!(kind.and_then(Value::as_str), Some("record" | "error" | "enum" | "fixed"));
+    let named = matches!(
+        kind.and_then(Value::as_str),
+        Some("record" | "error" | "enum" | "fixed")
+    );
     let own_namespace = map.get("namespace").and_then(Value::as_str).or(namespace);
-    let full_name = map.get("name").and_then(Value::as_str).map(|name| qualify(name, own_namespace));
+    let full_name = map
+        .get("name")
+        .and_then(Value::as_str)
+        .map(|name| qualify(name, own_namespace));
     let inner_namespace: Option<String> = if named {
-        full_name.as_deref().and_then(|n| n.rsplit_once('.')).map(|(ns, _)| ns.to_owned())
+        full_name
+            .as_deref()
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|(ns, _)| ns.to_owned())
     } else {
         namespace.map(str::to_owned)
     };
@@ -160,20 +194,19 @@ fn normalized_object(map: &Map<String, Value>, namespace: Option<&str>) -> Value
     let mut out = Map::new();
     for (key, value) in map {
         let value = match key.as_str() {
-            "doc" => continue,
             "namespace" if named => continue,
+            "scale"
+                if map.get("logicalType").and_then(Value::as_str) == Some("decimal")
+                    && value == &Value::from(0) =>
+            {
+                continue;
+            }
             "name" if named => Value::String(full_name.clone().unwrap_or_default()),
-            "aliases" if named => match value {
-                Value::Array(aliases) => Value::Array(
-                    aliases
-                        .iter()
-                        .map(|a| a.as_str().map_or(a.clone(), |a| Value::String(qualify(a, own_namespace))))
-                        .collect(),
-                ),
-                other => other.clone(),
-            },
+            "aliases" if named => sorted_aliases(value, own_namespace),
             "fields" => match value {
-                Value::Array(fields) => Value::Array(fields.iter().map(|f| normalized_field(f, inner)).collect()),
+                Value::Array(fields) => {
+                    Value::Array(fields.iter().map(|f| normalized_field(f, inner)).collect())
+                }
                 other => other.clone(),
             },
             "type" | "items" | "values" => normalized(value, inner),
@@ -185,24 +218,39 @@ fn normalized_object(map: &Map<String, Value>, namespace: Option<&str>) -> Value
 }
 
 fn normalized_field(field: &Value, namespace: Option<&str>) -> Value {
-    let Value::Object(map) = field else { return field.clone() };
+    let Value::Object(map) = field else {
+        return field.clone();
+    };
     let mut out = Map::new();
     for (key, value) in map {
-        match key.as_str() {
-            "doc" => {}
-            "type" => {
-                out.insert(key.clone(), normalized(value, namespace));
-            }
-            _ => {
-                out.insert(key.clone(), value.clone());
-            }
-        }
+        let value = match key.as_str() {
+            "type" => normalized(value, namespace),
+            "aliases" => sorted_aliases(value, None),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
     }
     Value::Object(out)
 }
 
+/// Aliases qualified with `namespace` (named types only; field aliases are plain names) and sorted.
+fn sorted_aliases(value: &Value, namespace: Option<&str>) -> Value {
+    let Value::Array(aliases) = value else {
+        return value.clone();
+    };
+    let mut names: Vec<Value> = aliases
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .map_or(a.clone(), |a| Value::String(qualify(a, namespace)))
+        })
+        .collect();
+    names.sort_by_key(|a| a.to_string());
+    Value::Array(names)
+}
+
 fn qualify(name: &str, namespace: Option<&str>) -> String {
-    if PRIMITIVES.contains(&name) || name.contains('.') {
+    if PRIMITIVES.contains(&name) || COMPLEX.contains(&name) || name.contains('.') {
         return name.to_owned();
     }
     match namespace {
@@ -262,16 +310,20 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(a.text, r#"{"type":"record","name":"R","fields":[{"type":"int","name":"a"}]}"#);
+        assert_eq!(
+            a.text,
+            r#"{"type":"record","name":"R","fields":[{"type":"int","name":"a"}]}"#
+        );
         assert_eq!(a.text, b.text);
     }
 
     #[test]
-    fn normalize_qualifies_names_and_drops_docs_but_keeps_defaults_and_logical_types() {
+    fn normalize_qualifies_names_sorts_aliases_and_keeps_docs_defaults_and_logical_types() {
         let parsed = ParsedSchema::parse(
-            r#"{"type":"record","name":"R","namespace":"com.acme","doc":"d","fields":[
-                {"name":"a","type":{"type":"int"},"doc":"x","default":1},
+            r#"{"type":"record","name":"R","namespace":"com.acme","doc":"d","aliases":["Z","B"],"fields":[
+                {"name":"a","type":{"type":"int"},"doc":"x","default":1,"aliases":["y","b"]},
                 {"name":"t","type":{"type":"long","logicalType":"timestamp-millis"}},
+                {"name":"m","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":0}},
                 {"name":"e","type":{"type":"enum","name":"E","symbols":["A"]}},
                 {"name":"e2","type":"E"}]}"#,
             &[],
@@ -280,7 +332,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             parsed.text,
-            r#"{"type":"record","name":"com.acme.R","fields":[{"type":"int","name":"a","default":1},{"type":{"type":"long","logicalType":"timestamp-millis"},"name":"t"},{"type":{"type":"enum","name":"com.acme.E","symbols":["A"]},"name":"e"},{"type":"com.acme.E","name":"e2"}]}"#
+            r#"{"type":"record","name":"com.acme.R","doc":"d","aliases":["com.acme.B","com.acme.Z"],"fields":[{"type":"int","name":"a","doc":"x","aliases":["b","y"],"default":1},{"type":{"type":"long","logicalType":"timestamp-millis"},"name":"t"},{"type":{"type":"bytes","logicalType":"decimal","precision":4},"name":"m"},{"type":{"type":"enum","name":"com.acme.E","symbols":["A"]},"name":"e"},{"type":"com.acme.E","name":"e2"}]}"#
         );
     }
 }

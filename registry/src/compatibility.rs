@@ -16,8 +16,8 @@
 //!   logical types) and Confluent accept.
 use std::{collections::HashSet, fmt, str::FromStr};
 
-use apache_avro::schema::{DecimalSchema, FixedSchema, InnerDecimalSchema, Name, UuidSchema};
 use apache_avro::Schema;
+use apache_avro::schema::{DecimalSchema, FixedSchema, InnerDecimalSchema, Name, UuidSchema};
 
 use crate::{canonical::ParsedSchema, error::RegistryError};
 
@@ -57,7 +57,10 @@ impl CompatibilityLevel {
 
     /// Whether every earlier version is checked, not only the latest.
     pub fn is_transitive(self) -> bool {
-        matches!(self, Self::BackwardTransitive | Self::ForwardTransitive | Self::FullTransitive)
+        matches!(
+            self,
+            Self::BackwardTransitive | Self::ForwardTransitive | Self::FullTransitive
+        )
     }
 
     /// The differences that make `candidate` unacceptable after `previous` at this level.
@@ -156,7 +159,12 @@ impl fmt::Display for Incompatibility {
 
 /// Every reason `reader` cannot read data written with `writer` (empty when it can).
 pub fn can_read(writer: &ParsedSchema, reader: &ParsedSchema) -> Vec<Incompatibility> {
-    let mut checker = Checker { writer, reader, in_progress: HashSet::new(), found: Vec::new() };
+    let mut checker = Checker {
+        writer,
+        reader,
+        in_progress: HashSet::new(),
+        found: Vec::new(),
+    };
     checker.check(&writer.schema, &reader.schema, &mut vec![String::new()]);
     checker.found
 }
@@ -200,7 +208,10 @@ impl Kind {
             Schema::Bytes
             | Schema::BigDecimal
             | Schema::Uuid(UuidSchema::Bytes)
-            | Schema::Decimal(DecimalSchema { inner: InnerDecimalSchema::Bytes, .. }) => Self::Bytes,
+            | Schema::Decimal(DecimalSchema {
+                inner: InnerDecimalSchema::Bytes,
+                ..
+            }) => Self::Bytes,
             Schema::String | Schema::Uuid(UuidSchema::String) => Self::String,
             Schema::Array(_) => Self::Array,
             Schema::Map(_) => Self::Map,
@@ -210,7 +221,10 @@ impl Kind {
             Schema::Fixed(_)
             | Schema::Duration(_)
             | Schema::Uuid(UuidSchema::Fixed(_))
-            | Schema::Decimal(DecimalSchema { inner: InnerDecimalSchema::Fixed(_), .. }) => Self::Fixed,
+            | Schema::Decimal(DecimalSchema {
+                inner: InnerDecimalSchema::Fixed(_),
+                ..
+            }) => Self::Fixed,
             // References are resolved before asking for a kind.
             Schema::Ref { .. } => Self::Record,
         }
@@ -241,7 +255,10 @@ fn fixed_of(schema: &Schema) -> Option<&FixedSchema> {
         Schema::Fixed(f)
         | Schema::Duration(f)
         | Schema::Uuid(UuidSchema::Fixed(f))
-        | Schema::Decimal(DecimalSchema { inner: InnerDecimalSchema::Fixed(f), .. }) => Some(f),
+        | Schema::Decimal(DecimalSchema {
+            inner: InnerDecimalSchema::Fixed(f),
+            ..
+        }) => Some(f),
         _ => None,
     }
 }
@@ -265,17 +282,26 @@ impl<'a> Checker<'a> {
 
     /// Checks without recording: used to try union branches.
     fn compatible(&mut self, writer: &'a Schema, reader: &'a Schema) -> bool {
-        let before = self.found.len();
         let saved = std::mem::take(&mut self.found);
         self.check(writer, reader, &mut vec![String::new()]);
         let ok = self.found.is_empty();
         self.found = saved;
-        debug_assert_eq!(self.found.len(), before);
         ok
     }
 
-    fn report(&mut self, kind: IncompatibilityKind, path: &[String], message: String, writer: &Schema, reader: &Schema) {
-        let location = if path.len() <= 1 { "/".to_owned() } else { path.join("/") };
+    fn report(
+        &mut self,
+        kind: IncompatibilityKind,
+        path: &[String],
+        message: String,
+        writer: &Schema,
+        reader: &Schema,
+    ) {
+        let location = if path.len() <= 1 {
+            "/".to_owned()
+        } else {
+            path.join("/")
+        };
         self.found.push(Incompatibility {
             kind,
             location,
@@ -313,19 +339,44 @@ impl<'a> Checker<'a> {
             return;
         }
         if let Schema::Union(union) = reader {
-            if union.variants().iter().any(|branch| self.compatible(writer, branch)) {
+            if union
+                .variants()
+                .iter()
+                .any(|branch| self.compatible(writer, branch))
+            {
                 return;
             }
             let message = format!("reader union lacking writer type: {}", w_kind.as_str());
-            self.report(IncompatibilityKind::MissingUnionBranch, path, message, writer, reader);
+            self.report(
+                IncompatibilityKind::MissingUnionBranch,
+                path,
+                message,
+                writer,
+                reader,
+            );
             return;
         }
-        let message =
-            format!("reader type: {} not compatible with writer type: {}", r_kind.as_str(), w_kind.as_str());
-        self.report(IncompatibilityKind::TypeMismatch, path, message, writer, reader);
+        let message = format!(
+            "reader type: {} not compatible with writer type: {}",
+            r_kind.as_str(),
+            w_kind.as_str()
+        );
+        self.report(
+            IncompatibilityKind::TypeMismatch,
+            path,
+            message,
+            writer,
+            reader,
+        );
     }
 
-    fn check_same_kind(&mut self, writer: &'a Schema, reader: &'a Schema, kind: Kind, path: &mut Vec<String>) {
+    fn check_same_kind(
+        &mut self,
+        writer: &'a Schema,
+        reader: &'a Schema,
+        kind: Kind,
+        path: &mut Vec<String>,
+    ) {
         match (kind, writer, reader) {
             (Kind::Array, Schema::Array(w), Schema::Array(r)) => {
                 path.push("items".into());
@@ -341,22 +392,38 @@ impl<'a> Checker<'a> {
                 for (i, branch) in w.variants().iter().enumerate() {
                     if !self.compatible(branch, reader) {
                         path.push(i.to_string());
-                        let message =
-                            format!("reader union lacking writer type: {}", Kind::of(Self::resolve(self.writer, branch)).as_str());
-                        self.report(IncompatibilityKind::MissingUnionBranch, path, message, branch, reader);
+                        let message = format!(
+                            "reader union lacking writer type: {}",
+                            Kind::of(Self::resolve(self.writer, branch)).as_str()
+                        );
+                        self.report(
+                            IncompatibilityKind::MissingUnionBranch,
+                            path,
+                            message,
+                            branch,
+                            reader,
+                        );
                         path.pop();
                     }
                 }
             }
             (Kind::Fixed, _, _) => {
-                let (Some(w), Some(r)) = (fixed_of(writer), fixed_of(reader)) else { return };
+                let (Some(w), Some(r)) = (fixed_of(writer), fixed_of(reader)) else {
+                    return;
+                };
                 if !names_match(&w.name, &r.name, r.aliases.as_deref()) {
                     self.name_mismatch(&w.name, writer, reader, path);
                 }
                 if w.size != r.size {
                     path.push("size".into());
                     let message = format!("expected: {}, found: {}", w.size, r.size);
-                    self.report(IncompatibilityKind::FixedSizeMismatch, path, message, writer, reader);
+                    self.report(
+                        IncompatibilityKind::FixedSizeMismatch,
+                        path,
+                        message,
+                        writer,
+                        reader,
+                    );
                     path.pop();
                 }
             }
@@ -364,13 +431,23 @@ impl<'a> Checker<'a> {
                 if !names_match(&w.name, &r.name, r.aliases.as_deref()) {
                     self.name_mismatch(&w.name, writer, reader, path);
                 }
-                let missing: Vec<&str> =
-                    w.symbols.iter().filter(|s| !r.symbols.contains(s)).map(String::as_str).collect();
+                let missing: Vec<&str> = w
+                    .symbols
+                    .iter()
+                    .filter(|s| !r.symbols.contains(s))
+                    .map(String::as_str)
+                    .collect();
                 let has_default = r.default.as_ref().is_some_and(|d| r.symbols.contains(d));
                 if !missing.is_empty() && !has_default {
                     path.push("symbols".into());
                     let message = format!("[{}]", missing.join(", "));
-                    self.report(IncompatibilityKind::MissingEnumSymbols, path, message, writer, reader);
+                    self.report(
+                        IncompatibilityKind::MissingEnumSymbols,
+                        path,
+                        message,
+                        writer,
+                        reader,
+                    );
                     path.pop();
                 }
             }
@@ -416,22 +493,42 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn name_mismatch(&mut self, writer_name: &Name, writer: &Schema, reader: &Schema, path: &mut Vec<String>) {
+    fn name_mismatch(
+        &mut self,
+        writer_name: &Name,
+        writer: &Schema,
+        reader: &Schema,
+        path: &mut Vec<String>,
+    ) {
         path.push("name".into());
         let message = format!("expected: {}", writer_name.fullname(None));
-        self.report(IncompatibilityKind::NameMismatch, path, message, writer, reader);
+        self.report(
+            IncompatibilityKind::NameMismatch,
+            path,
+            message,
+            writer,
+            reader,
+        );
         path.pop();
     }
 }
 
 /// Java Avro's rule: same unqualified name, or a reader alias naming the writer.
-fn names_match(writer: &Name, reader: &Name, reader_aliases: Option<&[apache_avro::schema::Alias]>) -> bool {
+fn names_match(
+    writer: &Name,
+    reader: &Name,
+    reader_aliases: Option<&[apache_avro::schema::Alias]>,
+) -> bool {
     if writer.name() == reader.name() {
         return true;
     }
     let writer_full = writer.fullname(None);
     reader_aliases.unwrap_or_default().iter().any(|alias| {
-        alias.fully_qualified_name(reader.namespace()).fullname(None) == writer_full || alias.name() == writer.name()
+        alias
+            .fully_qualified_name(reader.namespace())
+            .fullname(None)
+            == writer_full
+            || alias.name() == writer.name()
     })
 }
 
@@ -455,14 +552,20 @@ mod tests {
         );
         let found = can_read(&writer, &reader);
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].kind, IncompatibilityKind::ReaderFieldMissingDefaultValue);
+        assert_eq!(
+            found[0].kind,
+            IncompatibilityKind::ReaderFieldMissingDefaultValue
+        );
         assert_eq!(found[0].location, "/fields/1");
         assert_eq!(found[0].message, "b");
     }
 
     #[test]
     fn compatibility_level_names_parse_case_insensitively() {
-        assert_eq!("full_transitive".parse::<CompatibilityLevel>().unwrap(), CompatibilityLevel::FullTransitive);
+        assert_eq!(
+            "full_transitive".parse::<CompatibilityLevel>().unwrap(),
+            CompatibilityLevel::FullTransitive
+        );
         assert!("sideways".parse::<CompatibilityLevel>().is_err());
     }
 }

@@ -5,14 +5,26 @@ use tributary_common::config::TelemetryArgs;
 
 /// Configuration of `tributary-registry`.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "tributary-registry", version, about = "Confluent-compatible Schema Registry backed by Postgres")]
+#[command(
+    name = "tributary-registry",
+    version,
+    about = "Confluent-compatible Schema Registry backed by Postgres"
+)]
 pub struct RegistryConfig {
     /// Address of the REST API; port 0 picks a free port (the bound address is logged).
-    #[arg(long = "http-addr", env = "TRIBUTARY_HTTP_ADDR", default_value = "127.0.0.1:8081")]
+    #[arg(
+        long = "http-addr",
+        env = "TRIBUTARY_HTTP_ADDR",
+        default_value = "127.0.0.1:8081"
+    )]
     pub http_addr: SocketAddr,
 
     /// Postgres connection URL; the registry's tables are created by its migrations at start.
-    #[arg(long = "database-url", env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/tributary")]
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tributary"
+    )]
     pub database_url: String,
 
     /// Largest accepted schema text, in bytes; larger ones are refused with 42201.

@@ -14,7 +14,11 @@ use crate::error::RegistryError;
 pub const SCHEMA_REGISTRY_V1_JSON: &str = "application/vnd.schemaregistry.v1+json";
 
 /// Media types the registry reads and writes.
-const JSON_TYPES: &[&str] = &[SCHEMA_REGISTRY_V1_JSON, "application/vnd.schemaregistry+json", "application/json"];
+const JSON_TYPES: &[&str] = &[
+    SCHEMA_REGISTRY_V1_JSON,
+    "application/vnd.schemaregistry+json",
+    "application/json",
+];
 
 /// Middleware: refuses unreadable bodies and unsatisfiable `Accept`, labels responses.
 pub async fn negotiate(request: Request, next: Next) -> Response {
@@ -29,7 +33,10 @@ pub async fn negotiate(request: Request, next: Next) -> Response {
         Some(error) => error.into_response(),
         None => next.run(request).await,
     };
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCHEMA_REGISTRY_V1_JSON));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SCHEMA_REGISTRY_V1_JSON),
+    );
     response
 }
 
@@ -38,29 +45,45 @@ fn sends_body(method: &Method) -> bool {
 }
 
 fn media_type(value: &str) -> String {
-    value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// A missing `Content-Type` is read as JSON, as curl users expect.
 fn readable(headers: &HeaderMap) -> bool {
     match headers.get(header::CONTENT_TYPE) {
         None => true,
-        Some(value) => value.to_str().is_ok_and(|v| JSON_TYPES.contains(&media_type(v).as_str())),
+        Some(value) => value
+            .to_str()
+            .is_ok_and(|v| JSON_TYPES.contains(&media_type(v).as_str())),
     }
 }
 
 fn acceptable(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::ACCEPT) else { return true };
-    let Ok(value) = value.to_str() else { return false };
+    let Some(value) = headers.get(header::ACCEPT) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
     if value.trim().is_empty() {
         return true;
     }
     value.split(',').any(|entry| {
         let refused = entry.split(';').skip(1).any(|param| {
-            param.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0)
+            param
+                .trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                == Some(0.0)
         });
         let media = media_type(entry);
-        !refused && (media == "*/*" || media == "application/*" || JSON_TYPES.contains(&media.as_str()))
+        !refused
+            && (media == "*/*" || media == "application/*" || JSON_TYPES.contains(&media.as_str()))
     })
 }
 
@@ -76,7 +99,9 @@ mod tests {
 
     #[test]
     fn accept_lists_with_one_json_type_or_wildcard_are_acceptable() {
-        assert!(acceptable(&accept("application/vnd.schemaregistry.v1+json, application/json; q=0.9")));
+        assert!(acceptable(&accept(
+            "application/vnd.schemaregistry.v1+json, application/json; q=0.9"
+        )));
         assert!(acceptable(&accept("text/html, */*;q=0.1")));
         assert!(!acceptable(&accept("text/html")));
         assert!(!acceptable(&accept("application/json;q=0")));

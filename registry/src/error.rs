@@ -33,7 +33,9 @@ pub enum RegistryError {
     #[error("Subject '{0}' was not deleted first before being permanently deleted")]
     SubjectNotSoftDeleted(String),
     /// 40406: a soft delete of a version that is already soft deleted.
-    #[error("Subject '{subject}' Version {version} was soft deleted.Set permanent=true to delete permanently")]
+    #[error(
+        "Subject '{subject}' Version {version} was soft deleted.Set permanent=true to delete permanently"
+    )]
     VersionSoftDeleted {
         /// The subject.
         subject: String,
@@ -41,7 +43,9 @@ pub enum RegistryError {
         version: i32,
     },
     /// 40407: a permanent delete of a version that was not soft deleted first.
-    #[error("Subject '{subject}' Version {version} was not deleted first before being permanently deleted")]
+    #[error(
+        "Subject '{subject}' Version {version} was not deleted first before being permanently deleted"
+    )]
     VersionNotSoftDeleted {
         /// The subject.
         subject: String,
@@ -66,10 +70,14 @@ pub enum RegistryError {
     #[error("Invalid schema: {0}")]
     InvalidSchema(String),
     /// 42202: a version that is neither 1..2^31-1 nor `latest`/`-1`.
-    #[error("The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"")]
+    #[error(
+        "The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""
+    )]
     InvalidVersion(String),
     /// 42203: an unknown compatibility level.
-    #[error("Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")]
+    #[error(
+        "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive"
+    )]
     InvalidCompatibilityLevel,
     /// 42204: an unknown mode.
     #[error("Invalid mode. Valid values are READWRITE, READONLY, READONLY_OVERRIDE, and IMPORT")]
@@ -77,8 +85,20 @@ pub enum RegistryError {
     /// 42205: a write to a subject in read-only mode.
     #[error("Subject {0} is in read-only mode")]
     ReadOnly(String),
+    /// 42206: a delete of a version that live schemas still reference.
+    #[error(
+        "One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={version}}}."
+    )]
+    ReferenceExists {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: i32,
+    },
     /// 42208: a subject name the registry cannot store.
-    #[error("The specified subject '{0}' is not valid: a subject is non-empty text without control characters")]
+    #[error(
+        "The specified subject '{0}' is not valid: a subject is non-empty text without control characters"
+    )]
     InvalidSubject(String),
     /// 400: the request body is not JSON.
     #[error("Malformed JSON: {0}")]
@@ -126,6 +146,7 @@ impl RegistryError {
             InvalidCompatibilityLevel => (StatusCode::UNPROCESSABLE_ENTITY, 42203),
             InvalidMode => (StatusCode::UNPROCESSABLE_ENTITY, 42204),
             ReadOnly(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42205),
+            ReferenceExists { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
             InvalidSubject(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42208),
             MalformedJson(_) => (StatusCode::BAD_REQUEST, 400),
             InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, 422),
@@ -152,7 +173,14 @@ impl IntoResponse for RegistryError {
             tracing::error!(error = %cause, "registry store error");
         }
         let (status, error_code) = self.codes();
-        (status, Json(ErrorBody { error_code, message: self.to_string() })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                error_code,
+                message: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }
 

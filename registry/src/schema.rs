@@ -33,7 +33,11 @@ impl Candidate {
     pub fn new(parsed: ParsedSchema, references: Vec<SchemaReference>) -> Self {
         let refs_json = serde_json::to_value(&references).unwrap_or(Value::Null);
         let fingerprint = parsed.fingerprint(&refs_json);
-        Self { parsed, references, fingerprint }
+        Self {
+            parsed,
+            references,
+            fingerprint,
+        }
     }
 }
 
@@ -61,8 +65,16 @@ struct ByIdBody<'a> {
 impl StoredSchema {
     /// A stored schema, with its response body rendered.
     pub fn new(id: i32, text: String, references: Vec<SchemaReference>) -> Self {
-        let body = serde_json::to_vec(&ByIdBody { schema: &text, references: &references })
-            .expect("a string and references always serialise");
-        Self { id, text, references, by_id_body: Bytes::from(body) }
+        let body = serde_json::to_vec(&ByIdBody {
+            schema: &text,
+            references: &references,
+        })
+        .expect("a string and references always serialise");
+        Self {
+            id,
+            text,
+            references,
+            by_id_body: Bytes::from(body),
+        }
     }
 }

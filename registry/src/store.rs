@@ -58,7 +58,10 @@ pub struct Store {
 impl Store {
     /// A store over `pool` (migrated) with an empty cache.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, by_id: Arc::default() }
+        Self {
+            pool,
+            by_id: Arc::default(),
+        }
     }
 
     /// The schema with global id `id`, from memory when it was seen before.
@@ -76,7 +79,11 @@ impl Store {
 
     /// Like [`Store::schema_by_id`] on a connection the caller holds, so a
     /// transaction never waits for a second pooled connection.
-    async fn load_schema(&self, conn: &mut PgConnection, id: i32) -> RegistryResult<Option<Arc<StoredSchema>>> {
+    async fn load_schema(
+        &self,
+        conn: &mut PgConnection,
+        id: i32,
+    ) -> RegistryResult<Option<Arc<StoredSchema>>> {
         if let Some(hit) = self.cached(id) {
             return Ok(Some(hit));
         }
@@ -87,19 +94,26 @@ impl Store {
                 .await?;
         Ok(row.map(|(text, refs)| {
             let stored = Arc::new(StoredSchema::new(id, text, refs.0));
-            self.by_id.write().expect("cache lock").insert(id, stored.clone());
+            self.by_id
+                .write()
+                .expect("cache lock")
+                .insert(id, stored.clone());
             stored
         }))
     }
 
     /// Texts of the schemas `references` point to, each after its own references.
-    pub async fn reference_texts(&self, references: &[SchemaReference]) -> RegistryResult<Vec<String>> {
+    pub async fn reference_texts(
+        &self,
+        references: &[SchemaReference],
+    ) -> RegistryResult<Vec<String>> {
         if references.is_empty() {
             return Ok(Vec::new());
         }
         let mut conn = self.pool.acquire().await?;
         let mut texts = Vec::new();
-        self.collect_reference_texts(&mut conn, references, 0, &mut texts).await?;
+        self.collect_reference_texts(&mut conn, references, 0, &mut texts)
+            .await?;
         Ok(texts)
     }
 
@@ -111,7 +125,9 @@ impl Store {
         texts: &mut Vec<String>,
     ) -> RegistryResult<()> {
         if depth > MAX_REFERENCE_DEPTH {
-            return Err(RegistryError::InvalidSchema("references are nested too deeply".into()));
+            return Err(RegistryError::InvalidSchema(
+                "references are nested too deeply".into(),
+            ));
         }
         for reference in references {
             let spec = if reference.version == -1 {
@@ -127,11 +143,17 @@ impl Store {
             };
             let rows = rows_in(conn, &reference.subject).await?;
             let row = pick(&reference.subject, rows, spec, true).map_err(|e| match e {
-                RegistryError::SubjectNotFound(_) | RegistryError::VersionNotFound(_) => not_found(),
+                RegistryError::SubjectNotFound(_) | RegistryError::VersionNotFound(_) => {
+                    not_found()
+                }
                 other => other,
             })?;
-            let stored = self.load_schema(conn, row.schema_id).await?.ok_or_else(not_found)?;
-            Box::pin(self.collect_reference_texts(conn, &stored.references, depth + 1, texts)).await?;
+            let stored = self
+                .load_schema(conn, row.schema_id)
+                .await?
+                .ok_or_else(not_found)?;
+            Box::pin(self.collect_reference_texts(conn, &stored.references, depth + 1, texts))
+                .await?;
             if !texts.contains(&stored.text) {
                 texts.push(stored.text.clone());
             }
@@ -140,14 +162,23 @@ impl Store {
     }
 
     /// Parses a stored schema (with its references) for a compatibility check.
-    async fn parsed(&self, conn: &mut PgConnection, stored: &StoredSchema) -> RegistryResult<ParsedSchema> {
+    async fn parsed(
+        &self,
+        conn: &mut PgConnection,
+        stored: &StoredSchema,
+    ) -> RegistryResult<ParsedSchema> {
         let mut references = Vec::new();
-        self.collect_reference_texts(conn, &stored.references, 0, &mut references).await?;
+        self.collect_reference_texts(conn, &stored.references, 0, &mut references)
+            .await?;
         ParsedSchema::parse(&stored.text, &references, false)
     }
 
     /// Subjects with at least one visible version, sorted, optionally only those starting with `prefix`.
-    pub async fn subjects(&self, include_deleted: bool, prefix: Option<&str>) -> RegistryResult<Vec<String>> {
+    pub async fn subjects(
+        &self,
+        include_deleted: bool,
+        prefix: Option<&str>,
+    ) -> RegistryResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT subject FROM registry_subject_versions
              WHERE ($1 OR NOT deleted) AND starts_with(subject, COALESCE($2, ''))
@@ -160,19 +191,73 @@ impl Store {
     }
 
     /// The visible versions of `subject`; 40401 when there are none.
-    pub async fn visible_versions(&self, subject: &str, include_deleted: bool) -> RegistryResult<Vec<VersionRow>> {
+    pub async fn visible_versions(
+        &self,
+        subject: &str,
+        include_deleted: bool,
+    ) -> RegistryResult<Vec<VersionRow>> {
         let mut conn = self.pool.acquire().await?;
         visible(subject, rows_in(&mut conn, subject).await?, include_deleted)
     }
 
     /// The version `spec` of `subject` among its visible versions.
-    pub async fn version(&self, subject: &str, spec: VersionSpec, include_deleted: bool) -> RegistryResult<VersionRow> {
+    pub async fn version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        include_deleted: bool,
+    ) -> RegistryResult<VersionRow> {
         let mut conn = self.pool.acquire().await?;
-        pick(subject, rows_in(&mut conn, subject).await?, spec, include_deleted)
+        pick(
+            subject,
+            rows_in(&mut conn, subject).await?,
+            spec,
+            include_deleted,
+        )
+    }
+
+    /// Global ids of live schemas that reference `subject` version `version`.
+    pub async fn referenced_by(&self, subject: &str, version: i32) -> RegistryResult<Vec<i32>> {
+        let mut conn = self.pool.acquire().await?;
+        referenced_by(&mut conn, subject, version).await
+    }
+
+    /// Every visible (subject, version) row, sorted, optionally only subjects starting with `prefix`.
+    pub async fn all_versions(
+        &self,
+        include_deleted: bool,
+        prefix: Option<&str>,
+    ) -> RegistryResult<Vec<(String, VersionRow)>> {
+        let rows: Vec<(String, i32, i32, bool)> = sqlx::query_as(
+            "SELECT subject, version, schema_id, deleted FROM registry_subject_versions
+             WHERE ($1 OR NOT deleted) AND starts_with(subject, COALESCE($2, ''))
+             ORDER BY subject, version",
+        )
+        .bind(include_deleted)
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(subject, version, schema_id, deleted)| {
+                (
+                    subject,
+                    VersionRow {
+                        version,
+                        schema_id,
+                        deleted,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// The (subject, version) pairs using schema `id`, sorted; 40403 for an unknown id.
-    pub async fn uses_of_schema(&self, id: i32, include_deleted: bool) -> RegistryResult<Vec<(String, i32)>> {
+    pub async fn uses_of_schema(
+        &self,
+        id: i32,
+        include_deleted: bool,
+    ) -> RegistryResult<Vec<(String, i32)>> {
         if self.schema_by_id(id).await?.is_none() {
             return Err(RegistryError::SchemaIdNotFound(id.to_string()));
         }
@@ -187,7 +272,12 @@ impl Store {
     }
 
     /// The highest version of `subject` whose schema is `candidate`.
-    pub async fn lookup(&self, subject: &str, candidate: &Candidate, include_deleted: bool) -> RegistryResult<VersionRow> {
+    pub async fn lookup(
+        &self,
+        subject: &str,
+        candidate: &Candidate,
+        include_deleted: bool,
+    ) -> RegistryResult<VersionRow> {
         self.visible_versions(subject, include_deleted).await?;
         let row: Option<VersionRow> = sqlx::query_as(
             "SELECT v.version, v.schema_id, v.deleted
@@ -226,9 +316,14 @@ impl Store {
         }
         if mode != Mode::Import {
             let level = effective_compatibility(&mut tx, subject).await?;
-            let verdict = self.check_against_subject(&mut tx, subject, candidate, level).await?;
+            let verdict = self
+                .check_against_subject(&mut tx, subject, candidate, level)
+                .await?;
             if !verdict.is_compatible {
-                return Err(RegistryError::Incompatible { subject: subject.to_owned(), details: verdict.messages });
+                return Err(RegistryError::Incompatible {
+                    subject: subject.to_owned(),
+                    details: verdict.messages,
+                });
             }
         }
         let refs = sqlx::types::Json(&candidate.references);
@@ -272,18 +367,28 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let level = effective_compatibility(&mut tx, subject).await?;
         let Some(spec) = spec else {
-            return self.check_against_subject(&mut tx, subject, candidate, level).await;
+            return self
+                .check_against_subject(&mut tx, subject, candidate, level)
+                .await;
         };
         let row = match pick(subject, rows_in(&mut tx, subject).await?, spec, false) {
             Ok(row) => row,
             // Nothing registered yet: any schema may become the first version.
             Err(RegistryError::SubjectNotFound(_)) if spec == VersionSpec::Latest => {
-                return Ok(CompatibilityVerdict { is_compatible: true, messages: Vec::new() });
+                return Ok(CompatibilityVerdict {
+                    is_compatible: true,
+                    messages: Vec::new(),
+                });
             }
             Err(e) => return Err(e),
         };
-        let messages = self.describe_differences(&mut tx, candidate, &row, level).await?;
-        Ok(CompatibilityVerdict { is_compatible: messages.is_empty(), messages })
+        let messages = self
+            .describe_differences(&mut tx, candidate, &row, level)
+            .await?;
+        Ok(CompatibilityVerdict {
+            is_compatible: messages.is_empty(),
+            messages,
+        })
     }
 
     async fn check_against_subject(
@@ -302,12 +407,19 @@ impl Store {
             .bind(subject)
             .fetch_all(&mut **tx)
             .await?;
-            let checked = if level.is_transitive() { live.len() } else { live.len().min(1) };
+            let checked = if level.is_transitive() {
+                live.len()
+            } else {
+                live.len().min(1)
+            };
             for row in &live[..checked] {
                 messages.extend(self.describe_differences(tx, candidate, row, level).await?);
             }
         }
-        Ok(CompatibilityVerdict { is_compatible: messages.is_empty(), messages })
+        Ok(CompatibilityVerdict {
+            is_compatible: messages.is_empty(),
+            messages,
+        })
     }
 
     /// Confluent's verbose lines for `candidate` against one earlier version (empty when compatible).
@@ -345,7 +457,14 @@ impl Store {
         if rows.is_empty() {
             return Err(RegistryError::SubjectNotFound(subject.to_owned()));
         }
-        let live: Vec<i32> = rows.iter().filter(|r| !r.deleted).map(|r| r.version).collect();
+        let live: Vec<i32> = rows
+            .iter()
+            .filter(|r| !r.deleted)
+            .map(|r| r.version)
+            .collect();
+        for row in &rows {
+            refuse_if_referenced(&mut tx, subject, row.version).await?;
+        }
         let deleted = if permanent {
             if !live.is_empty() {
                 return Err(RegistryError::SubjectNotSoftDeleted(subject.to_owned()));
@@ -374,7 +493,12 @@ impl Store {
     }
 
     /// Deletes one version of `subject` (soft, or hard after soft) and returns its number.
-    pub async fn delete_version(&self, subject: &str, spec: VersionSpec, permanent: bool) -> RegistryResult<i32> {
+    pub async fn delete_version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        permanent: bool,
+    ) -> RegistryResult<i32> {
         let mut tx = self.pool.begin().await?;
         lock_subject(&mut tx, subject).await?;
         if effective_mode(&mut tx, subject).await?.is_read_only() {
@@ -385,26 +509,38 @@ impl Store {
             return Err(RegistryError::SubjectNotFound(subject.to_owned()));
         }
         let row = match spec {
-            VersionSpec::Latest => {
-                *rows.iter().rev().find(|r| !r.deleted).unwrap_or(rows.last().expect("rows is not empty"))
-            }
-            VersionSpec::Number(n) => {
-                *rows.iter().find(|r| r.version == n).ok_or(RegistryError::VersionNotFound(n))?
-            }
+            VersionSpec::Latest => *rows
+                .iter()
+                .rev()
+                .find(|r| !r.deleted)
+                .unwrap_or(rows.last().expect("rows is not empty")),
+            VersionSpec::Number(n) => *rows
+                .iter()
+                .find(|r| r.version == n)
+                .ok_or(RegistryError::VersionNotFound(n))?,
         };
         let (subject_owned, version) = (subject.to_owned(), row.version);
+        refuse_if_referenced(&mut tx, subject, version).await?;
         if permanent {
             if !row.deleted {
-                return Err(RegistryError::VersionNotSoftDeleted { subject: subject_owned, version });
+                return Err(RegistryError::VersionNotSoftDeleted {
+                    subject: subject_owned,
+                    version,
+                });
             }
-            sqlx::query("DELETE FROM registry_subject_versions WHERE subject = $1 AND version = $2")
-                .bind(subject)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "DELETE FROM registry_subject_versions WHERE subject = $1 AND version = $2",
+            )
+            .bind(subject)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
         } else {
             if row.deleted {
-                return Err(RegistryError::VersionSoftDeleted { subject: subject_owned, version });
+                return Err(RegistryError::VersionSoftDeleted {
+                    subject: subject_owned,
+                    version,
+                });
             }
             sqlx::query("UPDATE registry_subject_versions SET deleted = TRUE WHERE subject = $1 AND version = $2")
                 .bind(subject)
@@ -417,7 +553,10 @@ impl Store {
     }
 
     /// The compatibility level set for `subject` (`None` = the global row), if any.
-    pub async fn compatibility(&self, subject: Option<&str>) -> RegistryResult<Option<CompatibilityLevel>> {
+    pub async fn compatibility(
+        &self,
+        subject: Option<&str>,
+    ) -> RegistryResult<Option<CompatibilityLevel>> {
         let value: Option<Option<String>> =
             sqlx::query_scalar("SELECT compatibility FROM registry_config WHERE subject = $1")
                 .bind(subject.unwrap_or(GLOBAL))
@@ -447,15 +586,20 @@ impl Store {
 
     /// The mode set for `subject` (`None` = the global row), if any.
     pub async fn mode(&self, subject: Option<&str>) -> RegistryResult<Option<Mode>> {
-        let value: Option<Option<String>> = sqlx::query_scalar("SELECT mode FROM registry_config WHERE subject = $1")
-            .bind(subject.unwrap_or(GLOBAL))
-            .fetch_optional(&self.pool)
-            .await?;
+        let value: Option<Option<String>> =
+            sqlx::query_scalar("SELECT mode FROM registry_config WHERE subject = $1")
+                .bind(subject.unwrap_or(GLOBAL))
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(value.flatten().and_then(|v| v.parse().ok()))
     }
 
     /// Sets (or with `None` clears) the mode of `subject` (`None` = global); returns the previous one.
-    pub async fn set_mode(&self, subject: Option<&str>, mode: Option<Mode>) -> RegistryResult<Option<Mode>> {
+    pub async fn set_mode(
+        &self,
+        subject: Option<&str>,
+        mode: Option<Mode>,
+    ) -> RegistryResult<Option<Mode>> {
         let previous: Option<Option<String>> = sqlx::query_scalar(
             "WITH old AS (SELECT mode FROM registry_config WHERE subject = $1 FOR UPDATE),
                   upsert AS (INSERT INTO registry_config (subject, mode) VALUES ($1, $2)
@@ -479,6 +623,39 @@ async fn lock_subject(tx: &mut Transaction<'_, Postgres>, subject: &str) -> Regi
     Ok(())
 }
 
+async fn referenced_by(
+    conn: &mut PgConnection,
+    subject: &str,
+    version: i32,
+) -> RegistryResult<Vec<i32>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT s.id FROM registry_schemas s
+         JOIN registry_subject_versions v ON v.schema_id = s.id AND NOT v.deleted
+         WHERE s.refs @> jsonb_build_array(jsonb_build_object('subject', $1::text, 'version', $2::int))
+         ORDER BY s.id",
+    )
+    .bind(subject)
+    .bind(version)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A schema other live schemas build on cannot be deleted from under them.
+async fn refuse_if_referenced(
+    conn: &mut PgConnection,
+    subject: &str,
+    version: i32,
+) -> RegistryResult<()> {
+    if referenced_by(conn, subject, version).await?.is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::ReferenceExists {
+            subject: subject.to_owned(),
+            version,
+        })
+    }
+}
+
 /// Every version row of `subject`, ascending, deleted ones included.
 async fn rows_in(conn: &mut PgConnection, subject: &str) -> RegistryResult<Vec<VersionRow>> {
     Ok(sqlx::query_as(
@@ -490,8 +667,15 @@ async fn rows_in(conn: &mut PgConnection, subject: &str) -> RegistryResult<Vec<V
 }
 
 /// The rows a reader sees; 40401 when none.
-fn visible(subject: &str, rows: Vec<VersionRow>, include_deleted: bool) -> RegistryResult<Vec<VersionRow>> {
-    let rows: Vec<VersionRow> = rows.into_iter().filter(|row| include_deleted || !row.deleted).collect();
+fn visible(
+    subject: &str,
+    rows: Vec<VersionRow>,
+    include_deleted: bool,
+) -> RegistryResult<Vec<VersionRow>> {
+    let rows: Vec<VersionRow> = rows
+        .into_iter()
+        .filter(|row| include_deleted || !row.deleted)
+        .collect();
     if rows.is_empty() {
         return Err(RegistryError::SubjectNotFound(subject.to_owned()));
     }
@@ -499,16 +683,27 @@ fn visible(subject: &str, rows: Vec<VersionRow>, include_deleted: bool) -> Regis
 }
 
 /// The visible row `spec` names: 40401 without visible rows, 40402 without that version.
-fn pick(subject: &str, rows: Vec<VersionRow>, spec: VersionSpec, include_deleted: bool) -> RegistryResult<VersionRow> {
+fn pick(
+    subject: &str,
+    rows: Vec<VersionRow>,
+    spec: VersionSpec,
+    include_deleted: bool,
+) -> RegistryResult<VersionRow> {
     let rows = visible(subject, rows, include_deleted)?;
     match spec {
         VersionSpec::Latest => Ok(*rows.last().expect("visible rows are never empty")),
-        VersionSpec::Number(n) => rows.into_iter().find(|row| row.version == n).ok_or(RegistryError::VersionNotFound(n)),
+        VersionSpec::Number(n) => rows
+            .into_iter()
+            .find(|row| row.version == n)
+            .ok_or(RegistryError::VersionNotFound(n)),
     }
 }
 
 /// The subject's level, else the global one, else BACKWARD.
-async fn effective_compatibility(tx: &mut Transaction<'_, Postgres>, subject: &str) -> RegistryResult<CompatibilityLevel> {
+async fn effective_compatibility(
+    tx: &mut Transaction<'_, Postgres>,
+    subject: &str,
+) -> RegistryResult<CompatibilityLevel> {
     let value: Option<String> = sqlx::query_scalar(
         "SELECT compatibility FROM registry_config
          WHERE subject IN ($1, '') AND compatibility IS NOT NULL
@@ -528,7 +723,10 @@ async fn effective_mode(tx: &mut Transaction<'_, Postgres>, subject: &str) -> Re
             .fetch_all(&mut **tx)
             .await?;
     let mode_of = |key: &str| {
-        rows.iter().find(|(s, _)| s == key).and_then(|(_, m)| m.as_deref()).and_then(|m| m.parse::<Mode>().ok())
+        rows.iter()
+            .find(|(s, _)| s == key)
+            .and_then(|(_, m)| m.as_deref())
+            .and_then(|m| m.parse::<Mode>().ok())
     };
     let global = mode_of(GLOBAL);
     if global == Some(Mode::ReadOnlyOverride) {

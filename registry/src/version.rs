@@ -32,7 +32,10 @@ mod tests {
 
     #[test]
     fn latest_minus_one_and_positive_numbers_are_versions() {
-        assert_eq!("latest".parse::<VersionSpec>().unwrap(), VersionSpec::Latest);
+        assert_eq!(
+            "latest".parse::<VersionSpec>().unwrap(),
+            VersionSpec::Latest
+        );
         assert_eq!("-1".parse::<VersionSpec>().unwrap(), VersionSpec::Latest);
         assert_eq!("7".parse::<VersionSpec>().unwrap(), VersionSpec::Number(7));
         for bad in ["0", "-2", "abc", "2147483648", ""] {

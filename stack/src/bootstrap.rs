@@ -42,7 +42,7 @@ pub async fn register_schemas(
     kafka: &KafkaArgs,
     registry: &RegistryArgs,
 ) -> anyhow::Result<Vec<Registered>> {
-    let settings = registry_client::settings(registry);
+    let settings = registry_client::settings(registry)?;
     let mut registered = Vec::new();
     for schema in schemas::BUILTIN {
         let topic = if schema.name == AGGREGATE {

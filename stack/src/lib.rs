@@ -7,10 +7,12 @@
 //! - [`tansu`]: a Kafka-compatible broker as a child process on a free port.
 //! - [`postgres`]: the stack's database, and a fresh database per test.
 //! - [`registry`]: the Schema Registry in-process on port 0 (tests).
+//! - [`ingest`]: ingest in-process on free ports (tests).
 //! - [`process`]: child processes with logs, SIGTERM and SIGKILL.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`launcher`]: the whole local stack, until Ctrl-C.
 pub mod bootstrap;
+pub mod ingest;
 pub mod launcher;
 pub mod postgres;
 pub mod process;

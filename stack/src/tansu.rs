@@ -144,7 +144,26 @@ impl Tansu {
             temp_dir: None,
         };
         tansu.wait_until_ready(Duration::from_secs(30)).await?;
+        tansu.index_headers()?;
         Ok(tansu)
+    }
+
+    /// Tansu 0.6's SQLite schema has no index on `header (topition,
+    /// offset_id)`, and its fetch looks headers up per record: with headers
+    /// on every record a fetch scans the whole header table once per record,
+    /// so consuming a few thousand records takes tens of seconds. The index
+    /// makes that lookup a seek. Tansu created the tables by the time it is
+    /// ready; SQLite's locking makes the change safe while it runs.
+    fn index_headers(&self) -> anyhow::Result<()> {
+        let Storage::Sqlite(path) = &self.storage;
+        let db = rusqlite::Connection::open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        db.busy_timeout(Duration::from_secs(10))?;
+        db.execute_batch(
+            "CREATE INDEX IF NOT EXISTS tributary_header_record ON header (topition, offset_id);",
+        )
+        .context("cannot index Tansu's header table")?;
+        Ok(())
     }
 
     async fn wait_until_ready(&mut self, limit: Duration) -> anyhow::Result<()> {

@@ -3,7 +3,10 @@
 //! back unchanged.
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
+
+/// Sends in flight at once: small batches, as a paced client produces.
+const BATCH: usize = 20;
 use rdkafka::{
     Message as _,
     consumer::{Consumer as _, StreamConsumer},
@@ -82,5 +85,55 @@ async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         assert_eq!(metadata.topics()[0].partitions().len(), 3, "{topic}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely()
+-> anyhow::Result<()> {
+    let tansu = Tansu::start().await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+    let topics = vec!["burst-a".to_string(), "burst-b".to_string()];
+    kafka::ensure_topics(&args, &topics, 4).await?;
+
+    let producer: FutureProducer = kafka::producer_config(&args).create()?;
+    const TOTAL: usize = 10_000;
+    let sends = (0..TOTAL).map(|i| {
+        let producer = producer.clone();
+        let topic = topics[i % 2].clone();
+        async move {
+            let key = format!("key-{}", i % 13);
+            let payload = format!("{i:06}-{}", "y".repeat(180));
+            producer
+                .send(
+                    FutureRecord::to(&topic).key(&key).payload(&payload),
+                    Duration::from_secs(30),
+                )
+                .await
+                .map_err(|(e, _)| e)
+        }
+    });
+    let delivered: Vec<_> = futures::stream::iter(sends)
+        .buffered(BATCH)
+        .try_collect()
+        .await?;
+    assert_eq!(delivered.len(), TOTAL);
+
+    let consumer: StreamConsumer = kafka::consumer_config(&args, "burst-test").create()?;
+    consumer.subscribe(&["burst-a", "burst-b"])?;
+    let mut stream = consumer.stream();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < TOTAL {
+        let message = match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+            Ok(message) => message.expect("the stream does not end")?,
+            Err(_) => anyhow::bail!(
+                "consumed {} of {TOTAL} records, then nothing for 30 s",
+                seen.len()
+            ),
+        };
+        let payload = std::str::from_utf8(message.payload().unwrap())?;
+        seen.insert(payload[..6].to_string());
+    }
+    assert_eq!(seen.len(), TOTAL);
     Ok(())
 }

@@ -1,7 +1,13 @@
-//! `tributary-ingest`. Not built yet (issue 4): exits with status 2 and says so.
-use std::process::ExitCode;
+//! `tributary-ingest`: config → telemetry → build → serve until SIGINT/SIGTERM → drain.
+use clap::Parser as _;
+use tributary_common::{shutdown, telemetry};
+use tributary_ingest::{config::IngestConfig, startup::Ingest};
 
-fn main() -> ExitCode {
-    eprintln!("tributary-ingest is not built yet (issue 4); the local stack runs without it");
-    ExitCode::from(2)
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = IngestConfig::parse();
+    telemetry::init(&config.telemetry);
+    let ingest = Ingest::build(config).await?;
+    tracing::info!(grpc = %ingest.grpc_addr(), http = %ingest.http_addr(), "ingest listening");
+    ingest.serve(shutdown::signal()).await
 }

@@ -43,7 +43,13 @@ async fn answer(
     request: SchemaRequest,
 ) -> RegistryResult<Json<CompatibilityAnswer>> {
     let candidate = state.candidate(request, params.flag("normalize")).await?;
-    let verdict = state.store.check_compatibility(&subject, &candidate, spec).await?;
+    let verdict = state
+        .store
+        .check_compatibility(&subject, &candidate, spec)
+        .await?;
     let messages = params.flag("verbose").then_some(verdict.messages);
-    Ok(Json(CompatibilityAnswer { is_compatible: verdict.is_compatible, messages }))
+    Ok(Json(CompatibilityAnswer {
+        is_compatible: verdict.is_compatible,
+        messages,
+    }))
 }

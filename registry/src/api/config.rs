@@ -28,16 +28,23 @@ pub struct ConfigLevel {
 }
 
 fn level(level: CompatibilityLevel) -> Json<ConfigLevel> {
-    Json(ConfigLevel { compatibility_level: level.as_str() })
+    Json(ConfigLevel {
+        compatibility_level: level.as_str(),
+    })
 }
 
 fn requested(request: ConfigRequest) -> RegistryResult<CompatibilityLevel> {
-    request.compatibility.ok_or(RegistryError::InvalidCompatibilityLevel)?.parse()
+    request
+        .compatibility
+        .ok_or(RegistryError::InvalidCompatibilityLevel)?
+        .parse()
 }
 
 /// `GET /config`.
 pub async fn global(State(state): State<AppState>) -> RegistryResult<Json<ConfigLevel>> {
-    Ok(level(state.store.compatibility(None).await?.unwrap_or_default()))
+    Ok(level(
+        state.store.compatibility(None).await?.unwrap_or_default(),
+    ))
 }
 
 /// `PUT /config`.
@@ -47,12 +54,20 @@ pub async fn set_global(
 ) -> RegistryResult<Json<ConfigUpdated>> {
     let new = requested(request)?;
     state.store.set_compatibility(None, Some(new)).await?;
-    Ok(Json(ConfigUpdated { compatibility: new.as_str() }))
+    Ok(Json(ConfigUpdated {
+        compatibility: new.as_str(),
+    }))
 }
 
 /// `DELETE /config`: back to the default; answers the level that was in force.
 pub async fn reset_global(State(state): State<AppState>) -> RegistryResult<Json<ConfigLevel>> {
-    Ok(level(state.store.set_compatibility(None, None).await?.unwrap_or_default()))
+    Ok(level(
+        state
+            .store
+            .set_compatibility(None, None)
+            .await?
+            .unwrap_or_default(),
+    ))
 }
 
 /// `GET /config/{s}` (`?defaultToGlobal`).
@@ -65,7 +80,9 @@ pub async fn subject(
         return Ok(level(own));
     }
     if params.flag("defaultToGlobal") {
-        return Ok(level(state.store.compatibility(None).await?.unwrap_or_default()));
+        return Ok(level(
+            state.store.compatibility(None).await?.unwrap_or_default(),
+        ));
     }
     Err(RegistryError::SubjectCompatibilityNotConfigured(subject))
 }
@@ -77,8 +94,13 @@ pub async fn set_subject(
     ApiJson(request): ApiJson<ConfigRequest>,
 ) -> RegistryResult<Json<ConfigUpdated>> {
     let new = requested(request)?;
-    state.store.set_compatibility(Some(&subject), Some(new)).await?;
-    Ok(Json(ConfigUpdated { compatibility: new.as_str() }))
+    state
+        .store
+        .set_compatibility(Some(&subject), Some(new))
+        .await?;
+    Ok(Json(ConfigUpdated {
+        compatibility: new.as_str(),
+    }))
 }
 
 /// `DELETE /config/{s}`: removes the subject's own level; answers the removed level.

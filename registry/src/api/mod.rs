@@ -42,13 +42,21 @@ pub struct AppState {
 impl AppState {
     /// State over `pool` with the limits of `config`.
     pub fn new(pool: PgPool, config: &RegistryConfig) -> Self {
-        Self { store: Store::new(pool), max_schema_bytes: config.max_schema_bytes }
+        Self {
+            store: Store::new(pool),
+            max_schema_bytes: config.max_schema_bytes,
+        }
     }
 
     /// Validates a submitted schema (size, type, references, Avro) into a candidate.
-    async fn candidate(&self, request: SchemaRequest, normalize: bool) -> RegistryResult<Candidate> {
+    async fn candidate(
+        &self,
+        request: SchemaRequest,
+        normalize: bool,
+    ) -> RegistryResult<Candidate> {
         let schema = request.schema.filter(|s| !s.trim().is_empty());
-        let schema = schema.ok_or_else(|| RegistryError::InvalidSchema("the request has no schema".into()))?;
+        let schema = schema
+            .ok_or_else(|| RegistryError::InvalidSchema("the request has no schema".into()))?;
         if schema.len() > self.max_schema_bytes {
             return Err(RegistryError::InvalidSchema(format!(
                 "the schema is {} bytes, more than the limit of {} bytes",
@@ -56,7 +64,10 @@ impl AppState {
                 self.max_schema_bytes
             )));
         }
-        if let Some(kind) = request.schema_type.filter(|t| !t.eq_ignore_ascii_case(AVRO)) {
+        if let Some(kind) = request
+            .schema_type
+            .filter(|t| !t.eq_ignore_ascii_case(AVRO))
+        {
             return Err(RegistryError::InvalidSchema(format!(
                 "unsupported schema type '{kind}': this registry stores AVRO schemas only"
             )));
@@ -80,25 +91,66 @@ struct SchemaRequest {
 /// Every route of the registry.
 pub fn router(state: AppState) -> Router {
     // Room for a maximal schema even when JSON escaping doubles it.
-    let body_limit = state.max_schema_bytes.saturating_mul(2).saturating_add(64 * 1024);
+    let body_limit = state
+        .max_schema_bytes
+        .saturating_mul(2)
+        .saturating_add(64 * 1024);
     Router::new()
         .route("/", get(|| async { axum::Json(serde_json::json!({})) }))
+        .route("/schemas", get(schemas::list))
         .route("/schemas/types", get(schemas::types))
         .route("/schemas/ids/{id}", get(schemas::by_id))
         .route("/schemas/ids/{id}/schema", get(schemas::text_by_id))
         .route("/schemas/ids/{id}/subjects", get(schemas::subjects_by_id))
         .route("/schemas/ids/{id}/versions", get(schemas::versions_by_id))
         .route("/subjects", get(subjects::list))
-        .route("/subjects/{subject}", post(subjects::lookup).delete(subjects::delete))
-        .route("/subjects/{subject}/versions", get(subjects::versions).post(subjects::register))
-        .route("/subjects/{subject}/versions/{version}", get(subjects::version).delete(subjects::delete_version))
-        .route("/subjects/{subject}/versions/{version}/schema", get(subjects::version_text))
-        .route("/config", get(config::global).put(config::set_global).delete(config::reset_global))
-        .route("/config/{subject}", get(config::subject).put(config::set_subject).delete(config::reset_subject))
+        .route(
+            "/subjects/{subject}",
+            post(subjects::lookup).delete(subjects::delete),
+        )
+        .route(
+            "/subjects/{subject}/versions",
+            get(subjects::versions).post(subjects::register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(subjects::version).delete(subjects::delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(subjects::version_text),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(subjects::referenced_by),
+        )
+        .route(
+            "/config",
+            get(config::global)
+                .put(config::set_global)
+                .delete(config::reset_global),
+        )
+        .route(
+            "/config/{subject}",
+            get(config::subject)
+                .put(config::set_subject)
+                .delete(config::reset_subject),
+        )
         .route("/mode", get(mode::global).put(mode::set_global))
-        .route("/mode/{subject}", get(mode::subject).put(mode::set_subject).delete(mode::reset_subject))
-        .route("/compatibility/subjects/{subject}/versions", post(compatibility::against_subject))
-        .route("/compatibility/subjects/{subject}/versions/{version}", post(compatibility::against_version))
+        .route(
+            "/mode/{subject}",
+            get(mode::subject)
+                .put(mode::set_subject)
+                .delete(mode::reset_subject),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(compatibility::against_subject),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(compatibility::against_version),
+        )
         .fallback(|| async { RegistryError::RouteNotFound })
         .method_not_allowed_fallback(|| async { RegistryError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
@@ -116,7 +168,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| ApiPath(value))
-            .map_err(|rejection| RegistryError::InvalidRequest(format!("invalid URL path: {}", rejection.body_text())))
+            .map_err(|rejection| {
+                RegistryError::InvalidRequest(format!(
+                    "invalid URL path: {}",
+                    rejection.body_text()
+                ))
+            })
     }
 }
 
@@ -127,14 +184,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let error = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                RegistryError::BodyTooLarge
-            } else {
-                RegistryError::MalformedJson(rejection.body_text())
-            };
-            error.into_response()
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let error = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    RegistryError::BodyTooLarge
+                } else {
+                    RegistryError::MalformedJson(rejection.body_text())
+                };
+                error.into_response()
+            })?;
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             let error = match e.classify() {
                 serde_json::error::Category::Data => RegistryError::InvalidRequest(e.to_string()),
@@ -151,7 +210,9 @@ struct Params(HashMap<String, String>);
 impl Params {
     /// Whether `name` is set to `true` (any case).
     fn flag(&self, name: &str) -> bool {
-        self.0.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.0
+            .get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// The value of `name`, if given.
@@ -165,7 +226,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        Ok(Params(url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+        Ok(Params(
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
     }
 }
 

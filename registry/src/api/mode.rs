@@ -21,7 +21,9 @@ pub struct ModeBody {
 }
 
 fn body(mode: Mode) -> Json<ModeBody> {
-    Json(ModeBody { mode: mode.as_str() })
+    Json(ModeBody {
+        mode: mode.as_str(),
+    })
 }
 
 fn requested(request: ModeRequest) -> RegistryResult<Mode> {

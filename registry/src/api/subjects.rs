@@ -31,14 +31,24 @@ pub struct SubjectSchema {
 /// and control characters cannot round-trip through URLs and logs.
 fn validate_subject(subject: &str) -> RegistryResult<()> {
     if subject.is_empty() || subject.chars().any(char::is_control) {
-        return Err(RegistryError::InvalidSubject(subject.escape_debug().to_string()));
+        return Err(RegistryError::InvalidSubject(
+            subject.escape_debug().to_string(),
+        ));
     }
     Ok(())
 }
 
 /// `GET /subjects` (`?deleted`, `?subjectPrefix`).
-pub async fn list(State(state): State<AppState>, params: Params) -> RegistryResult<Json<Vec<String>>> {
-    Ok(Json(state.store.subjects(params.flag("deleted"), params.get("subjectPrefix")).await?))
+pub async fn list(
+    State(state): State<AppState>,
+    params: Params,
+) -> RegistryResult<Json<Vec<String>>> {
+    Ok(Json(
+        state
+            .store
+            .subjects(params.flag("deleted"), params.get("subjectPrefix"))
+            .await?,
+    ))
 }
 
 /// `POST /subjects/{s}/versions` (`?normalize`).
@@ -62,7 +72,10 @@ pub async fn lookup(
     ApiJson(request): ApiJson<SchemaRequest>,
 ) -> RegistryResult<Json<SubjectSchema>> {
     let candidate = state.candidate(request, params.flag("normalize")).await?;
-    let row = state.store.lookup(&subject, &candidate, params.flag("deleted")).await?;
+    let row = state
+        .store
+        .lookup(&subject, &candidate, params.flag("deleted"))
+        .await?;
     Ok(Json(subject_schema(&state, subject, row).await?))
 }
 
@@ -72,7 +85,10 @@ pub async fn versions(
     ApiPath(subject): ApiPath<String>,
     params: Params,
 ) -> RegistryResult<Json<Vec<i32>>> {
-    let rows = state.store.visible_versions(&subject, params.flag("deleted")).await?;
+    let rows = state
+        .store
+        .visible_versions(&subject, params.flag("deleted"))
+        .await?;
     Ok(Json(rows.iter().map(|r| r.version).collect()))
 }
 
@@ -83,7 +99,10 @@ pub async fn version(
     params: Params,
 ) -> RegistryResult<Json<SubjectSchema>> {
     let spec: VersionSpec = version.parse()?;
-    let row = state.store.version(&subject, spec, params.flag("deleted")).await?;
+    let row = state
+        .store
+        .version(&subject, spec, params.flag("deleted"))
+        .await?;
     Ok(Json(subject_schema(&state, subject, row).await?))
 }
 
@@ -94,9 +113,24 @@ pub async fn version_text(
     params: Params,
 ) -> RegistryResult<Response> {
     let spec: VersionSpec = version.parse()?;
-    let row = state.store.version(&subject, spec, params.flag("deleted")).await?;
+    let row = state
+        .store
+        .version(&subject, spec, params.flag("deleted"))
+        .await?;
     let full = subject_schema(&state, subject, row).await?;
     Ok(raw_json(full.schema))
+}
+
+/// `GET /subjects/{s}/versions/{v}/referencedby`: ids of live schemas referencing that version.
+pub async fn referenced_by(
+    State(state): State<AppState>,
+    ApiPath((subject, version)): ApiPath<(String, String)>,
+) -> RegistryResult<Json<Vec<i32>>> {
+    let spec: VersionSpec = version.parse()?;
+    let row = state.store.version(&subject, spec, false).await?;
+    Ok(Json(
+        state.store.referenced_by(&subject, row.version).await?,
+    ))
 }
 
 /// `DELETE /subjects/{s}` (`?permanent`): the deleted version numbers.
@@ -105,7 +139,12 @@ pub async fn delete(
     ApiPath(subject): ApiPath<String>,
     params: Params,
 ) -> RegistryResult<Json<Vec<i32>>> {
-    Ok(Json(state.store.delete_subject(&subject, params.flag("permanent")).await?))
+    Ok(Json(
+        state
+            .store
+            .delete_subject(&subject, params.flag("permanent"))
+            .await?,
+    ))
 }
 
 /// `DELETE /subjects/{s}/versions/{v}` (`?permanent`): the deleted version number.
@@ -115,10 +154,19 @@ pub async fn delete_version(
     params: Params,
 ) -> RegistryResult<Json<i32>> {
     let spec: VersionSpec = version.parse()?;
-    Ok(Json(state.store.delete_version(&subject, spec, params.flag("permanent")).await?))
+    Ok(Json(
+        state
+            .store
+            .delete_version(&subject, spec, params.flag("permanent"))
+            .await?,
+    ))
 }
 
-async fn subject_schema(state: &AppState, subject: String, row: VersionRow) -> RegistryResult<SubjectSchema> {
+pub(super) async fn subject_schema(
+    state: &AppState,
+    subject: String,
+    row: VersionRow,
+) -> RegistryResult<SubjectSchema> {
     let stored = state
         .store
         .schema_by_id(row.schema_id)

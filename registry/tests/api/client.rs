@@ -25,14 +25,24 @@ pub struct Answer {
 impl TestRegistry {
     /// A registry over a new, empty database.
     pub async fn start() -> Self {
-        let database = TestDatabase::create().await.expect("create a test database");
-        let registry = RunningRegistry::start(database.url()).await.expect("start the registry");
-        Self { registry, database, http: reqwest::Client::new() }
+        let database = TestDatabase::create()
+            .await
+            .expect("create a test database");
+        let registry = RunningRegistry::start(database.url())
+            .await
+            .expect("start the registry");
+        Self {
+            registry,
+            database,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Another registry instance on the same database.
     pub async fn second_instance(&self) -> RunningRegistry {
-        RunningRegistry::start(self.database.url()).await.expect("start a second registry")
+        RunningRegistry::start(self.database.url())
+            .await
+            .expect("start a second registry")
     }
 
     /// The registry's base URL.
@@ -42,9 +52,14 @@ impl TestRegistry {
 
     /// Sends `method path` with an optional JSON body (as Confluent clients do).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let mut request = self.http.request(method, format!("{}{path}", self.url())).header("Accept", V1_JSON);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url()))
+            .header("Accept", V1_JSON);
         if let Some(body) = body {
-            request = request.header("Content-Type", V1_JSON).body(body.to_string());
+            request = request
+                .header("Content-Type", V1_JSON)
+                .body(body.to_string());
         }
         answer(request.send().await.expect("the registry answers")).await
     }
@@ -76,8 +91,18 @@ impl TestRegistry {
 
     /// Registers `schema` under `subject`, expecting success; returns the id.
     pub async fn register(&self, subject: &str, schema: &Value) -> i64 {
-        let answer = self.post(&format!("/subjects/{subject}/versions"), serde_json::json!({"schema": schema.to_string()})).await;
-        assert_eq!(answer.status, StatusCode::OK, "registering under {subject}: {:?}", answer.body);
+        let answer = self
+            .post(
+                &format!("/subjects/{subject}/versions"),
+                serde_json::json!({"schema": schema.to_string()}),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "registering under {subject}: {:?}",
+            answer.body
+        );
         answer.body["id"].as_i64().expect("an id")
     }
 }
@@ -92,13 +117,19 @@ pub async fn answer(response: reqwest::Response) -> Answer {
         .unwrap_or_default();
     let text = response.text().await.expect("a body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer { status, content_type, body }
+    Answer {
+        status,
+        content_type,
+        body,
+    }
 }
 
 /// A record schema named `name` with these `(field, type)` pairs.
 pub fn record(name: &str, fields: &[(&str, Value)]) -> Value {
-    let fields: Vec<Value> =
-        fields.iter().map(|(field, kind)| serde_json::json!({"name": field, "type": kind})).collect();
+    let fields: Vec<Value> = fields
+        .iter()
+        .map(|(field, kind)| serde_json::json!({"name": field, "type": kind}))
+        .collect();
     serde_json::json!({"type": "record", "name": name, "fields": fields})
 }
 

@@ -11,8 +11,14 @@ async fn concurrent_registrations_of_one_schema_get_one_id_and_one_version() {
     let registry = TestRegistry::start().await;
     let schema = record("Same", &[("a", json!("int"))]);
     let ids = join_all((0..24).map(|_| registry.register("same", &schema))).await;
-    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), BTreeSet::from([1]));
-    assert_eq!(registry.get("/subjects/same/versions").await.body, json!([1]));
+    assert_eq!(
+        ids.into_iter().collect::<BTreeSet<_>>(),
+        BTreeSet::from([1])
+    );
+    assert_eq!(
+        registry.get("/subjects/same/versions").await.body,
+        json!([1])
+    );
 }
 
 #[tokio::test]
@@ -21,7 +27,10 @@ async fn concurrent_registrations_under_many_subjects_share_one_global_id() {
     let schema = record("Shared", &[("a", json!("int"))]);
     let subjects: Vec<String> = (0..16).map(|i| format!("s{i}")).collect();
     let ids = join_all(subjects.iter().map(|s| registry.register(s, &schema))).await;
-    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), BTreeSet::from([1]));
+    assert_eq!(
+        ids.into_iter().collect::<BTreeSet<_>>(),
+        BTreeSet::from([1])
+    );
 }
 
 #[tokio::test]
@@ -31,7 +40,11 @@ async fn two_instances_on_one_database_stay_consistent() {
     let http = reqwest::Client::new();
     // Distinct schemas registered alternately on both instances, concurrently.
     let requests = (0..20).map(|i| {
-        let base = if i % 2 == 0 { registry.url() } else { second.url() };
+        let base = if i % 2 == 0 {
+            registry.url()
+        } else {
+            second.url()
+        };
         let schema = record(&format!("T{i}"), &[("a", json!("int"))]).to_string();
         let http = http.clone();
         async move {
@@ -41,7 +54,9 @@ async fn two_instances_on_one_database_stay_consistent() {
                 .send()
                 .await
                 .unwrap();
-            response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap()
+            response.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap()
         }
     });
     let ids: BTreeSet<i64> = join_all(requests).await.into_iter().collect();

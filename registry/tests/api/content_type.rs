@@ -7,9 +7,13 @@ use crate::client::{TestRegistry, V1_JSON, answer, error};
 #[tokio::test]
 async fn each_registry_json_media_type_is_accepted() {
     let registry = TestRegistry::start().await;
-    for (i, media) in ["application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json", "application/json; charset=utf-8"]
-        .into_iter()
-        .enumerate()
+    for (i, media) in [
+        "application/vnd.schemaregistry.v1+json",
+        "application/vnd.schemaregistry+json",
+        "application/json; charset=utf-8",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let response = registry
             .request(Method::POST, &format!("/subjects/s{i}/versions"))
@@ -44,11 +48,21 @@ async fn other_request_media_types_are_415() {
 #[tokio::test]
 async fn clients_accepting_no_json_type_get_406() {
     let registry = TestRegistry::start().await;
-    let response = registry.request(Method::GET, "/subjects").header("Accept", "text/html").send().await.unwrap();
+    let response = registry
+        .request(Method::GET, "/subjects")
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     let answer = answer(response).await;
     assert_eq!(answer.status, StatusCode::NOT_ACCEPTABLE);
     assert_eq!(answer.body, error(406, "HTTP 406 Not Acceptable"));
-    let wildcard = registry.request(Method::GET, "/subjects").header("Accept", "*/*").send().await.unwrap();
+    let wildcard = registry
+        .request(Method::GET, "/subjects")
+        .header("Accept", "*/*")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wildcard.status(), StatusCode::OK);
 }
 

@@ -10,4 +10,5 @@ mod deletion;
 mod interop;
 mod mode;
 mod schemas;
+mod store_failure;
 mod subjects;

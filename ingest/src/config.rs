@@ -1,0 +1,250 @@
+//! Ingest's flags and environment variables.
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs};
+
+/// Configuration of `tributary-ingest`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "tributary-ingest",
+    version,
+    about = "Tributary ingest: validates events, encodes them as Avro and produces them to Kafka"
+)]
+pub struct IngestConfig {
+    /// Address of the gRPC API (IngestService, health, reflection); port 0 picks a free port.
+    #[arg(
+        long = "grpc-addr",
+        env = "TRIBUTARY_GRPC_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub grpc_addr: SocketAddr,
+
+    /// Address of the legacy JSON gateway (POST /submit, POST /v1/events); port 0 picks a free port.
+    #[arg(
+        long = "http-addr",
+        env = "TRIBUTARY_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub http_addr: SocketAddr,
+
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Partitions of a topic ingest creates for an event type it sees first.
+    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 4)]
+    pub partitions: i32,
+
+    /// Schema Registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Which schema events are written with.
+    #[command(flatten)]
+    pub schemas: SchemaArgs,
+
+    /// Limits and protection.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    /// API keys.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    /// Logging.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// How the writer schema of each event type is chosen.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SchemaArgs {
+    /// `auto-register`: register the built-in schema of ad_click and
+    /// price_tick (development default); `latest`: use the subject's latest
+    /// registered version. Schema-driven types always use the latest version.
+    #[arg(long = "schema-policy", env = "TRIBUTARY_SCHEMA_POLICY", value_enum, default_value_t = SchemaPolicy::AutoRegister)]
+    pub policy: SchemaPolicy,
+
+    /// Pin an event type to a schema id, as TYPE=ID (repeatable; `,`-separated
+    /// in the environment variable). Overrides the policy for that type.
+    #[arg(long = "schema-id", env = "TRIBUTARY_SCHEMA_IDS", value_delimiter = ',', value_parser = parse_pin)]
+    pub pinned: Vec<(String, u32)>,
+
+    /// How long a "latest version" lookup is trusted before it is refreshed,
+    /// so a newly registered version is picked up without a restart.
+    #[arg(long = "schema-refresh", env = "TRIBUTARY_SCHEMA_REFRESH", value_parser = parse_duration, default_value = "30s")]
+    pub refresh: Duration,
+}
+
+/// See [`SchemaArgs::policy`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaPolicy {
+    /// Register the built-in schema (idempotent) and write with it.
+    AutoRegister,
+    /// Write with the subject's latest registered version.
+    Latest,
+}
+
+/// Limits that protect the service and the pipeline.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// How far an event's event_time may be from now, either way.
+    #[arg(long = "max-event-time-skew", env = "TRIBUTARY_MAX_EVENT_TIME_SKEW", value_parser = parse_duration, default_value = "24h")]
+    pub max_event_time_skew: Duration,
+
+    /// How long the broker may take to acknowledge an event before the call
+    /// fails with UNAVAILABLE (nothing unacknowledged is reported as stored).
+    #[arg(long = "produce-timeout", env = "TRIBUTARY_PRODUCE_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
+    pub produce_timeout: Duration,
+
+    /// Deadline of a unary request.
+    #[arg(long = "request-timeout", env = "TRIBUTARY_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
+    pub request_timeout: Duration,
+
+    /// gRPC requests being handled at once (a stream counts until it is
+    /// accepted); more are refused with RESOURCE_EXHAUSTED instead of queueing.
+    #[arg(
+        long = "max-concurrent-requests",
+        env = "TRIBUTARY_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 1024
+    )]
+    pub max_concurrent_requests: usize,
+
+    /// Events of one stream being produced at once; a faster client is slowed
+    /// down by flow control.
+    #[arg(
+        long = "max-in-flight-per-stream",
+        env = "TRIBUTARY_MAX_IN_FLIGHT_PER_STREAM",
+        default_value_t = 2048
+    )]
+    pub max_in_flight_per_stream: usize,
+
+    /// Largest gRPC message or HTTP body, in bytes.
+    #[arg(long = "max-message-bytes", env = "TRIBUTARY_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+}
+
+/// API keys: when any is configured, every call must carry
+/// `authorization: Bearer <key>` with one of them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AuthArgs {
+    /// Accepted API keys (`,`-separated in the environment variable).
+    #[arg(
+        long = "api-key",
+        env = "TRIBUTARY_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+
+    /// A file with one accepted API key per line (blank lines and `#` comments ignored).
+    #[arg(long = "api-keys-file", env = "TRIBUTARY_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+}
+
+impl AuthArgs {
+    /// Every configured key, from the flag and the file.
+    pub fn load(&self) -> anyhow::Result<Vec<String>> {
+        let mut keys: Vec<String> = self
+            .api_keys
+            .iter()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        if let Some(path) = &self.api_keys_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read API keys file {}: {e}", path.display())
+            })?;
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        Ok(keys)
+    }
+}
+
+impl IngestConfig {
+    /// Settings for tests and embedding: both listeners on free loopback
+    /// ports, everything else at its default.
+    pub fn local(kafka: KafkaArgs, registry: RegistryArgs) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            grpc_addr: any,
+            http_addr: any,
+            kafka,
+            partitions: 4,
+            registry,
+            schemas: SchemaArgs {
+                policy: SchemaPolicy::AutoRegister,
+                pinned: Vec::new(),
+                refresh: Duration::from_secs(30),
+            },
+            limits: LimitArgs {
+                max_event_time_skew: Duration::from_secs(24 * 3600),
+                produce_timeout: Duration::from_secs(10),
+                request_timeout: Duration::from_secs(30),
+                max_concurrent_requests: 1024,
+                max_in_flight_per_stream: 2048,
+                max_message_bytes: 4 * 1024 * 1024,
+            },
+            auth: AuthArgs::default(),
+            telemetry: TelemetryArgs::default(),
+        }
+    }
+}
+
+/// Parses durations such as `500ms`, `10s`, `5m`, `24h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s, 5m or 24h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!(
+            "`{s}` has unknown unit `{unit}`; use ms, s, m or h"
+        )),
+    }
+}
+
+fn parse_pin(s: &str) -> Result<(String, u32), String> {
+    let (event_type, id) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected TYPE=ID, got `{s}`"))?;
+    let id = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{id}` is not a schema id"))?;
+    Ok((event_type.trim().to_string(), id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86400)));
+        assert_eq!(
+            parse_duration("3d"),
+            Err("`3d` has unknown unit `d`; use ms, s, m or h".to_string())
+        );
+    }
+
+    #[test]
+    fn pinned_schema_ids_are_type_equals_id() {
+        assert_eq!(parse_pin("ad_click=7"), Ok(("ad_click".to_string(), 7)));
+        assert!(parse_pin("ad_click").is_err());
+    }
+}

@@ -1,0 +1,496 @@
+//! Events parsed at the boundary: a [`ValidEvent`] has passed every check, so
+//! nothing downstream validates again.
+use std::{net::IpAddr, time::Duration};
+
+use tributary_common::{
+    proto::v1::{self as proto, event::Payload},
+    schemas::{AD_CLICK, PRICE_TICK},
+};
+
+use crate::rejection::Rejection;
+
+/// Longest event type; it becomes part of a topic name (Kafka allows 249).
+pub const MAX_EVENT_TYPE_LEN: usize = 100;
+/// Longest key, idempotency key and identifier fields.
+pub const MAX_ID_LEN: usize = 256;
+/// Longest user agent.
+pub const MAX_USER_AGENT_LEN: usize = 2048;
+/// Longest referring URL.
+pub const MAX_URL_LEN: usize = 4096;
+
+/// An event that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidEvent {
+    /// The event type, e.g. `ad_click`.
+    pub event_type: String,
+    /// The partitioning key (defaulted to the payload's natural key).
+    pub key: String,
+    /// Event time in milliseconds since the Unix epoch.
+    pub event_time_ms: i64,
+    /// The client's idempotency key, or a fresh one when the client sent none.
+    pub idempotency_key: String,
+    /// The payload.
+    pub payload: ValidPayload,
+}
+
+/// The validated payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValidPayload {
+    /// An ad click.
+    AdClick(AdClick),
+    /// A price tick.
+    PriceTick(PriceTick),
+    /// A schema-driven event: a JSON object, checked against the registered
+    /// schema when it is encoded.
+    Generic(serde_json::Map<String, serde_json::Value>),
+}
+
+/// A validated ad click.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdClick {
+    /// The client's address.
+    pub ip_address: IpAddr,
+    /// The client's User-Agent.
+    pub user_agent: String,
+    /// An absolute http(s) URL.
+    pub referring_url: String,
+    /// The advertiser.
+    pub advertiser_id: String,
+    /// Metadata as a JSON object, serialised.
+    pub metadata_json: String,
+    /// The campaign, when known.
+    pub campaign_id: Option<String>,
+}
+
+/// A validated price tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceTick {
+    /// The pair, e.g. `ETH-USD`.
+    pub pair: String,
+    /// The source of the price.
+    pub source: String,
+    /// Finite and positive.
+    pub price: f64,
+    /// Finite and non-negative, when known.
+    pub volume: Option<f64>,
+}
+
+/// The checks that depend on configuration and the clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Validation {
+    /// How far event_time may be from `now_ms`.
+    pub max_skew: Duration,
+    /// The current time in milliseconds since the Unix epoch.
+    pub now_ms: i64,
+}
+
+impl ValidEvent {
+    /// Validates a submitted event.
+    pub fn parse(event: proto::Event, rules: Validation) -> Result<Self, Rejection> {
+        let payload = event.payload.ok_or_else(|| {
+            Rejection::invalid("payload", "is missing: set ad_click, price_tick or generic")
+        })?;
+        let (event_type, natural_key, payload) = match payload {
+            Payload::AdClick(click) => {
+                let click = parse_ad_click(click)?;
+                (
+                    typed_event_type(&event.event_type, AD_CLICK)?,
+                    click.advertiser_id.clone(),
+                    ValidPayload::AdClick(click),
+                )
+            }
+            Payload::PriceTick(tick) => {
+                let tick = parse_price_tick(tick)?;
+                (
+                    typed_event_type(&event.event_type, PRICE_TICK)?,
+                    tick.pair.clone(),
+                    ValidPayload::PriceTick(tick),
+                )
+            }
+            Payload::Generic(object) => {
+                let event_type = parse_event_type(&event.event_type)?;
+                if event_type == AD_CLICK || event_type == PRICE_TICK {
+                    return Err(Rejection::invalid(
+                        "payload",
+                        format!(
+                            "event type `{event_type}` takes the typed `{event_type}` payload, not `generic`"
+                        ),
+                    ));
+                }
+                (
+                    event_type,
+                    String::new(),
+                    ValidPayload::Generic(struct_to_json(object)),
+                )
+            }
+        };
+        let key = if event.key.is_empty() {
+            natural_key
+        } else {
+            bounded("key", event.key, MAX_ID_LEN)?
+        };
+        if key.is_empty() {
+            return Err(Rejection::invalid(
+                "key",
+                "is required for schema-driven event types",
+            ));
+        }
+        let event_time_ms = parse_event_time(event.event_time, rules)?;
+        let idempotency_key = if event.idempotency_key.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            bounded("idempotency_key", event.idempotency_key, MAX_ID_LEN)?
+        };
+        Ok(Self {
+            event_type,
+            key,
+            event_time_ms,
+            idempotency_key,
+            payload,
+        })
+    }
+}
+
+fn parse_event_type(event_type: &str) -> Result<String, Rejection> {
+    if event_type.is_empty() {
+        return Err(Rejection::invalid("event_type", "is required"));
+    }
+    if event_type.len() > MAX_EVENT_TYPE_LEN {
+        return Err(Rejection::invalid(
+            "event_type",
+            format!("is longer than {MAX_EVENT_TYPE_LEN} characters"),
+        ));
+    }
+    let legal = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    if !event_type.chars().all(legal) || !event_type.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(Rejection::invalid(
+            "event_type",
+            format!(
+                "`{event_type}` must start with a lowercase letter and contain only a-z, 0-9 and _"
+            ),
+        ));
+    }
+    Ok(event_type.to_string())
+}
+
+fn typed_event_type(given: &str, expected: &str) -> Result<String, Rejection> {
+    if given.is_empty() || given == expected {
+        Ok(expected.to_string())
+    } else {
+        Err(Rejection::invalid(
+            "event_type",
+            format!("is `{given}` but the payload is `{expected}`"),
+        ))
+    }
+}
+
+fn bounded(field: &str, value: String, max: usize) -> Result<String, Rejection> {
+    if value.len() > max {
+        return Err(Rejection::invalid(
+            field,
+            format!("is longer than {max} bytes"),
+        ));
+    }
+    Ok(value)
+}
+
+fn required(field: &str, value: String, max: usize) -> Result<String, Rejection> {
+    if value.trim().is_empty() {
+        return Err(Rejection::invalid(field, "is required"));
+    }
+    bounded(field, value, max)
+}
+
+fn parse_ad_click(click: proto::AdClick) -> Result<AdClick, Rejection> {
+    let ip_address = click.ip_address.trim().parse::<IpAddr>().map_err(|_| {
+        Rejection::invalid(
+            "ad_click.ip_address",
+            format!("`{}` is not an IPv4 or IPv6 address", click.ip_address),
+        )
+    })?;
+    let user_agent = required("ad_click.user_agent", click.user_agent, MAX_USER_AGENT_LEN)?;
+    let referring_url = required("ad_click.referring_url", click.referring_url, MAX_URL_LEN)?;
+    match url::Url::parse(&referring_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+        Ok(url) => {
+            return Err(Rejection::invalid(
+                "ad_click.referring_url",
+                format!(
+                    "`{referring_url}` is not an http(s) URL with a host (scheme `{}`)",
+                    url.scheme()
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(Rejection::invalid(
+                "ad_click.referring_url",
+                format!("`{referring_url}` is not an absolute URL: {e}"),
+            ));
+        }
+    }
+    let advertiser_id = required("ad_click.advertiser_id", click.advertiser_id, MAX_ID_LEN)?;
+    let metadata_json = match click.metadata {
+        Some(metadata) => serde_json::Value::Object(struct_to_json(metadata)).to_string(),
+        None => "{}".to_string(),
+    };
+    let campaign_id = click
+        .campaign_id
+        .map(|c| bounded("ad_click.campaign_id", c, MAX_ID_LEN))
+        .transpose()?;
+    Ok(AdClick {
+        ip_address,
+        user_agent,
+        referring_url,
+        advertiser_id,
+        metadata_json,
+        campaign_id,
+    })
+}
+
+fn parse_price_tick(tick: proto::PriceTick) -> Result<PriceTick, Rejection> {
+    let pair = required("price_tick.pair", tick.pair, MAX_ID_LEN)?;
+    let source = required("price_tick.source", tick.source, MAX_ID_LEN)?;
+    if !tick.price.is_finite() || tick.price <= 0.0 {
+        return Err(Rejection::invalid(
+            "price_tick.price",
+            format!("must be finite and positive, got {}", tick.price),
+        ));
+    }
+    if let Some(volume) = tick.volume
+        && (!volume.is_finite() || volume < 0.0)
+    {
+        return Err(Rejection::invalid(
+            "price_tick.volume",
+            format!("must be finite and not negative, got {volume}"),
+        ));
+    }
+    Ok(PriceTick {
+        pair,
+        source,
+        price: tick.price,
+        volume: tick.volume,
+    })
+}
+
+fn parse_event_time(
+    time: Option<prost_types::Timestamp>,
+    rules: Validation,
+) -> Result<i64, Rejection> {
+    let time = time.ok_or_else(|| Rejection::invalid("event_time", "is required"))?;
+    if !(0..1_000_000_000).contains(&time.nanos) {
+        return Err(Rejection::invalid(
+            "event_time",
+            format!("has invalid nanos {}", time.nanos),
+        ));
+    }
+    let ms = time
+        .seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(i64::from(time.nanos / 1_000_000)))
+        .ok_or_else(|| Rejection::invalid("event_time", "is out of range"))?;
+    let skew = i64::try_from(rules.max_skew.as_millis()).unwrap_or(i64::MAX);
+    if (ms - rules.now_ms).abs() > skew {
+        return Err(Rejection::invalid(
+            "event_time",
+            format!(
+                "{} is more than {}s away from now ({})",
+                format_ms(ms),
+                rules.max_skew.as_secs(),
+                format_ms(rules.now_ms)
+            ),
+        ));
+    }
+    Ok(ms)
+}
+
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// A protobuf `Struct` as a JSON object.
+pub fn struct_to_json(object: prost_types::Struct) -> serde_json::Map<String, serde_json::Value> {
+    object
+        .fields
+        .into_iter()
+        .map(|(k, v)| (k, value_to_json(v)))
+        .collect()
+}
+
+fn value_to_json(value: prost_types::Value) -> serde_json::Value {
+    use prost_types::value::Kind;
+    match value.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
+        Some(Kind::NumberValue(n)) => {
+            // Struct numbers are doubles; integral ones stay integers in JSON so
+            // they convert to Avro int/long.
+            if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+                serde_json::Value::from(n as i64)
+            } else {
+                serde_json::Number::from_f64(n)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null)
+            }
+        }
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s),
+        Some(Kind::ListValue(list)) => {
+            serde_json::Value::Array(list.values.into_iter().map(value_to_json).collect())
+        }
+        Some(Kind::StructValue(object)) => serde_json::Value::Object(struct_to_json(object)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn rules() -> Validation {
+        Validation {
+            max_skew: Duration::from_secs(3600),
+            now_ms: NOW,
+        }
+    }
+
+    fn at(ms: i64) -> Option<prost_types::Timestamp> {
+        Some(prost_types::Timestamp {
+            seconds: ms / 1000,
+            nanos: ((ms % 1000) * 1_000_000) as i32,
+        })
+    }
+
+    fn click() -> proto::AdClick {
+        proto::AdClick {
+            ip_address: "203.0.113.7".into(),
+            user_agent: "Mozilla/5.0".into(),
+            referring_url: "https://example.com/page?q=1".into(),
+            advertiser_id: "adv-1".into(),
+            metadata: None,
+            campaign_id: None,
+        }
+    }
+
+    fn event(payload: Payload) -> proto::Event {
+        proto::Event {
+            event_time: at(NOW - 5),
+            payload: Some(payload),
+            ..Default::default()
+        }
+    }
+
+    fn rejected_field(event: proto::Event) -> String {
+        ValidEvent::parse(event, rules()).unwrap_err().field
+    }
+
+    #[test]
+    fn ad_click_takes_its_type_and_advertiser_key_by_default() {
+        let valid = ValidEvent::parse(event(Payload::AdClick(click())), rules()).unwrap();
+        assert_eq!(valid.event_type, "ad_click");
+        assert_eq!(valid.key, "adv-1");
+        assert_eq!(valid.event_time_ms, NOW - 5);
+        assert!(!valid.idempotency_key.is_empty());
+        let ValidPayload::AdClick(click) = valid.payload else {
+            panic!("not an ad click")
+        };
+        assert_eq!(click.metadata_json, "{}");
+    }
+
+    #[test]
+    fn ipv6_addresses_are_accepted() {
+        let mut c = click();
+        c.ip_address = "2001:db8::1".into();
+        assert!(ValidEvent::parse(event(Payload::AdClick(c)), rules()).is_ok());
+    }
+
+    #[test]
+    fn each_invalid_ad_click_field_is_named() {
+        type Breakage = fn(&mut proto::AdClick);
+        let cases: [(Breakage, &str); 5] = [
+            (|c| c.ip_address = "999.1.1.1".into(), "ad_click.ip_address"),
+            (
+                |c| c.referring_url = "not a url".into(),
+                "ad_click.referring_url",
+            ),
+            (
+                |c| c.referring_url = "ftp://example.com/x".into(),
+                "ad_click.referring_url",
+            ),
+            (
+                |c| c.advertiser_id = String::new(),
+                "ad_click.advertiser_id",
+            ),
+            (
+                |c| c.user_agent = "x".repeat(MAX_USER_AGENT_LEN + 1),
+                "ad_click.user_agent",
+            ),
+        ];
+        for (break_it, field) in cases {
+            let mut c = click();
+            break_it(&mut c);
+            assert_eq!(rejected_field(event(Payload::AdClick(c))), field);
+        }
+    }
+
+    #[test]
+    fn price_must_be_finite_and_positive() {
+        for price in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let tick = proto::PriceTick {
+                pair: "ETH-USD".into(),
+                source: "a".into(),
+                price,
+                volume: None,
+            };
+            let rejection =
+                ValidEvent::parse(event(Payload::PriceTick(tick)), rules()).unwrap_err();
+            assert_eq!(rejection.field, "price_tick.price", "{price}");
+        }
+    }
+
+    #[test]
+    fn event_time_is_required_and_within_the_skew() {
+        let mut e = event(Payload::AdClick(click()));
+        e.event_time = None;
+        assert_eq!(rejected_field(e.clone()), "event_time");
+        e.event_time = at(NOW + 3_600_001);
+        assert_eq!(rejected_field(e.clone()), "event_time");
+        e.event_time = at(NOW - 3_600_000);
+        assert!(ValidEvent::parse(e, rules()).is_ok());
+    }
+
+    #[test]
+    fn typed_payload_under_another_type_is_refused() {
+        let mut e = event(Payload::AdClick(click()));
+        e.event_type = "price_tick".into();
+        let rejection = ValidEvent::parse(e, rules()).unwrap_err();
+        assert_eq!(
+            rejection.describe(),
+            "event_type: is `price_tick` but the payload is `ad_click`"
+        );
+    }
+
+    #[test]
+    fn generic_events_need_a_legal_type_and_a_key() {
+        let mut e = event(Payload::Generic(prost_types::Struct::default()));
+        e.event_type = "Page-View".into();
+        assert_eq!(rejected_field(e.clone()), "event_type");
+        e.event_type = "page_view".into();
+        assert_eq!(rejected_field(e.clone()), "key");
+        e.key = "user-1".into();
+        assert_eq!(
+            ValidEvent::parse(e, rules()).unwrap().event_type,
+            "page_view"
+        );
+    }
+
+    #[test]
+    fn missing_payload_is_refused() {
+        let e = proto::Event {
+            event_time: at(NOW),
+            ..Default::default()
+        };
+        assert_eq!(rejected_field(e), "payload");
+    }
+}

@@ -1,0 +1,232 @@
+//! `POST /v1/events`: many envelopes in one request, as a JSON array or as
+//! NDJSON, answered with one result per event in request order. The events of
+//! a request are submitted concurrently, so a batch costs about one broker
+//! round trip; a bad envelope fails alone and the rest are still produced.
+use axum::{Json, extract::State, http::HeaderMap};
+use futures::StreamExt as _;
+use serde::Serialize;
+use serde_json::Value;
+use tributary_common::proto::v1 as proto;
+
+use super::{
+    GatewayState,
+    auth::Authorized,
+    body::{self, Body, MediaType},
+    envelope,
+    error::{ApiError, code_name},
+    json::kind,
+    traceparent,
+};
+use crate::rejection::Rejection;
+
+/// Most events one request may carry; a larger batch is refused whole (413)
+/// so one client cannot hold the producer for long.
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+/// Events of one request waiting for the broker at once: enough to fill the
+/// producer's batches, few enough to leave room for other requests.
+pub const MAX_IN_FLIGHT_PER_REQUEST: usize = 1024;
+
+/// The response: one result per event, in request order.
+#[derive(Debug, Serialize)]
+pub struct EventResults {
+    /// The results, `results[i].index == i`.
+    pub results: Vec<EventResult>,
+}
+
+/// The outcome of one event.
+#[derive(Debug, Serialize)]
+pub struct EventResult {
+    /// The event's position in the request (envelopes only; blank NDJSON
+    /// lines are not events).
+    pub index: usize,
+    /// Stored or refused.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Stored or refused, as `"ack"` or `"error"`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Where the broker stored the event.
+    Ack(Ack),
+    /// Why the event was refused; nothing of it was stored.
+    Error(EventError),
+}
+
+/// Where the broker stored an event.
+#[derive(Debug, Serialize)]
+pub struct Ack {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The writer schema's registry id.
+    pub schema_id: i32,
+}
+
+/// Why an event was refused.
+#[derive(Debug, Serialize)]
+pub struct EventError {
+    /// The class, e.g. `INVALID_ARGUMENT`.
+    pub code: &'static str,
+    /// The offending field's path, empty when not about one field.
+    pub field: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl EventResult {
+    fn new(index: usize, outcome: Result<proto::EventAck, Rejection>) -> Self {
+        let outcome = match outcome {
+            Ok(ack) => Outcome::Ack(Ack {
+                topic: ack.topic,
+                partition: ack.partition,
+                offset: ack.offset,
+                schema_id: ack.schema_id,
+            }),
+            Err(rejection) => {
+                if !rejection.is_client_error() {
+                    tracing::warn!(index, error = %rejection, "event of a /v1/events batch not stored");
+                }
+                Outcome::Error(EventError {
+                    code: code_name(rejection.code),
+                    field: rejection.field,
+                    message: rejection.message,
+                })
+            }
+        };
+        Self { index, outcome }
+    }
+}
+
+/// Handles `POST /v1/events`.
+pub async fn submit_events(
+    _: Authorized,
+    State(state): State<GatewayState>,
+    headers: HeaderMap,
+    Body(bytes): Body,
+) -> Result<Json<EventResults>, ApiError> {
+    let envelopes = match MediaType::of(&headers) {
+        Some(MediaType::Json) => json_array(&bytes)?,
+        Some(MediaType::NdJson) => ndjson(&bytes)?,
+        None => {
+            return Err(ApiError::unsupported_media_type(
+                body::content_type(&headers),
+                "application/json (an array of events) or application/x-ndjson (one event per line)",
+            ));
+        }
+    };
+    let trace = traceparent(&headers);
+    let ingestor = &state.ingestor;
+    let results = futures::stream::iter(envelopes.into_iter().enumerate())
+        .map(|(index, envelope)| {
+            let trace = trace.as_deref();
+            async move {
+                let outcome = match envelope.and_then(|value| envelope::parse(&value)) {
+                    Ok(event) => ingestor.submit(event, trace).await,
+                    Err(rejection) => Err(rejection),
+                };
+                EventResult::new(index, outcome)
+            }
+        })
+        .buffered(MAX_IN_FLIGHT_PER_REQUEST)
+        .collect()
+        .await;
+    Ok(Json(EventResults { results }))
+}
+
+/// The envelopes of a JSON array body; a body that is not an array is
+/// refused whole, since there is no event to report on.
+fn json_array(bytes: &[u8]) -> Result<Vec<Result<Value, Rejection>>, ApiError> {
+    match body::parse_json(bytes)? {
+        Value::Array(items) => {
+            at_most_max(items.len())?;
+            Ok(items.into_iter().map(Ok).collect())
+        }
+        other => Err(ApiError::invalid(
+            "body",
+            format!("must be a JSON array of events, got {}", kind(&other)),
+        )),
+    }
+}
+
+/// The envelopes of an NDJSON body, one per non-blank line; a line that is not
+/// JSON becomes that event's error.
+fn ndjson(bytes: &[u8]) -> Result<Vec<Result<Value, Rejection>>, ApiError> {
+    let lines: Vec<(usize, &[u8])> = bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(number, line)| (number + 1, line.trim_ascii()))
+        .filter(|(_, line)| !line.is_empty())
+        .collect();
+    at_most_max(lines.len())?;
+    Ok(lines
+        .into_iter()
+        .map(|(number, line)| {
+            serde_json::from_slice(line)
+                .map_err(|e| Rejection::invalid("event", format!("line {number} is not JSON: {e}")))
+        })
+        .collect())
+}
+
+fn at_most_max(events: usize) -> Result<(), ApiError> {
+    if events > MAX_EVENTS_PER_REQUEST {
+        return Err(ApiError::too_large(format!(
+            "a request carries at most {MAX_EVENTS_PER_REQUEST} events, got {events}; split the batch"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndjson_skips_blank_lines_and_keeps_bad_lines_as_errors() {
+        let envelopes = ndjson(b"{\"a\":1}\r\n\n not json\n").unwrap();
+        assert_eq!(envelopes.len(), 2);
+        assert_eq!(envelopes[0].as_ref().unwrap(), &serde_json::json!({"a": 1}));
+        let rejection = envelopes[1].as_ref().unwrap_err();
+        assert_eq!(rejection.field, "event");
+        assert!(
+            rejection.message.starts_with("line 3 is not JSON: "),
+            "{}",
+            rejection.message
+        );
+    }
+
+    #[test]
+    fn results_serialise_as_ack_or_error() {
+        let ack = proto::EventAck {
+            topic: "t".into(),
+            partition: 1,
+            offset: 7,
+            schema_id: 3,
+        };
+        let results = EventResults {
+            results: vec![
+                EventResult::new(0, Ok(ack)),
+                EventResult::new(1, Err(Rejection::invalid("key", "bad"))),
+            ],
+        };
+        assert_eq!(
+            serde_json::to_value(&results).unwrap(),
+            serde_json::json!({"results": [
+                {"index": 0, "ack": {"topic": "t", "partition": 1, "offset": 7, "schema_id": 3}},
+                {"index": 1, "error": {"code": "INVALID_ARGUMENT", "field": "key", "message": "bad"}},
+            ]})
+        );
+    }
+
+    #[test]
+    fn more_than_the_maximum_is_refused_whole() {
+        let body = format!("[{}]", vec!["1"; MAX_EVENTS_PER_REQUEST + 1].join(","));
+        let error = json_array(body.as_bytes()).unwrap_err();
+        assert_eq!(error.status, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

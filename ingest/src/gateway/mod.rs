@@ -1,0 +1,90 @@
+//! The legacy JSON gateway (axum): the old Go ad-click API (`POST /submit`),
+//! the JSON events endpoint (`POST /v1/events`), its OpenAPI document and the
+//! liveness and readiness probes. Every event goes through the same
+//! [`Ingestor`] as gRPC; every refusal leaves as one JSON error shape
+//! ([`error::ErrorBody`]).
+//!
+//! Request bodies are bounded by the caller: `startup.rs` wraps the router in
+//! a `RequestBodyLimitLayer` of `--max-message-bytes`.
+pub mod auth;
+pub mod body;
+pub mod envelope;
+pub mod error;
+pub mod events;
+pub mod json;
+pub mod openapi;
+pub mod probes;
+pub mod submit;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+
+use self::error::ApiError;
+use crate::{auth::ApiKeys, health::Readiness, ingestor::Ingestor};
+
+/// What the gateway's handlers share.
+#[derive(Clone)]
+pub struct GatewayState {
+    /// The event path.
+    pub ingestor: Arc<Ingestor>,
+    /// Broker and registry reachability.
+    pub readiness: Readiness,
+    /// API keys (none: open).
+    pub api_keys: ApiKeys,
+    /// Largest accepted request body; larger ones get a JSON 413.
+    pub max_body_bytes: usize,
+}
+
+/// Every route of the gateway.
+pub fn router(state: GatewayState) -> Router {
+    Router::new()
+        .route("/submit", post(submit::submit))
+        .route("/v1/events", post(events::submit_events))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // axum's own 2 MiB default would undercut `--max-message-bytes`,
+        // which the caller's RequestBodyLimitLayer enforces.
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+}
+
+/// The caller's W3C trace context, continued by the produced events.
+fn traceparent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no route {} {}; see GET /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; see GET /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

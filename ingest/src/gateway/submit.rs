@@ -1,0 +1,85 @@
+//! `POST /submit`: the old Go ad-click API. One JSON ad click in, `204 No
+//! Content` once it is durable in Kafka. The event time is the server's clock
+//! and the key the advertiser, as the old service did; errors name the old
+//! API's fields (`ip_address`, not `ad_click.ip_address`).
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use tributary_common::{
+    proto::v1::{self as proto, event::Payload},
+    schemas::AD_CLICK,
+};
+
+use super::{
+    GatewayState,
+    auth::Authorized,
+    body::{self, Body, MediaType},
+    error::ApiError,
+    json::Fields,
+    traceparent,
+};
+use crate::rejection::Rejection;
+
+/// The header that makes a retried submission count once.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Handles `POST /submit`.
+pub async fn submit(
+    _: Authorized,
+    State(state): State<GatewayState>,
+    headers: HeaderMap,
+    Body(bytes): Body,
+) -> Result<StatusCode, ApiError> {
+    if MediaType::of(&headers) != Some(MediaType::Json) {
+        return Err(ApiError::unsupported_media_type(
+            body::content_type(&headers),
+            "application/json",
+        ));
+    }
+    let event = parse(&body::parse_json(&bytes)?, &headers)
+        .map_err(|r| ApiError::from_rejection(r, old_field_name))?;
+    state
+        .ingestor
+        .submit(event, traceparent(&headers).as_deref())
+        .await
+        .map_err(|r| ApiError::from_rejection(r, old_field_name))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The ad click of a `/submit` body; validation proper is the event path's.
+fn parse(value: &serde_json::Value, headers: &HeaderMap) -> Result<proto::Event, Rejection> {
+    let fields = Fields::of(value, "body", "ad_click.")?;
+    let click = proto::AdClick {
+        ip_address: fields.required_string("ip_address")?,
+        user_agent: fields.required_string("user_agent")?,
+        referring_url: fields.required_string("referring_url")?,
+        advertiser_id: fields.required_string("advertiser_id")?,
+        metadata: fields.object("metadata")?,
+        campaign_id: fields.string("campaign_id")?,
+    };
+    let idempotency_key = match headers.get(IDEMPOTENCY_KEY) {
+        Some(value) => value
+            .to_str()
+            .map_err(|_| Rejection::invalid("idempotency_key", "must be visible ASCII"))?
+            .to_string(),
+        None => String::new(),
+    };
+    let now = std::time::SystemTime::now();
+    Ok(proto::Event {
+        event_type: AD_CLICK.into(),
+        key: String::new(), // the event path defaults it to advertiser_id
+        event_time: Some(prost_types::Timestamp::from(now)),
+        idempotency_key,
+        payload: Some(Payload::AdClick(click)),
+    })
+}
+
+/// The old API's name of an event path field: its body fields without the
+/// `ad_click.` prefix, and the header for the idempotency key.
+fn old_field_name(field: &str) -> String {
+    match field {
+        "idempotency_key" => "Idempotency-Key".into(),
+        other => other.strip_prefix("ad_click.").unwrap_or(other).into(),
+    }
+}

@@ -1,0 +1,162 @@
+//! `IngestService` over gRPC. The stream answers one result per event, in
+//! order, and keeps at most `max_in_flight` events of a stream in the
+//! producer: when that many wait for the broker, the stream stops reading, so
+//! HTTP/2 flow control slows a fast client down instead of buffering it.
+use std::sync::Arc;
+
+use futures::{StreamExt as _, stream::FuturesOrdered};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+use tributary_common::proto::v1::{
+    self as proto, EventResult, SubmitBatchRequest, SubmitBatchResponse, SubmitEventRequest,
+    SubmitEventResponse, SubmitEventsRequest, SubmitEventsResponse, event_result::Outcome,
+    ingest_service_server::IngestService,
+};
+
+use crate::{ingestor::Ingestor, rejection::Rejection};
+
+/// The gRPC service.
+pub struct IngestGrpc {
+    ingestor: Arc<Ingestor>,
+    max_in_flight: usize,
+    shutdown: CancellationToken,
+}
+
+impl IngestGrpc {
+    /// The service over `ingestor`; streams stop reading when `shutdown` fires.
+    pub fn new(ingestor: Arc<Ingestor>, max_in_flight: usize, shutdown: CancellationToken) -> Self {
+        Self {
+            ingestor,
+            max_in_flight: max_in_flight.max(1),
+            shutdown,
+        }
+    }
+}
+
+fn traceparent<T>(request: &Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+fn result(index: u64, outcome: Result<proto::EventAck, Rejection>) -> EventResult {
+    let outcome = match outcome {
+        Ok(ack) => Outcome::Ack(ack),
+        Err(rejection) => Outcome::Error(rejection.to_proto()),
+    };
+    EventResult {
+        index,
+        outcome: Some(outcome),
+    }
+}
+
+fn missing_event() -> Rejection {
+    Rejection::invalid("event", "is required")
+}
+
+#[tonic::async_trait]
+impl IngestService for IngestGrpc {
+    type SubmitEventsStream = ReceiverStream<Result<SubmitEventsResponse, Status>>;
+
+    async fn submit_events(
+        &self,
+        request: Request<Streaming<SubmitEventsRequest>>,
+    ) -> Result<Response<Self::SubmitEventsStream>, Status> {
+        let trace = traceparent(&request);
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(self.max_in_flight);
+        let ingestor = self.ingestor.clone();
+        let max_in_flight = self.max_in_flight;
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut pending = FuturesOrdered::new();
+            let mut next_index = 0u64;
+            let mut reading = true;
+            let mut ending: Option<Status> = None;
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(done) = pending.next(), if !pending.is_empty() => {
+                        let response = SubmitEventsResponse { result: Some(done) };
+                        if tx.send(Ok(response)).await.is_err() {
+                            return; // the client went away
+                        }
+                    }
+                    () = shutdown.cancelled(), if reading => {
+                        reading = false;
+                        ending = Some(Status::unavailable("ingest is shutting down; events after the last result were not read, resend them elsewhere"));
+                    }
+                    message = inbound.message(), if reading && pending.len() < max_in_flight => {
+                        match message {
+                            Ok(Some(request)) => {
+                                let index = next_index;
+                                next_index += 1;
+                                let ingestor = ingestor.clone();
+                                let trace = trace.clone();
+                                pending.push_back(async move {
+                                    let outcome = match request.event {
+                                        Some(event) => ingestor.submit(event, trace.as_deref()).await,
+                                        None => Err(missing_event()),
+                                    };
+                                    result(index, outcome)
+                                });
+                            }
+                            Ok(None) => reading = false,
+                            Err(status) => {
+                                reading = false;
+                                ending = Some(status);
+                            }
+                        }
+                    }
+                    else => break,
+                }
+            }
+            if let Some(status) = ending {
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn submit_event(
+        &self,
+        request: Request<SubmitEventRequest>,
+    ) -> Result<Response<SubmitEventResponse>, Status> {
+        let trace = traceparent(&request);
+        let event = request
+            .into_inner()
+            .event
+            .ok_or_else(|| missing_event().to_status())?;
+        let ack = self
+            .ingestor
+            .submit(event, trace.as_deref())
+            .await
+            .map_err(|r| r.to_status())?;
+        Ok(Response::new(SubmitEventResponse { ack: Some(ack) }))
+    }
+
+    async fn submit_batch(
+        &self,
+        request: Request<SubmitBatchRequest>,
+    ) -> Result<Response<SubmitBatchResponse>, Status> {
+        let trace = traceparent(&request);
+        let events = request.into_inner().events;
+        // Produced concurrently, so the batch is one round of broker latency.
+        let results =
+            futures::future::join_all(events.into_iter().enumerate().map(|(index, event)| {
+                let trace = trace.clone();
+                async move {
+                    result(
+                        index as u64,
+                        self.ingestor.submit(event, trace.as_deref()).await,
+                    )
+                }
+            }))
+            .await;
+        Ok(Response::new(SubmitBatchResponse { results }))
+    }
+}

@@ -1,0 +1,126 @@
+//! The path every event takes, whatever the edge it came in by: validate,
+//! pick the writer schema, encode, produce, and answer with where it was
+//! stored or why it was refused.
+use std::{
+    collections::HashSet,
+    sync::RwLock,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use tributary_common::{config::KafkaArgs, kafka, proto::v1 as proto, registry_client};
+
+use crate::{
+    config::IngestConfig,
+    encode::encode,
+    event::{ValidEvent, Validation},
+    publisher::{Outgoing, Publisher},
+    rejection::Rejection,
+    trace_context,
+    writer_schema::WriterSchemas,
+};
+
+/// Validates, encodes and produces events.
+pub struct Ingestor {
+    schemas: WriterSchemas,
+    publisher: Publisher,
+    kafka: KafkaArgs,
+    partitions: i32,
+    max_skew: Duration,
+    topics_ready: RwLock<HashSet<String>>,
+    creating_topic: tokio::sync::Mutex<()>,
+}
+
+impl Ingestor {
+    /// Builds the producer and the schema cache; connects lazily.
+    pub fn new(config: &IngestConfig) -> anyhow::Result<Self> {
+        let settings = registry_client::settings(&config.registry)?;
+        Ok(Self {
+            schemas: WriterSchemas::new(settings, config.kafka.clone(), config.schemas.clone()),
+            publisher: Publisher::new(&config.kafka, config.limits.produce_timeout)?,
+            kafka: config.kafka.clone(),
+            partitions: config.partitions,
+            max_skew: config.limits.max_event_time_skew,
+            topics_ready: RwLock::default(),
+            creating_topic: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Submits one event; `traceparent` is the caller's trace context, if any.
+    pub async fn submit(
+        &self,
+        event: proto::Event,
+        traceparent: Option<&str>,
+    ) -> Result<proto::EventAck, Rejection> {
+        let valid = ValidEvent::parse(
+            event,
+            Validation {
+                max_skew: self.max_skew,
+                now_ms: now_ms(),
+            },
+        )?;
+        let schema = self.schemas.get(&valid.event_type).await?;
+        self.ensure_topic(&valid.event_type).await?;
+        let mut payload = Vec::with_capacity(256);
+        encode(&valid, &schema, &mut payload)?;
+        let traceparent = trace_context::child_traceparent(traceparent);
+        let stored = self
+            .publisher
+            .publish(Outgoing {
+                event_type: &valid.event_type,
+                key: &valid.key,
+                payload: &payload,
+                schema_id: schema.id,
+                idempotency_key: &valid.idempotency_key,
+                traceparent: &traceparent,
+                event_time_ms: valid.event_time_ms,
+            })
+            .await?;
+        Ok(proto::EventAck {
+            topic: stored.topic,
+            partition: stored.partition,
+            offset: stored.offset,
+            schema_id: i32::try_from(schema.id).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// Creates the topic of a type the first time it is seen (schema-driven
+    /// types get their topic without a redeploy).
+    async fn ensure_topic(&self, event_type: &str) -> Result<(), Rejection> {
+        let ready = |this: &Self| {
+            this.topics_ready
+                .read()
+                .expect("topics lock")
+                .contains(event_type)
+        };
+        if ready(self) {
+            return Ok(());
+        }
+        // One creation at a time, in arrival order: concurrent first events of
+        // a type wait for it instead of racing (and reordering) each other.
+        let _creating = self.creating_topic.lock().await;
+        if ready(self) {
+            return Ok(());
+        }
+        let topic = self.kafka.event_topic(event_type);
+        kafka::ensure_topics(&self.kafka, std::slice::from_ref(&topic), self.partitions)
+            .await
+            .map_err(|e| Rejection::unavailable(format!("cannot create topic `{topic}`: {e}")))?;
+        self.topics_ready
+            .write()
+            .expect("topics lock")
+            .insert(event_type.to_string());
+        Ok(())
+    }
+
+    /// The producer, for health checks and the final flush.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,148 @@
+//! Producing encoded events to their topic, keyed, with the headers the
+//! processor and operators rely on; a call returns only once the broker has
+//! acknowledged the record (acks=all, idempotent) or the bound has passed.
+use std::time::Duration;
+
+use rdkafka::{
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord, Producer as _},
+    util::Timeout,
+};
+use tributary_common::{config::KafkaArgs, kafka};
+
+use crate::rejection::Rejection;
+
+/// Header names on every event record.
+pub mod headers {
+    /// The event type.
+    pub const EVENT_TYPE: &str = "tributary.event_type";
+    /// The writer schema id (also in the Confluent header of the value).
+    pub const SCHEMA_ID: &str = "tributary.schema_id";
+    /// The client's idempotency key.
+    pub const IDEMPOTENCY_KEY: &str = "tributary.idempotency_key";
+    /// W3C trace context.
+    pub const TRACEPARENT: &str = "traceparent";
+}
+
+/// Where the broker stored a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+}
+
+/// What to produce.
+pub struct Outgoing<'a> {
+    /// The event type (selects the topic).
+    pub event_type: &'a str,
+    /// The record key.
+    pub key: &'a str,
+    /// The Confluent-framed Avro value.
+    pub payload: &'a [u8],
+    /// The writer schema id.
+    pub schema_id: u32,
+    /// The idempotency key.
+    pub idempotency_key: &'a str,
+    /// The traceparent header.
+    pub traceparent: &'a str,
+    /// Event time, as the record timestamp.
+    pub event_time_ms: i64,
+}
+
+/// The shared producer.
+pub struct Publisher {
+    producer: FutureProducer,
+    kafka: KafkaArgs,
+    timeout: Duration,
+}
+
+impl Publisher {
+    /// A producer with the shared settings, whose deliveries fail after `timeout`.
+    pub fn new(kafka: &KafkaArgs, timeout: Duration) -> Result<Self, KafkaError> {
+        let mut config = kafka::producer_config(kafka);
+        config.set("message.timeout.ms", timeout.as_millis().to_string());
+        Ok(Self {
+            producer: config.create()?,
+            kafka: kafka.clone(),
+            timeout,
+        })
+    }
+
+    /// Produces one record and waits for the broker's acknowledgement.
+    pub async fn publish(&self, out: Outgoing<'_>) -> Result<Stored, Rejection> {
+        let topic = self.kafka.event_topic(out.event_type);
+        let schema_id = out.schema_id.to_string();
+        let headers = OwnedHeaders::new_with_capacity(4)
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(out.event_type),
+            })
+            .insert(Header {
+                key: headers::SCHEMA_ID,
+                value: Some(&schema_id),
+            })
+            .insert(Header {
+                key: headers::IDEMPOTENCY_KEY,
+                value: Some(out.idempotency_key),
+            })
+            .insert(Header {
+                key: headers::TRACEPARENT,
+                value: Some(out.traceparent),
+            });
+        let record = FutureRecord::to(&topic)
+            .key(out.key)
+            .payload(out.payload)
+            .timestamp(out.event_time_ms)
+            .headers(headers);
+        match self
+            .producer
+            .send(record, Timeout::After(self.timeout))
+            .await
+        {
+            Ok(delivery) => Ok(Stored {
+                topic,
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((e, _)) => Err(self.rejection(&topic, e)),
+        }
+    }
+
+    fn rejection(&self, topic: &str, error: KafkaError) -> Rejection {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::MessageSizeTooLarge) => Rejection {
+                code: tributary_common::proto::v1::EventErrorCode::TooLarge,
+                field: "payload".into(),
+                message: format!("the encoded event is larger than the broker accepts: {error}"),
+            },
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                Rejection::unavailable(format!("topic `{topic}` does not exist: {error}"))
+            }
+            _ => Rejection::unavailable(format!(
+                "the broker did not acknowledge the event within {}s; it was not stored and may be retried: {error}",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+
+    /// Whether the broker answers a metadata request within `timeout`.
+    pub async fn broker_reachable(&self, timeout: Duration) -> bool {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Waits until every produced record is acknowledged, up to `timeout`.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .map_err(|_| KafkaError::Canceled)?
+    }
+}

@@ -1,0 +1,147 @@
+//! Builds ingest (producer, schema cache, gRPC and HTTP listeners) and runs it
+//! until shutdown: then it stops accepting, lets in-flight events finish,
+//! flushes the producer and returns.
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tributary_common::proto::{self, v1::ingest_service_server::IngestServiceServer};
+
+use crate::{
+    auth::ApiKeys,
+    config::IngestConfig,
+    gateway::{self, GatewayState},
+    grpc::IngestGrpc,
+    health::{self, Readiness},
+    ingestor::Ingestor,
+};
+
+/// How long in-flight events get to finish after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Ingest, bound to its addresses and ready to serve.
+pub struct Ingest {
+    config: IngestConfig,
+    ingestor: Arc<Ingestor>,
+    api_keys: ApiKeys,
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+impl Ingest {
+    /// Creates the producer and binds both listeners.
+    pub async fn build(config: IngestConfig) -> anyhow::Result<Self> {
+        let api_keys = ApiKeys::new(&config.auth.load()?);
+        let ingestor = Arc::new(Ingestor::new(&config)?);
+        let grpc = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (gRPC)", config.grpc_addr))?;
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (HTTP)", config.http_addr))?;
+        Ok(Self {
+            config,
+            ingestor,
+            api_keys,
+            grpc,
+            http,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("bound listener")
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound listener")
+    }
+
+    /// Serves until `shutdown` completes, then drains and flushes.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            config,
+            ingestor,
+            api_keys,
+            grpc,
+            http,
+        } = self;
+        let stop = CancellationToken::new();
+        let readiness = Readiness::default();
+
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let watcher = tokio::spawn(health::watch(
+            ingestor.clone(),
+            config.registry.url.clone(),
+            reporter,
+            readiness.clone(),
+            stop.clone(),
+        ));
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let limits = &config.limits;
+        let service = InterceptedService::new(
+            IngestServiceServer::new(IngestGrpc::new(
+                ingestor.clone(),
+                limits.max_in_flight_per_stream,
+                stop.clone(),
+            ))
+            .max_decoding_message_size(limits.max_message_bytes),
+            api_keys.interceptor(),
+        );
+        let grpc_server = tonic::transport::Server::builder()
+            .timeout(limits.request_timeout)
+            .layer(
+                tower::ServiceBuilder::new()
+                    .load_shed()
+                    .concurrency_limit(limits.max_concurrent_requests)
+                    .into_inner(),
+            )
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(grpc),
+                stop.clone().cancelled_owned(),
+            );
+
+        let router = gateway::router(GatewayState {
+            ingestor: ingestor.clone(),
+            readiness,
+            api_keys,
+            max_body_bytes: limits.max_message_bytes,
+        });
+        let http_server =
+            axum::serve(http, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new events accepted; finishing in-flight events");
+            trigger.cancel();
+        });
+        let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
+        grpc_result.context("gRPC server failed")?;
+        http_result.context("HTTP server failed")?;
+        let _ = watcher.await;
+        ingestor
+            .publisher()
+            .flush(DRAIN_TIMEOUT)
+            .await
+            .context("cannot flush the producer")?;
+        tracing::info!("ingest stopped; every acknowledged event is in Kafka");
+        Ok(())
+    }
+}

@@ -1,0 +1,487 @@
+//! IngestService against a real Tansu broker and the real registry: every
+//! ack points at the record that was stored, bad events get per-event errors
+//! while the stream goes on, and failures of the broker are reported, never
+//! acknowledged.
+use std::{collections::HashMap, time::Duration};
+
+use apache_avro::{Schema, reader::datum::GenericDatumReader, types::Value};
+use futures::StreamExt as _;
+use rdkafka::{
+    Message as _,
+    consumer::{Consumer as _, StreamConsumer},
+    message::Headers as _,
+};
+use tonic::{Code, Request};
+use tributary_common::{
+    config::KafkaArgs,
+    kafka,
+    proto::v1::{
+        AdClick, Event, EventErrorCode, PriceTick, SubmitBatchRequest, SubmitEventRequest,
+        SubmitEventsRequest, event::Payload, event_result::Outcome,
+        ingest_service_client::IngestServiceClient,
+    },
+    wire,
+};
+use tributary_stack::{TestStack, ingest::RunningIngest};
+
+fn now() -> prost_types::Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    prost_types::Timestamp {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+fn ad_click(i: usize) -> Event {
+    Event {
+        event_time: Some(now()),
+        idempotency_key: format!("click-{i}"),
+        payload: Some(Payload::AdClick(AdClick {
+            ip_address: format!("10.0.{}.{}", i / 250 % 250, i % 250),
+            user_agent: "test-agent/1.0".into(),
+            referring_url: format!("https://example.com/p/{i}"),
+            advertiser_id: format!("adv-{}", i % 7),
+            metadata: None,
+            campaign_id: (i.is_multiple_of(2)).then(|| format!("camp-{i}")),
+        })),
+        ..Default::default()
+    }
+}
+
+fn price_tick(i: usize) -> Event {
+    Event {
+        event_time: Some(now()),
+        idempotency_key: format!("tick-{i}"),
+        payload: Some(Payload::PriceTick(PriceTick {
+            pair: ["ETH-USD", "BTC-USD", "LINK-USD"][i % 3].into(),
+            source: format!("source-{}", i % 2),
+            price: 100.0 + i as f64,
+            volume: None,
+        })),
+        ..Default::default()
+    }
+}
+
+/// The record stored at one (topic, partition, offset).
+struct Stored {
+    key: String,
+    schema_id: u32,
+    value: HashMap<String, Value>,
+    headers: HashMap<String, String>,
+}
+
+async fn schema_by_id(registry: &str, id: u32) -> anyhow::Result<Schema> {
+    let body: serde_json::Value = reqwest::get(format!("{registry}/schemas/ids/{id}"))
+        .await?
+        .json()
+        .await?;
+    Ok(Schema::parse_str(body["schema"].as_str().unwrap())?)
+}
+
+/// Reads `count` records from `topics` and decodes them with their writer schemas.
+async fn read_back(
+    stack: &TestStack,
+    topics: &[&str],
+    count: usize,
+) -> anyhow::Result<HashMap<(String, i32, i64), Stored>> {
+    let consumer: StreamConsumer = kafka::consumer_config(&stack.kafka(), "read-back").create()?;
+    consumer.subscribe(topics)?;
+    let mut schemas: HashMap<u32, Schema> = HashMap::new();
+    let mut stored = HashMap::new();
+    let mut stream = consumer.stream();
+    while stored.len() < count {
+        let message = match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+            Ok(message) => message.expect("the stream does not end")?,
+            Err(_) => anyhow::bail!(
+                "read {} of {count} records, then nothing for 30 s",
+                stored.len()
+            ),
+        };
+        let (schema_id, body) = wire::unframe(message.payload().unwrap())?;
+        if let std::collections::hash_map::Entry::Vacant(entry) = schemas.entry(schema_id) {
+            entry.insert(schema_by_id(&stack.registry.url(), schema_id).await?);
+        }
+        let value = GenericDatumReader::builder(&schemas[&schema_id])
+            .build()?
+            .read_value(&mut &body[..])?;
+        let Value::Record(fields) = value else {
+            panic!("not a record")
+        };
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        stored.insert(
+            (
+                message.topic().to_string(),
+                message.partition(),
+                message.offset(),
+            ),
+            Stored {
+                key: String::from_utf8(message.key().unwrap().to_vec())?,
+                schema_id,
+                value: fields.into_iter().collect(),
+                headers,
+            },
+        );
+    }
+    Ok(stored)
+}
+
+#[tokio::test]
+async fn a_stream_of_mixed_events_is_acked_in_order_and_every_ack_matches_the_stored_record()
+-> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+
+    const TOTAL: usize = 10_000;
+    let invalid_at = [17usize, 5_000, 9_999];
+    let events: Vec<Event> = (0..TOTAL)
+        .map(|i| {
+            let mut event = if i.is_multiple_of(3) {
+                price_tick(i)
+            } else {
+                ad_click(i)
+            };
+            if invalid_at.contains(&i) {
+                event = ad_click(i);
+                if let Some(Payload::AdClick(click)) = &mut event.payload {
+                    click.ip_address = "not-an-ip".into();
+                }
+            }
+            event
+        })
+        .collect();
+    let requests = futures::stream::iter(
+        events
+            .clone()
+            .into_iter()
+            .map(|e| SubmitEventsRequest { event: Some(e) }),
+    );
+    let mut responses = client.submit_events(requests).await?.into_inner();
+
+    let mut acks = Vec::new();
+    let mut index = 0;
+    while let Some(response) = responses.next().await {
+        let result = response?.result.unwrap();
+        assert_eq!(result.index, index as u64, "results come in request order");
+        match result.outcome.unwrap() {
+            Outcome::Ack(ack) => {
+                assert!(
+                    !invalid_at.contains(&index),
+                    "event {index} is invalid but was acked"
+                );
+                acks.push((index, ack));
+            }
+            Outcome::Error(error) => {
+                assert!(
+                    invalid_at.contains(&index),
+                    "event {index} was refused: {error:?}"
+                );
+                assert_eq!(error.code, EventErrorCode::InvalidArgument as i32);
+                assert_eq!(error.field, "ad_click.ip_address");
+                assert_eq!(error.message, "`not-an-ip` is not an IPv4 or IPv6 address");
+            }
+        }
+        index += 1;
+    }
+    assert_eq!(index, TOTAL, "one result per event");
+    assert_eq!(acks.len(), TOTAL - invalid_at.len());
+
+    let stored = read_back(
+        &stack,
+        &["tributary.events.ad_click", "tributary.events.price_tick"],
+        acks.len(),
+    )
+    .await?;
+    assert_eq!(
+        stored.len(),
+        acks.len(),
+        "nothing but the acked events was stored"
+    );
+    for (i, ack) in &acks {
+        let record = stored
+            .get(&(ack.topic.clone(), ack.partition, ack.offset))
+            .unwrap_or_else(|| panic!("event {i}: nothing stored at {ack:?}"));
+        assert_eq!(record.schema_id, ack.schema_id as u32, "event {i}");
+        assert_eq!(
+            record.headers["tributary.idempotency_key"],
+            events[*i].idempotency_key
+        );
+        assert_eq!(
+            record.headers["tributary.schema_id"],
+            ack.schema_id.to_string()
+        );
+        assert_eq!(record.headers["traceparent"].len(), 55);
+        match events[*i].payload.as_ref().unwrap() {
+            Payload::AdClick(click) => {
+                assert_eq!(ack.topic, "tributary.events.ad_click");
+                assert_eq!(record.key, click.advertiser_id);
+                assert_eq!(record.headers["tributary.event_type"], "ad_click");
+                assert_eq!(
+                    record.value["ip_address"],
+                    Value::String(click.ip_address.clone())
+                );
+                assert_eq!(
+                    record.value["referring_url"],
+                    Value::String(click.referring_url.clone())
+                );
+                let campaign = match &click.campaign_id {
+                    Some(c) => Value::Union(1, Box::new(Value::String(c.clone()))),
+                    None => Value::Union(0, Box::new(Value::Null)),
+                };
+                assert_eq!(record.value["campaign_id"], campaign);
+            }
+            Payload::PriceTick(tick) => {
+                assert_eq!(ack.topic, "tributary.events.price_tick");
+                assert_eq!(record.key, tick.pair);
+                assert_eq!(record.value["price"], Value::Double(tick.price));
+                assert_eq!(record.value["source"], Value::String(tick.source.clone()));
+            }
+            Payload::Generic(_) => unreachable!(),
+        }
+        let event_time = events[*i].event_time.as_ref().unwrap();
+        let ms = event_time.seconds * 1000 + i64::from(event_time.nanos / 1_000_000);
+        assert_eq!(record.value["event_time"], Value::TimestampMillis(ms));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn unary_and_batch_calls_ack_valid_events_and_name_the_invalid_field() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+
+    let ack = client
+        .submit_event(SubmitEventRequest {
+            event: Some(price_tick(1)),
+        })
+        .await?
+        .into_inner()
+        .ack
+        .unwrap();
+    assert_eq!(ack.topic, "tributary.events.price_tick");
+
+    let mut bad = price_tick(2);
+    if let Some(Payload::PriceTick(tick)) = &mut bad.payload {
+        tick.price = -3.0;
+    }
+    let status = client
+        .submit_event(SubmitEventRequest {
+            event: Some(bad.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "price_tick.price: must be finite and positive, got -3"
+    );
+    let details: serde_json::Value = serde_json::from_slice(status.details())?;
+    assert_eq!(details["field"], "price_tick.price");
+
+    let batch = client
+        .submit_batch(SubmitBatchRequest {
+            events: vec![ad_click(1), bad, ad_click(3)],
+        })
+        .await?
+        .into_inner();
+    let outcomes: Vec<&str> = batch
+        .results
+        .iter()
+        .map(|r| match r.outcome.as_ref().unwrap() {
+            Outcome::Ack(_) => "ack",
+            Outcome::Error(_) => "error",
+        })
+        .collect();
+    assert_eq!(outcomes, ["ack", "error", "ack"]);
+    assert_eq!(
+        batch.results.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    Ok(())
+}
+
+async fn register(stack: &TestStack, subject: &str, schema: &str) -> anyhow::Result<u32> {
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "{}/subjects/{subject}/versions",
+            stack.registry.url()
+        ))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&serde_json::json!({ "schema": schema }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(response["id"].as_u64().unwrap() as u32)
+}
+
+fn generic(event_type: &str, key: &str, json: serde_json::Value) -> Event {
+    let serde_json::Value::Object(object) = json else {
+        panic!("not an object")
+    };
+    fn to_proto(v: serde_json::Value) -> prost_types::Value {
+        use prost_types::value::Kind;
+        let kind = match v {
+            serde_json::Value::Null => Kind::NullValue(0),
+            serde_json::Value::Bool(b) => Kind::BoolValue(b),
+            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
+            serde_json::Value::String(s) => Kind::StringValue(s),
+            serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+                values: a.into_iter().map(to_proto).collect(),
+            }),
+            serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+                fields: o.into_iter().map(|(k, v)| (k, to_proto(v))).collect(),
+            }),
+        };
+        prost_types::Value { kind: Some(kind) }
+    }
+    Event {
+        event_type: event_type.into(),
+        key: key.into(),
+        event_time: Some(now()),
+        payload: Some(Payload::Generic(prost_types::Struct {
+            fields: object.into_iter().map(|(k, v)| (k, to_proto(v))).collect(),
+        })),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_newly_registered_schema_driven_type_is_accepted_without_a_restart() -> anyhow::Result<()>
+{
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+    let page_view = r#"{"type":"record","name":"PageView","fields":[
+        {"name":"url","type":"string"},
+        {"name":"duration_ms","type":"long"},
+        {"name":"event_time","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+
+    let status = client
+        .submit_event(SubmitEventRequest {
+            event: Some(generic(
+                "page_view",
+                "user-1",
+                serde_json::json!({"url": "/a", "duration_ms": 5}),
+            )),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(
+        status.message(),
+        "event_type: no schema is registered for event type `page_view`: subject `tributary.events.page_view-value` has no schema"
+    );
+
+    let id = register(&stack, "tributary.events.page_view-value", page_view).await?;
+    let ack = client
+        .submit_event(SubmitEventRequest {
+            event: Some(generic(
+                "page_view",
+                "user-1",
+                serde_json::json!({"url": "/a", "duration_ms": 5}),
+            )),
+        })
+        .await?
+        .into_inner()
+        .ack
+        .unwrap();
+    assert_eq!(
+        (ack.topic.as_str(), ack.schema_id as u32),
+        ("tributary.events.page_view", id)
+    );
+
+    let status = client
+        .submit_event(SubmitEventRequest {
+            event: Some(generic(
+                "page_view",
+                "user-1",
+                serde_json::json!({"url": "/a", "duration_ms": "slow"}),
+            )),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "generic.duration_ms: expected an integer, got string \"slow\""
+    );
+
+    let stored = read_back(&stack, &["tributary.events.page_view"], 1).await?;
+    let record = &stored[&(ack.topic.clone(), ack.partition, ack.offset)];
+    assert_eq!(record.key, "user-1");
+    assert_eq!(record.value["duration_ms"], Value::Long(5));
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_api_keys_a_call_without_the_right_key_is_unauthenticated_and_nothing_is_produced()
+-> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |c| c.auth.api_keys = vec!["s3cret".into()]).await?;
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+
+    let status = client
+        .submit_event(SubmitEventRequest {
+            event: Some(ad_click(1)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(
+        status.message(),
+        "missing `authorization: Bearer <api key>`"
+    );
+
+    let mut wrong = Request::new(SubmitEventRequest {
+        event: Some(ad_click(2)),
+    });
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer guess".parse()?);
+    assert_eq!(
+        client.submit_event(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    let kafka_args: KafkaArgs = stack.kafka();
+    let consumer: rdkafka::consumer::BaseConsumer = kafka::client_config(&kafka_args).create()?;
+    let metadata =
+        consumer.fetch_metadata(Some("tributary.events.ad_click"), Duration::from_secs(5))?;
+    let produced: i64 = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            consumer
+                .fetch_watermarks("tributary.events.ad_click", p.id(), Duration::from_secs(5))
+                .map(|(lo, hi)| hi - lo)
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(produced, 0, "a refused call produced records");
+
+    let mut right = Request::new(SubmitEventRequest {
+        event: Some(ad_click(3)),
+    });
+    right
+        .metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse()?);
+    assert!(client.submit_event(right).await?.into_inner().ack.is_some());
+    Ok(())
+}
