@@ -52,5 +52,8 @@ pub async fn by_id(settings: &SrSettings, id: u32) -> Result<RegisteredSchema, S
 /// opposed to the registry being unreachable or failing).
 pub fn is_not_found(error: &SRCError) -> bool {
     let text = format!("{} {}", error.error, error.cause.as_deref().unwrap_or(""));
-    text.contains("404") || text.contains("40401") || text.contains("40402") || text.contains("40403")
+    text.contains("404")
+        || text.contains("40401")
+        || text.contains("40402")
+        || text.contains("40403")
 }

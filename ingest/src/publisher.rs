@@ -1,12 +1,13 @@
 //! Producing encoded events to their topic, keyed, with the headers the
 //! processor and operators rely on; a call returns only once the broker has
 //! acknowledged the record (acks=all, idempotent) or the bound has passed.
-use std::time::Duration;
+use std::{sync::RwLock, time::Duration};
 
 use rdkafka::{
+    ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord, Producer as _},
+    producer::{FutureProducer, FutureRecord, Producer as _, PurgeConfig},
     util::Timeout,
 };
 use tributary_common::{config::KafkaArgs, kafka};
@@ -56,7 +57,10 @@ pub struct Outgoing<'a> {
 
 /// The shared producer.
 pub struct Publisher {
-    producer: FutureProducer,
+    /// The current producer and its generation; replaced when the broker
+    /// has lost the producer's idempotence state.
+    producer: RwLock<(u64, FutureProducer)>,
+    config: ClientConfig,
     kafka: KafkaArgs,
     timeout: Duration,
 }
@@ -67,10 +71,38 @@ impl Publisher {
         let mut config = kafka::producer_config(kafka);
         config.set("message.timeout.ms", timeout.as_millis().to_string());
         Ok(Self {
-            producer: config.create()?,
+            producer: RwLock::new((0, config.create()?)),
+            config,
             kafka: kafka.clone(),
             timeout,
         })
+    }
+
+    fn current(&self) -> (u64, FutureProducer) {
+        self.producer.read().expect("producer lock").clone()
+    }
+
+    /// Retires the producer of `generation` after a failed delivery and
+    /// starts a new one (new producer id, sequences from zero). An idempotent
+    /// producer whose record failed has a gap in its sequence; Kafka answers
+    /// its next records with out-of-order-sequence errors until it recovers,
+    /// and Tansu 0.6 even crashes its storage engine on them. The old
+    /// producer's queued and in-flight records are purged so it never sends
+    /// again; their callers get UNAVAILABLE, and none of them was reported
+    /// as stored.
+    fn replace_after(&self, generation: u64, error: &KafkaError) {
+        let mut producer = self.producer.write().expect("producer lock");
+        if producer.0 != generation {
+            return; // another call replaced it already
+        }
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!(%error, generation, "delivery failed; retiring the producer and starting a new one");
+                let retired = std::mem::replace(&mut *producer, (generation + 1, fresh));
+                retired.1.purge(PurgeConfig::default().queue().inflight());
+            }
+            Err(e) => tracing::error!(error = %e, "cannot create a new producer"),
+        }
     }
 
     /// Produces one record and waits for the broker's acknowledgement.
@@ -99,17 +131,29 @@ impl Publisher {
             .payload(out.payload)
             .timestamp(out.event_time_ms)
             .headers(headers);
-        match self
-            .producer
-            .send(record, Timeout::After(self.timeout))
-            .await
-        {
-            Ok(delivery) => Ok(Stored {
+        // librdkafka's own timeouts can overrun the bound while it reconnects;
+        // the call answers within it regardless. A record that is still
+        // delivered later was never acknowledged, so a retry with the same
+        // idempotency key is counted once downstream.
+        let (generation, producer) = self.current();
+        let send = producer.send(record, Timeout::After(self.timeout));
+        match tokio::time::timeout(self.timeout, send).await {
+            Ok(Ok(delivery)) => Ok(Stored {
                 topic,
                 partition: delivery.partition,
                 offset: delivery.offset,
             }),
-            Err((e, _)) => Err(self.rejection(&topic, e)),
+            Ok(Err((e, _))) => {
+                if !refused_for_the_record_itself(&e) {
+                    self.replace_after(generation, &e);
+                }
+                Err(self.rejection(&topic, e))
+            }
+            Err(_) => {
+                let e = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+                self.replace_after(generation, &e);
+                Err(self.rejection(&topic, e))
+            }
         }
     }
 
@@ -132,7 +176,7 @@ impl Publisher {
 
     /// Whether the broker answers a metadata request within `timeout`.
     pub async fn broker_reachable(&self, timeout: Duration) -> bool {
-        let producer = self.producer.clone();
+        let (_, producer) = self.current();
         tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
             .await
             .unwrap_or(false)
@@ -140,9 +184,24 @@ impl Publisher {
 
     /// Waits until every produced record is acknowledged, up to `timeout`.
     pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        let producer = self.producer.clone();
+        let (_, producer) = self.current();
         tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
             .map_err(|_| KafkaError::Canceled)?
     }
+}
+
+/// Errors about the record itself, after which the producer's sequence is
+/// still intact (the record was refused before it got one).
+fn refused_for_the_record_itself(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition
+        )
+    )
 }

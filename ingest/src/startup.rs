@@ -91,6 +91,11 @@ impl Ingest {
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
+        // grpcurl and many other tools still speak the v1alpha protocol.
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
         let limits = &config.limits;
         let service = InterceptedService::new(
             IngestServiceServer::new(IngestGrpc::new(
@@ -111,6 +116,7 @@ impl Ingest {
             )
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(service)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(grpc),

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::canonical::ParsedSchema;
 
 /// A reference from a schema to a named type registered under another subject.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SchemaReference {
     /// The name the referencing schema uses (for Avro, the type's full name).
     pub name: String,

@@ -208,6 +208,11 @@ impl Tansu {
         self.addr.to_string()
     }
 
+    /// Where the broker's output goes.
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
     /// The broker's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -137,3 +137,42 @@ async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely
     assert_eq!(seen.len(), TOTAL);
     Ok(())
 }
+
+#[tokio::test]
+async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart()
+-> anyhow::Result<()> {
+    let mut tansu = Tansu::start().await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+    let topic = "restart".to_string();
+    kafka::ensure_topics(&args, std::slice::from_ref(&topic), 1).await?;
+    let send = |producer: FutureProducer, i: usize| {
+        let topic = topic.clone();
+        async move {
+            let payload = format!("r{i}");
+            producer
+                .send(
+                    FutureRecord::to(&topic).key("k").payload(&payload),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map(|d| d.offset)
+                .map_err(|(e, _)| e)
+        }
+    };
+    let producer: FutureProducer = kafka::producer_config(&args).create()?;
+    for i in 0..10 {
+        send(producer.clone(), i).await?;
+    }
+    tansu.kill().await?;
+    tansu.restart().await?;
+    let fresh: FutureProducer = kafka::producer_config(&args).create()?;
+    let offset = send(fresh, 10).await;
+    if offset.is_err() {
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(tansu.log_path()).unwrap_or_default()
+        );
+    }
+    assert_eq!(offset?, 10);
+    Ok(())
+}

@@ -72,7 +72,12 @@ impl AppState {
                 "unsupported schema type '{kind}': this registry stores AVRO schemas only"
             )));
         }
-        let references = request.references.unwrap_or_default();
+        let mut references = request.references.unwrap_or_default();
+        if normalize {
+            // Confluent's normalize also makes the order of references irrelevant.
+            references.sort();
+            references.dedup();
+        }
         let texts = self.store.reference_texts(&references).await?;
         let parsed = ParsedSchema::parse(&schema, &texts, normalize)?;
         Ok(Candidate::new(parsed, references))

@@ -176,10 +176,10 @@ async fn oversized_schema_is_refused_with_the_configured_limit() {
         .send()
         .await
         .unwrap();
-    let answer = answer(response).await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = answer(response).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        answer.body,
+        refused.body,
         error(
             42201,
             &format!(
@@ -188,5 +188,16 @@ async fn oversized_schema_is_refused_with_the_configured_limit() {
             )
         )
     );
+    // A body far beyond any schema the limit allows is cut off before it is read whole.
+    let huge = "x".repeat(200 * 1024);
+    let response = reqwest::Client::new()
+        .post(format!("{url}/subjects/big/versions"))
+        .json(&json!({"schema": huge}))
+        .send()
+        .await
+        .unwrap();
+    let too_large = answer(response).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_large.body, error(413, "Request body too large"));
     server.abort();
 }

@@ -354,3 +354,18 @@ async fn schemas_lists_every_version_or_only_the_latest() {
         json!([{"subject": "a", "version": 2, "id": 2, "schema": "\"int\""}])
     );
 }
+
+#[tokio::test]
+async fn global_ids_stay_dense_when_known_schemas_are_registered_under_new_subjects() {
+    let registry = TestRegistry::start().await;
+    registry
+        .post("/subjects/a/versions", json!({"schema": "\"string\""}))
+        .await;
+    registry
+        .post("/subjects/b/versions", json!({"schema": "\"string\""}))
+        .await;
+    let next = registry
+        .post("/subjects/c/versions", json!({"schema": "\"int\""}))
+        .await;
+    assert_eq!(next.body, json!({"id": 2}));
+}
