@@ -41,6 +41,22 @@ pub struct LauncherConfig {
     )]
     pub registry_addr: SocketAddr,
 
+    /// Address of ingest's gRPC API (IngestService, health, reflection).
+    #[arg(
+        long,
+        env = "TRIBUTARY_INGEST_GRPC_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub ingest_grpc_addr: SocketAddr,
+
+    /// Address of ingest's JSON gateway (POST /submit, POST /v1/events).
+    #[arg(
+        long,
+        env = "TRIBUTARY_INGEST_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub ingest_http_addr: SocketAddr,
+
     /// The stack's Postgres database; created when missing.
     #[arg(
         long = "database-url",
@@ -92,28 +108,42 @@ pub async fn run(config: LauncherConfig) -> anyhow::Result<()> {
         return Err(e);
     }
 
-    let registry_url = format!("http://{}", config.registry_addr);
-    println!();
-    println!("Tributary local stack is up (Ctrl-C stops it):");
-    println!(
-        "  Kafka (Tansu)    {}   topics: {}",
-        kafka.brokers,
-        bootstrap::topics(&kafka).join(", ")
-    );
-    println!("  Schema Registry  {registry_url}   e.g. curl {registry_url}/subjects");
-    println!("  Postgres         {}", config.database_url);
-    println!("  Logs             {}", data_dir.display());
-    println!(
-        "  Not built yet    ingest (gRPC + HTTP), processor, sink: wired in here as their issues land"
-    );
-    println!();
+    print_endpoints(&config, &kafka, &data_dir);
 
     tokio::select! {
         () = shutdown::signal() => {}
         exited = watch(&mut services) => tracing::error!(service = %exited, "service exited; stopping the stack"),
     }
-    stop_all(&mut services, &mut broker).await;
+    let clean = stop_all(&mut services, &mut broker).await;
+    anyhow::ensure!(
+        clean,
+        "not every process stopped cleanly; see the logs in {}",
+        data_dir.display()
+    );
     Ok(())
+}
+
+fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) {
+    let registry = format!("http://{}", config.registry_addr);
+    let (grpc, http) = (config.ingest_grpc_addr, config.ingest_http_addr);
+    println!();
+    println!("Tributary local stack is up (Ctrl-C stops it):");
+    println!(
+        "  Kafka (Tansu)    {}   topics: {}",
+        kafka.brokers,
+        bootstrap::topics(kafka).join(", ")
+    );
+    println!("  Schema Registry  {registry}   e.g. curl {registry}/subjects");
+    println!("  Ingest gRPC      {grpc}   e.g. grpcurl -plaintext {grpc} list");
+    println!(
+        "  Ingest HTTP      http://{http}   e.g. curl -i -H 'content-type: application/json' -d '{{\"ip_address\":\"203.0.113.7\",\"user_agent\":\"curl\",\"referring_url\":\"https://example.com/\",\"advertiser_id\":\"adv-1\",\"metadata\":{{}}}}' http://{http}/submit"
+    );
+    println!("  Postgres         {}", config.database_url);
+    println!("  Logs             {}", data_dir.display());
+    println!(
+        "  Not built yet    processor, sink and the query API: wired in here as their issues land"
+    );
+    println!();
 }
 
 async fn start_services(
@@ -148,6 +178,29 @@ async fn start_services(
     for r in &registered {
         tracing::info!(subject = %r.subject, version = r.version, id = r.id, "schema registered");
     }
+
+    let mut ingest = Command::new(bin_dir.join("tributary-ingest"));
+    ingest
+        .env("TRIBUTARY_GRPC_ADDR", config.ingest_grpc_addr.to_string())
+        .env("TRIBUTARY_HTTP_ADDR", config.ingest_http_addr.to_string())
+        .env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
+        .env(
+            "TRIBUTARY_REGISTRY_URL",
+            format!("http://{}", config.registry_addr),
+        )
+        .env("TRIBUTARY_PARTITIONS", config.partitions.to_string())
+        .env("TRIBUTARY_LOG_FORMAT", "json");
+    services.push(ChildProcess::spawn(
+        "ingest",
+        ingest,
+        &data_dir.join("ingest.log"),
+    )?);
+    wait_for_http(
+        &format!("http://{}/readyz", config.ingest_http_addr),
+        services.last_mut().expect("just pushed"),
+    )
+    .await?;
+    tracing::info!(grpc = %config.ingest_grpc_addr, http = %config.ingest_http_addr, "ingest ready");
     Ok(())
 }
 
@@ -191,18 +244,31 @@ async fn watch(services: &mut [ChildProcess]) -> String {
     }
 }
 
-/// Stops services in reverse start order, then the broker.
-async fn stop_all(services: &mut Vec<ChildProcess>, broker: &mut tansu::Tansu) {
+/// Stops services in reverse start order, then the broker. Returns whether
+/// every service exited by itself with status 0.
+async fn stop_all(services: &mut Vec<ChildProcess>, broker: &mut tansu::Tansu) -> bool {
+    let mut clean = true;
     while let Some(mut service) = services.pop() {
-        match service.terminate(Duration::from_secs(10)).await {
-            Ok(Some(status)) => tracing::info!(service = service.name(), %status, "stopped"),
-            Ok(None) => {
-                tracing::warn!(service = service.name(), "did not stop within 10 s; killed")
+        match service.terminate(Duration::from_secs(30)).await {
+            Ok(Some(status)) if status.success() => {
+                tracing::info!(service = service.name(), "stopped")
             }
-            Err(e) => tracing::error!(service = service.name(), error = %e, "cannot stop"),
+            Ok(Some(status)) => {
+                clean = false;
+                tracing::error!(service = service.name(), %status, "exited with an error");
+            }
+            Ok(None) => {
+                clean = false;
+                tracing::error!(service = service.name(), "did not stop within 30 s; killed");
+            }
+            Err(e) => {
+                clean = false;
+                tracing::error!(service = service.name(), error = %e, "cannot stop");
+            }
         }
     }
     if let Err(e) = broker.stop(Duration::from_secs(10)).await {
         tracing::error!(error = %e, "cannot stop the broker");
     }
+    clean
 }

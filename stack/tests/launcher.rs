@@ -12,20 +12,21 @@ use tokio::{
 use tributary_common::{config::KafkaArgs, kafka};
 use tributary_stack::{postgres::TestDatabase, tansu::free_port};
 
-/// The launcher starts `tributary-registry` from its own directory; make sure
-/// the binary is built (a no-op when it is up to date).
-fn build_registry_binary() -> anyhow::Result<PathBuf> {
+/// The launcher starts the service binaries from its own directory; make
+/// sure they are built (a no-op when they are up to date).
+fn build_service_binaries() -> anyhow::Result<PathBuf> {
     let status = std::process::Command::new(env!("CARGO"))
         .args([
             "build",
             "--quiet",
             "-p",
             "tributary-registry",
-            "--bin",
-            "tributary-registry",
+            "-p",
+            "tributary-ingest",
+            "--bins",
         ])
         .status()?;
-    anyhow::ensure!(status.success(), "cannot build tributary-registry");
+    anyhow::ensure!(status.success(), "cannot build the service binaries");
     Ok(PathBuf::from(env!("CARGO_BIN_EXE_tributary-stack"))
         .parent()
         .unwrap()
@@ -33,18 +34,21 @@ fn build_registry_binary() -> anyhow::Result<PathBuf> {
 }
 
 #[tokio::test]
-async fn the_stack_comes_up_with_topics_and_schemas_and_stops_cleanly_on_sigterm()
+async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_sigterm()
 -> anyhow::Result<()> {
-    let bin_dir = build_registry_binary()?;
+    let bin_dir = build_service_binaries()?;
     let holder = TestDatabase::create().await?;
     // A database the launcher must create itself.
     let database_url = format!("{}_stack", holder.url());
     let (kafka_port, registry_port) = (free_port()?, free_port()?);
+    let (grpc_port, http_port) = (free_port()?, free_port()?);
     let data_dir = std::env::temp_dir().join(format!("tributary-stack-test-{kafka_port}"));
 
     let mut launcher = Command::new(env!("CARGO_BIN_EXE_tributary-stack"))
         .args(["--partitions", "2", "--kafka-port", &kafka_port.to_string()])
         .args(["--registry-addr", &format!("127.0.0.1:{registry_port}")])
+        .args(["--ingest-grpc-addr", &format!("127.0.0.1:{grpc_port}")])
+        .args(["--ingest-http-addr", &format!("127.0.0.1:{http_port}")])
         .args(["--database-url", &database_url])
         .arg("--data-dir")
         .arg(&data_dir)
@@ -99,6 +103,30 @@ async fn the_stack_comes_up_with_topics_and_schemas_and_stops_cleanly_on_sigterm
         consumer.fetch_metadata(Some("tributary.events.ad_click"), Duration::from_secs(10))?;
     assert_eq!(metadata.topics()[0].partitions().len(), 2);
 
+    // Ingest is reachable on both of its endpoints and stores an event.
+    let submitted = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http_port}/submit"))
+        .json(&serde_json::json!({
+            "ip_address": "203.0.113.7", "user_agent": "curl", "referring_url": "https://example.com/",
+            "advertiser_id": "adv-1", "metadata": {}
+        }))
+        .send()
+        .await?;
+    assert_eq!(submitted.status().as_u16(), 204);
+    let grpc_addr = format!("127.0.0.1:{grpc_port}");
+    let listed = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("grpcurl")
+            .args(["-plaintext", &grpc_addr, "list"])
+            .output()
+    })
+    .await??;
+    assert!(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|l| l == "tributary.v1.IngestService"),
+        "grpcurl list: {listed:?}"
+    );
+
     let pid = nix::unistd::Pid::from_raw(launcher.id().unwrap() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
     let status = tokio::time::timeout(Duration::from_secs(30), launcher.wait()).await??;
@@ -108,6 +136,10 @@ async fn the_stack_comes_up_with_topics_and_schemas_and_stops_cleanly_on_sigterm
             .await
             .is_err(),
         "the registry is still running after the stack stopped"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", grpc_port)).is_err(),
+        "ingest is still running after the stack stopped"
     );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", kafka_port)).is_err(),
