@@ -1,7 +1,7 @@
 //! Ingest's flags and environment variables.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs};
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, parse_duration};
 
 /// Configuration of `tributary-ingest`.
 #[derive(clap::Parser, Debug, Clone)]
@@ -196,25 +196,6 @@ impl IngestConfig {
     }
 }
 
-/// Parses durations such as `500ms`, `10s`, `5m`, `24h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s, 5m or 24h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!(
-            "`{s}` has unknown unit `{unit}`; use ms, s, m or h"
-        )),
-    }
-}
-
 fn parse_pin(s: &str) -> Result<(String, u32), String> {
     let (event_type, id) = s
         .split_once('=')
@@ -229,18 +210,6 @@ fn parse_pin(s: &str) -> Result<(String, u32), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_take_the_usual_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86400)));
-        assert_eq!(
-            parse_duration("3d"),
-            Err("`3d` has unknown unit `d`; use ms, s, m or h".to_string())
-        );
-    }
 
     #[test]
     fn pinned_schema_ids_are_type_equals_id() {

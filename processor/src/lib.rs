@@ -1,5 +1,21 @@
-//! Tributary processor: evolution-safe Avro decoding and event-time windowed aggregation.
+//! Tributary processor: reads the event topics, decodes each record with the
+//! processor's reader schema (so v1 and v2 writers coexist), aggregates in
+//! event-time windows and produces full-total aggregates.
 //!
-//! Not built yet: issue 5 delivers it. The crate exists so the workspace has
-//! the layout every later issue fills in, and the local-stack launcher leaves
-//! this service out until then.
+//! - [`decode`]: Confluent framing → writer schema (cached) → reader schema →
+//!   typed events; poison records are classified, never fatal.
+//! - [`window`]: tumbling windows, watermark, lateness and idempotency per
+//!   partition.
+//! - [`aggregate_record`]: aggregates as Avro records.
+//! - [`dead_letter`]: the dead-letter topic.
+//! - [`pipeline`]: the loop; offsets are committed only after the aggregates
+//!   covering them are acknowledged.
+//! - [`rebalance`], [`config`], [`startup`].
+pub mod aggregate_record;
+pub mod config;
+pub mod dead_letter;
+pub mod decode;
+pub mod pipeline;
+pub mod rebalance;
+pub mod startup;
+pub mod window;

@@ -141,8 +141,10 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) 
     println!("  Postgres         {}", config.database_url);
     println!("  Logs             {}", data_dir.display());
     println!(
-        "  Not built yet    processor, sink and the query API: wired in here as their issues land"
+        "  Processor        consumer group tributary-processor, aggregates to {}",
+        kafka.aggregates_topic
     );
+    println!("  Not built yet    sink and the query API: wired in here as their issue lands");
     println!();
 }
 
@@ -201,6 +203,22 @@ async fn start_services(
     )
     .await?;
     tracing::info!(grpc = %config.ingest_grpc_addr, http = %config.ingest_http_addr, "ingest ready");
+
+    let mut processor = Command::new(bin_dir.join("tributary-processor"));
+    processor
+        .env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
+        .env(
+            "TRIBUTARY_REGISTRY_URL",
+            format!("http://{}", config.registry_addr),
+        )
+        .env("TRIBUTARY_PARTITIONS", config.partitions.to_string())
+        .env("TRIBUTARY_LOG_FORMAT", "json");
+    services.push(ChildProcess::spawn(
+        "processor",
+        processor,
+        &data_dir.join("processor.log"),
+    )?);
+    tracing::info!("processor started");
     Ok(())
 }
 

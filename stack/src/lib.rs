@@ -8,6 +8,7 @@
 //! - [`postgres`]: the stack's database, and a fresh database per test.
 //! - [`registry`]: the Schema Registry in-process on port 0 (tests).
 //! - [`ingest`]: ingest in-process on free ports (tests).
+//! - [`processor`]: the processor in-process (tests).
 //! - [`process`]: child processes with logs, SIGTERM and SIGKILL.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`launcher`]: the whole local stack, until Ctrl-C.
@@ -16,6 +17,7 @@ pub mod ingest;
 pub mod launcher;
 pub mod postgres;
 pub mod process;
+pub mod processor;
 pub mod registry;
 pub mod tansu;
 

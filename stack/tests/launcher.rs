@@ -23,6 +23,8 @@ fn build_service_binaries() -> anyhow::Result<PathBuf> {
             "tributary-registry",
             "-p",
             "tributary-ingest",
+            "-p",
+            "tributary-processor",
             "--bins",
         ])
         .status()?;
@@ -113,6 +115,14 @@ async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_
         .send()
         .await?;
     assert_eq!(submitted.status().as_u16(), 204);
+    // The processor turns it into an aggregate.
+    let aggregates: rdkafka::consumer::StreamConsumer =
+        kafka::consumer_config(&kafka_args, "launcher-test").create()?;
+    aggregates.subscribe(&["tributary.aggregates"])?;
+    let aggregate = tokio::time::timeout(Duration::from_secs(60), aggregates.recv()).await??;
+    let key =
+        String::from_utf8_lossy(rdkafka::Message::key(&aggregate).unwrap_or_default()).into_owned();
+    assert!(key.starts_with("ad_click|adv-1|"), "{key}");
     let grpc_addr = format!("127.0.0.1:{grpc_port}");
     let listed = tokio::task::spawn_blocking(move || {
         std::process::Command::new("grpcurl")

@@ -1,7 +1,11 @@
-//! `tributary-processor`. Not built yet (issue 5): exits with status 2 and says so.
-use std::process::ExitCode;
+//! `tributary-processor`: config → telemetry → run until SIGINT/SIGTERM → final emit and commit.
+use clap::Parser as _;
+use tributary_common::{shutdown, telemetry};
+use tributary_processor::{config::ProcessorConfig, startup};
 
-fn main() -> ExitCode {
-    eprintln!("tributary-processor is not built yet (issue 5); the local stack runs without it");
-    ExitCode::from(2)
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ProcessorConfig::parse();
+    telemetry::init(&config.telemetry);
+    startup::run(config, shutdown::signal()).await
 }

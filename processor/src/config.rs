@@ -1,0 +1,80 @@
+//! The processor's flags and environment variables.
+use std::time::Duration;
+
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, parse_duration};
+
+use crate::window::WindowSpec;
+
+/// Configuration of `tributary-processor`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "tributary-processor",
+    version,
+    about = "Tributary processor: decodes events with reader schemas and aggregates them in event-time windows"
+)]
+pub struct ProcessorConfig {
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Partitions of the aggregates and dead-letter topics when the
+    /// processor has to create them.
+    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 4)]
+    pub partitions: i32,
+
+    /// Schema Registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Consumer group; processors in one group share the partitions.
+    #[arg(
+        long,
+        env = "TRIBUTARY_PROCESSOR_GROUP",
+        default_value = "tributary-processor"
+    )]
+    pub group: String,
+
+    /// Tumbling window size.
+    #[arg(long, env = "TRIBUTARY_WINDOW", value_parser = parse_duration, default_value = "1m")]
+    pub window: Duration,
+
+    /// How late (behind the partition's watermark) an event may arrive and
+    /// still count; later events go to the dead-letter topic as `late`.
+    #[arg(long, env = "TRIBUTARY_ALLOWED_LATENESS", value_parser = parse_duration, default_value = "10s")]
+    pub allowed_lateness: Duration,
+
+    /// After this long without records on a partition its watermark follows
+    /// the wall clock, so windows close when traffic stops.
+    #[arg(long, env = "TRIBUTARY_IDLE_ADVANCE", value_parser = parse_duration, default_value = "10s")]
+    pub idle_advance: Duration,
+
+    /// How often open windows emit their updated totals.
+    #[arg(long, env = "TRIBUTARY_EMIT_INTERVAL", value_parser = parse_duration, default_value = "1s")]
+    pub emit_interval: Duration,
+
+    /// Logging.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl ProcessorConfig {
+    /// Defaults for tests and embedding.
+    pub fn local(kafka: KafkaArgs, registry: RegistryArgs) -> Self {
+        Self {
+            kafka,
+            registry,
+            partitions: 4,
+            group: "tributary-processor".into(),
+            window: Duration::from_secs(60),
+            allowed_lateness: Duration::from_secs(10),
+            idle_advance: Duration::from_secs(10),
+            emit_interval: Duration::from_secs(1),
+            telemetry: TelemetryArgs::default(),
+        }
+    }
+
+    /// The window geometry.
+    pub fn window_spec(&self) -> WindowSpec {
+        WindowSpec::new(self.window, self.allowed_lateness, self.idle_advance)
+    }
+}

@@ -1,0 +1,250 @@
+//! The processing loop: read a record, decode it, add it to its partition's
+//! windows (or dead-letter it), and on every emit tick produce the changed
+//! and closed windows' totals, wait for the broker to acknowledge them, and
+//! only then commit the source offsets they cover.
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use futures::StreamExt as _;
+use rdkafka::{
+    Message as _, Offset, TopicPartitionList,
+    consumer::{CommitMode, Consumer as _, StreamConsumer},
+    message::{BorrowedMessage, Headers as _},
+    producer::{FutureProducer, FutureRecord},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    aggregate_record::AggregateEncoder,
+    dead_letter::DeadLetters,
+    decode::{DecodeError, Decoded, Decoder},
+    rebalance::RevocationLog,
+    window::{Contribution, PartitionWindows, Refused, WindowSpec},
+};
+
+/// Everything the loop works with.
+pub struct Pipeline {
+    /// The source consumer (all event topics, by pattern).
+    pub consumer: StreamConsumer<RevocationLog>,
+    /// Decodes records into typed events.
+    pub decoder: Decoder,
+    /// Produces aggregates.
+    pub producer: FutureProducer,
+    /// Encodes aggregates.
+    pub encoder: AggregateEncoder,
+    /// Dead-letter topic.
+    pub dead_letters: Arc<DeadLetters>,
+    /// Event topics are `{prefix}{event_type}`.
+    pub topic_prefix: String,
+    /// Where aggregates go.
+    pub aggregates_topic: String,
+    /// Window geometry.
+    pub spec: WindowSpec,
+    /// How often to emit.
+    pub emit_interval: Duration,
+}
+
+/// Windows by source partition.
+type Windows = HashMap<(String, i32), PartitionWindows>;
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+impl Pipeline {
+    /// Runs until `shutdown`, then emits and commits what it has.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut windows = Windows::new();
+        let mut tick = tokio::time::interval(self.emit_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stream = self.consumer.stream();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    self.forget_revoked(&mut windows);
+                    self.emit_and_commit(&mut windows).await;
+                }
+                message = stream.next() => {
+                    self.forget_revoked(&mut windows);
+                    match message {
+                        Some(Ok(message)) => self.handle(&message, &mut windows, &shutdown).await?,
+                        Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                        None => break,
+                    }
+                }
+            }
+        }
+        drop(stream);
+        self.emit_and_commit(&mut windows).await;
+        Ok(())
+    }
+
+    fn forget_revoked(&self, windows: &mut Windows) {
+        for partition in self.consumer.context().take() {
+            windows.remove(&partition);
+        }
+    }
+
+    async fn handle(
+        &self,
+        message: &BorrowedMessage<'_>,
+        windows: &mut Windows,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let topic = message.topic();
+        let Some(event_type) = topic.strip_prefix(&self.topic_prefix) else {
+            return Ok(());
+        };
+        let timestamp = message.timestamp().to_millis();
+        // The registry being down is not the record's fault: wait for it
+        // rather than dead-lettering good records.
+        let decoded = loop {
+            match self
+                .decoder
+                .decode(event_type, message.payload(), timestamp)
+                .await
+            {
+                Err(DecodeError::Unavailable(reason)) => {
+                    tracing::warn!(%reason, "schema registry unavailable; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+                other => break other,
+            }
+        };
+        let now = wall_ms();
+        let partition = windows
+            .entry((topic.to_string(), message.partition()))
+            .or_insert_with(|| PartitionWindows::new(self.spec));
+        let (group_key, event_time_ms, contribution) = match decoded {
+            Ok(Decoded::AdClick(click)) => (
+                click.advertiser_id,
+                click.event_time_ms,
+                Contribution::Click {
+                    ip_address: click.ip_address,
+                },
+            ),
+            Ok(Decoded::PriceTick(tick)) => (
+                format!("{}/{}", tick.pair, tick.source),
+                tick.event_time_ms,
+                Contribution::Price { price: tick.price },
+            ),
+            Ok(Decoded::Generic(generic)) => {
+                let key = message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default();
+                (key, generic.event_time_ms, Contribution::Count)
+            }
+            Err(DecodeError::Poison(poison)) => {
+                partition.record_seen(message.offset(), now);
+                self.dead_letters
+                    .send(message, poison.reason.as_str(), &poison.detail)
+                    .await?;
+                return Ok(());
+            }
+            Err(DecodeError::Unavailable(_)) => unreachable!("retried above"),
+        };
+        let idempotency_key = header(message, "tributary.idempotency_key").unwrap_or_default();
+        match partition.add(
+            message.offset(),
+            &group_key,
+            event_time_ms,
+            idempotency_key,
+            &contribution,
+            now,
+        ) {
+            Ok(()) => {}
+            Err(Refused::Duplicate) => {
+                tracing::debug!(idempotency_key, "retried event counted once");
+            }
+            Err(Refused::Late { watermark_ms }) => {
+                let detail = format!(
+                    "event time {event_time_ms} is behind the watermark {watermark_ms} by more than the allowed lateness of {} ms",
+                    self.spec.allowed_lateness_ms
+                );
+                self.dead_letters.send(message, "late", &detail).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Produces every pending update and, once all are acknowledged, marks
+    /// them emitted and commits the offsets they cover. On failure nothing is
+    /// marked or committed; the next tick tries again.
+    async fn emit_and_commit(&self, windows: &mut Windows) {
+        let now = wall_ms();
+        let mut sends = Vec::new();
+        for ((topic, _), partition) in windows.iter() {
+            let event_type = topic.strip_prefix(&self.topic_prefix).unwrap_or(topic);
+            for update in partition.pending(now) {
+                let key = AggregateEncoder::key(event_type, &update);
+                match self.encoder.encode(event_type, &update, now) {
+                    Ok(value) => sends.push((key, value)),
+                    Err(e) => tracing::error!(error = %e, key, "cannot encode aggregate"),
+                }
+            }
+        }
+        let deliveries = futures::future::join_all(sends.iter().map(|(key, value)| {
+            self.producer.send(
+                FutureRecord::to(&self.aggregates_topic)
+                    .key(key.as_str())
+                    .payload(value.as_slice()),
+                Duration::from_secs(30),
+            )
+        }))
+        .await;
+        if let Some(Err((e, _))) = deliveries.iter().find(|d| d.is_err()) {
+            tracing::error!(error = %e, "aggregates not acknowledged; offsets not committed, retrying next tick");
+            return;
+        }
+        let mut offsets = TopicPartitionList::new();
+        let (mut open, mut bytes) = (0, 0);
+        for ((topic, partition_id), partition) in windows.iter_mut() {
+            partition.emitted(now);
+            open += partition.open_windows();
+            bytes += partition.approx_bytes();
+            if let Err(e) = offsets.add_partition_offset(
+                topic,
+                *partition_id,
+                Offset::Offset(partition.commit_offset()),
+            ) {
+                tracing::error!(error = %e, "cannot build the offset list");
+                return;
+            }
+        }
+        if offsets.count() > 0
+            && let Err(e) = self.consumer.commit(&offsets, CommitMode::Async)
+        {
+            tracing::warn!(error = %e, "offset commit failed; it is retried next tick");
+        }
+        if !sends.is_empty() {
+            tracing::debug!(
+                aggregates = sends.len(),
+                open_windows = open,
+                state_bytes = bytes,
+                dead_letters = self.dead_letters.count(),
+                "emitted"
+            );
+        }
+    }
+}

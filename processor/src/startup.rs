@@ -1,0 +1,99 @@
+//! Builds the processor (registry lookups, aggregate schema, consumer and
+//! producer) and runs it until shutdown.
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use rdkafka::{
+    consumer::{Consumer as _, StreamConsumer},
+    producer::FutureProducer,
+};
+use tokio_util::sync::CancellationToken;
+use tributary_common::{kafka, registry_client, schemas};
+
+use crate::{
+    aggregate_record::AggregateEncoder,
+    config::ProcessorConfig,
+    dead_letter::DeadLetters,
+    decode::{Decoder, ReaderVersion},
+    pipeline::Pipeline,
+    rebalance::RevocationLog,
+};
+
+/// The largest allocation a decoded record may ask for.
+const MAX_AVRO_ALLOCATION: usize = 16 * 1024 * 1024;
+
+/// Connects to the registry and Kafka and subscribes to every event topic.
+pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
+    // A corrupt length prefix in a poison record must not make apache-avro
+    // allocate its 512 MiB default before failing; no record is this large.
+    apache_avro::util::max_allocation_bytes(MAX_AVRO_ALLOCATION);
+    let settings = registry_client::settings(&config.registry)?;
+    let aggregate = schemas::latest(schemas::AGGREGATE).expect("built-in aggregate schema");
+    let subject = schemas::value_subject(&config.kafka.aggregates_topic);
+    let schema_id = registry_client::register_avro(&settings, &subject, aggregate.json)
+        .await
+        .with_context(|| format!("cannot register the aggregate schema under {subject}"))?;
+    let encoder = AggregateEncoder::new(schema_id)?;
+    let outputs = [
+        config.kafka.aggregates_topic.clone(),
+        config.kafka.dead_letter_topic.clone(),
+    ];
+    kafka::ensure_topics(&config.kafka, &outputs, config.partitions)
+        .await
+        .context("cannot create the aggregates and dead-letter topics")?;
+
+    let mut consumer_config = kafka::consumer_config(&config.kafka, &config.group);
+    // New event types (schema-driven) get topics at runtime; find them soon.
+    consumer_config.set("topic.metadata.refresh.interval.ms", "5000");
+    let consumer: StreamConsumer<RevocationLog> = consumer_config
+        .create_with_context(RevocationLog::default())
+        .context("cannot create the Kafka consumer")?;
+    let pattern = format!("^{}.*", regex_escape(&config.kafka.topic_prefix));
+    consumer
+        .subscribe(&[&pattern])
+        .context("cannot subscribe to the event topics")?;
+    let producer: FutureProducer = kafka::producer_config(&config.kafka).create()?;
+    let dead_letters = Arc::new(DeadLetters::new(
+        producer.clone(),
+        config.kafka.dead_letter_topic.clone(),
+    ));
+    Ok(Pipeline {
+        consumer,
+        decoder: Decoder::new(settings, ReaderVersion::Latest),
+        producer,
+        encoder,
+        dead_letters,
+        topic_prefix: config.kafka.topic_prefix.clone(),
+        aggregates_topic: config.kafka.aggregates_topic.clone(),
+        spec: config.window_spec(),
+        emit_interval: config.emit_interval,
+    })
+}
+
+/// Runs the processor until `shutdown` completes.
+pub async fn run(
+    config: ProcessorConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pipeline = build(&config).await?;
+    let stop = CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    tracing::info!(group = %config.group, pattern = %config.kafka.topic_prefix, "processor running");
+    pipeline.run(stop).await
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,446 @@
+//! Events submitted through ingest come out of the processor as exact
+//! window totals; poison and late records go to the dead-letter topic with
+//! their reason; retries are counted once; two processors share partitions
+//! without double counting; and a crashed processor's successor rebuilds the
+//! same totals.
+use std::{collections::HashMap, time::Duration};
+
+use apache_avro::{reader::datum::GenericDatumReader, types::Value};
+use futures::StreamExt as _;
+use rdkafka::{
+    Message as _,
+    consumer::{Consumer as _, StreamConsumer},
+    message::Headers as _,
+    producer::{FutureProducer, FutureRecord},
+};
+use tributary_common::{
+    kafka,
+    proto::v1::{
+        AdClick, Event, PriceTick, SubmitBatchRequest, event::Payload, event_result::Outcome,
+        ingest_service_client::IngestServiceClient,
+    },
+    schemas, wire,
+};
+use tributary_processor::config::ProcessorConfig;
+use tributary_stack::{TestStack, ingest::RunningIngest, processor::RunningProcessor};
+
+const MINUTE: i64 = 60_000;
+
+/// Start of a whole minute a few minutes ago: every test event falls inside
+/// the skew ingest accepts, in windows that the idle advance closes quickly.
+fn base_window() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    (now / MINUTE - 5) * MINUTE
+}
+
+fn at(ms: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    })
+}
+
+fn click(advertiser: &str, ip: &str, time_ms: i64, idempotency_key: &str) -> Event {
+    Event {
+        event_time: at(time_ms),
+        idempotency_key: idempotency_key.into(),
+        payload: Some(Payload::AdClick(AdClick {
+            ip_address: ip.into(),
+            user_agent: "ua".into(),
+            referring_url: "https://example.com/".into(),
+            advertiser_id: advertiser.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn tick(pair: &str, source: &str, price: f64, time_ms: i64, idempotency_key: &str) -> Event {
+    Event {
+        event_time: at(time_ms),
+        idempotency_key: idempotency_key.into(),
+        payload: Some(Payload::PriceTick(PriceTick {
+            pair: pair.into(),
+            source: source.into(),
+            price,
+            volume: None,
+        })),
+        ..Default::default()
+    }
+}
+
+async fn submit(ingest: &RunningIngest, events: Vec<Event>) -> anyhow::Result<()> {
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+    for chunk in events.chunks(500) {
+        let results = client
+            .submit_batch(SubmitBatchRequest {
+                events: chunk.to_vec(),
+            })
+            .await?
+            .into_inner()
+            .results;
+        for r in results {
+            anyhow::ensure!(
+                matches!(r.outcome, Some(Outcome::Ack(_))),
+                "not acked: {r:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn fast(config: &mut ProcessorConfig) {
+    config.idle_advance = Duration::from_secs(2);
+    config.emit_interval = Duration::from_millis(200);
+}
+
+/// The latest final aggregate per (event type, group key, window start).
+#[derive(Debug, Clone, PartialEq)]
+struct Final {
+    count: i64,
+    distinct: Option<i64>,
+    min: Option<f64>,
+    max: Option<f64>,
+    sum: Option<f64>,
+    last: Option<f64>,
+}
+
+fn opt_long(v: &Value) -> Option<i64> {
+    match v {
+        Value::Union(_, inner) => match **inner {
+            Value::Long(n) => Some(n),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn opt_double(v: &Value) -> Option<f64> {
+    match v {
+        Value::Union(_, inner) => match **inner {
+            Value::Double(n) => Some(n),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads the aggregates topic until `expected` final aggregates are there (or
+/// 60 s pass) and returns the final totals by "type|key|window".
+async fn finals(
+    stack: &TestStack,
+    group: &str,
+    expected: usize,
+) -> anyhow::Result<HashMap<String, Final>> {
+    let consumer: StreamConsumer = kafka::consumer_config(&stack.kafka(), group).create()?;
+    consumer.subscribe(&["tributary.aggregates"])?;
+    let schema = schemas::latest(schemas::AGGREGATE).unwrap().parse();
+    let mut finals = HashMap::new();
+    let mut stream = consumer.stream();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while finals.len() < expected {
+        let message = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(m) => m.unwrap()?,
+            Err(_) => anyhow::bail!(
+                "only {} of {expected} final aggregates after 60 s: {finals:?}",
+                finals.len()
+            ),
+        };
+        let (_, body) = wire::unframe(message.payload().unwrap())?;
+        let Value::Record(fields) = GenericDatumReader::builder(&schema)
+            .build()?
+            .read_value(&mut &body[..])?
+        else {
+            unreachable!()
+        };
+        let f: HashMap<String, Value> = fields.into_iter().collect();
+        if f["final"] != Value::Boolean(true) {
+            continue;
+        }
+        let Value::Long(count) = f["count"] else {
+            unreachable!()
+        };
+        let key = String::from_utf8(message.key().unwrap().to_vec())?;
+        finals.insert(
+            key,
+            Final {
+                count,
+                distinct: opt_long(&f["distinct_count"]),
+                min: opt_double(&f["min"]),
+                max: opt_double(&f["max"]),
+                sum: opt_double(&f["sum"]),
+                last: opt_double(&f["last"]),
+            },
+        );
+    }
+    Ok(finals)
+}
+
+#[tokio::test]
+async fn clicks_and_ticks_become_exact_window_totals() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let processor = RunningProcessor::start(&stack, fast).await?;
+    let w = base_window();
+
+    let mut events = Vec::new();
+    // adv-a: 30 clicks from 3 addresses in window w; 5 clicks in w+1m.
+    for i in 0..30 {
+        events.push(click(
+            "adv-a",
+            &format!("10.0.0.{}", i % 3),
+            w + i * 1000,
+            &format!("a{i}"),
+        ));
+    }
+    for i in 0..5 {
+        events.push(click(
+            "adv-a",
+            "10.0.0.9",
+            w + MINUTE + i * 1000,
+            &format!("a2-{i}"),
+        ));
+    }
+    // adv-b: 7 clicks from 7 addresses; one retried with the same key.
+    for i in 0..7 {
+        events.push(click(
+            "adv-b",
+            &format!("192.0.2.{i}"),
+            w + 500 * i,
+            &format!("b{i}"),
+        ));
+    }
+    events.push(click("adv-b", "192.0.2.0", w, "b0"));
+    // ETH-USD from two sources; the latest by event time is not the last sent.
+    events.push(tick("ETH-USD", "api-1", 100.0, w + 10_000, "t1"));
+    events.push(tick("ETH-USD", "api-1", 104.0, w + 30_000, "t2"));
+    events.push(tick("ETH-USD", "api-1", 98.0, w + 20_000, "t3"));
+    events.push(tick("ETH-USD", "contract", 101.5, w + 5_000, "t4"));
+    submit(&ingest, events).await?;
+
+    let finals = finals(&stack, "check-exact", 5).await?;
+    let clicks = |count, distinct| Final {
+        count,
+        distinct: Some(distinct),
+        min: None,
+        max: None,
+        sum: None,
+        last: None,
+    };
+    assert_eq!(finals[&format!("ad_click|adv-a|{w}")], clicks(30, 3));
+    assert_eq!(
+        finals[&format!("ad_click|adv-a|{}", w + MINUTE)],
+        clicks(5, 1)
+    );
+    assert_eq!(
+        finals[&format!("ad_click|adv-b|{w}")],
+        clicks(7, 7),
+        "the retry is counted once"
+    );
+    assert_eq!(
+        finals[&format!("price_tick|ETH-USD/api-1|{w}")],
+        Final {
+            count: 3,
+            distinct: None,
+            min: Some(98.0),
+            max: Some(104.0),
+            sum: Some(302.0),
+            last: Some(104.0)
+        }
+    );
+    assert_eq!(
+        finals[&format!("price_tick|ETH-USD/contract|{w}")],
+        Final {
+            count: 1,
+            distinct: None,
+            min: Some(101.5),
+            max: Some(101.5),
+            sum: Some(101.5),
+            last: Some(101.5)
+        }
+    );
+    processor.shutdown().await?;
+    Ok(())
+}
+
+/// Reads `expected` dead letters: (reason, source key).
+async fn dead_letters(
+    stack: &TestStack,
+    expected: usize,
+) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let consumer: StreamConsumer = kafka::consumer_config(&stack.kafka(), "check-dlq").create()?;
+    consumer.subscribe(&["tributary.dead-letter"])?;
+    let mut stream = consumer.stream();
+    let mut found = Vec::new();
+    while found.len() < expected {
+        let message = match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+            Ok(m) => m.unwrap()?,
+            Err(_) => anyhow::bail!("only {found:?} after 30 s"),
+        };
+        let reason = message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "tributary.dlq.reason"))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        found.push((
+            reason,
+            message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+        ));
+    }
+    Ok(found)
+}
+
+#[tokio::test]
+async fn poison_and_late_records_are_dead_lettered_and_the_partition_goes_on() -> anyhow::Result<()>
+{
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let processor = RunningProcessor::start(&stack, fast).await?;
+    let w = base_window();
+
+    submit(&ingest, vec![click("adv-p", "10.1.1.1", w + 1_000, "p1")]).await?;
+    // Straight to the topic, bypassing ingest: not framed, and an unknown schema id.
+    let producer: FutureProducer = kafka::producer_config(&stack.kafka()).create()?;
+    let mut unknown = Vec::new();
+    wire::frame_into(999_999, b"\x02x", &mut unknown);
+    for (key, payload) in [("adv-p", b"{\"json\": true}".to_vec()), ("adv-p", unknown)] {
+        producer
+            .send(
+                FutureRecord::to("tributary.events.ad_click")
+                    .key(key)
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    // Advance the watermark two windows, then send one for the first window: late.
+    submit(
+        &ingest,
+        vec![click("adv-p", "10.1.1.2", w + 2 * MINUTE + 15_000, "p2")],
+    )
+    .await?;
+    submit(&ingest, vec![click("adv-p", "10.1.1.3", w + 2_000, "p3")]).await?;
+    submit(
+        &ingest,
+        vec![click("adv-p", "10.1.1.4", w + 2 * MINUTE + 16_000, "p4")],
+    )
+    .await?;
+
+    let mut letters = dead_letters(&stack, 3).await?;
+    letters.sort();
+    assert_eq!(
+        letters,
+        [
+            ("late".to_string(), Some("adv-p".to_string())),
+            ("not_framed".to_string(), Some("adv-p".to_string())),
+            ("unknown_schema".to_string(), Some("adv-p".to_string())),
+        ]
+    );
+    let finals = finals(&stack, "check-poison", 2).await?;
+    assert_eq!(
+        finals[&format!("ad_click|adv-p|{w}")].count,
+        1,
+        "the late click is not counted"
+    );
+    assert_eq!(
+        finals[&format!("ad_click|adv-p|{}", w + 2 * MINUTE)].count,
+        2,
+        "records after poison are processed"
+    );
+    processor.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_processors_in_one_group_count_every_event_once() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let first = RunningProcessor::start(&stack, fast).await?;
+    let second = RunningProcessor::start(&stack, fast).await?;
+    let w = base_window();
+    let advertisers: Vec<String> = (0..12).map(|i| format!("adv-{i}")).collect();
+    let mut events = Vec::new();
+    for (n, advertiser) in advertisers.iter().enumerate() {
+        for i in 0..(n + 1) {
+            events.push(click(
+                advertiser,
+                "10.2.0.1",
+                w + i as i64 * 100,
+                &format!("{advertiser}-{i}"),
+            ));
+        }
+    }
+    submit(&ingest, events).await?;
+    let finals = finals(&stack, "check-shared", advertisers.len()).await?;
+    for (n, advertiser) in advertisers.iter().enumerate() {
+        assert_eq!(
+            finals[&format!("ad_click|{advertiser}|{w}")].count,
+            n as i64 + 1,
+            "{advertiser}"
+        );
+    }
+    first.shutdown().await?;
+    second.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_a_crash_the_next_processor_rebuilds_the_same_totals() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    // A long idle advance keeps the window open across the crash.
+    let crashing = RunningProcessor::start(&stack, |c| {
+        c.idle_advance = Duration::from_secs(600);
+        c.emit_interval = Duration::from_millis(200);
+    })
+    .await?;
+    let w = base_window();
+    let first: Vec<Event> = (0..40)
+        .map(|i| {
+            click(
+                "adv-c",
+                &format!("10.3.0.{}", i % 5),
+                w + i * 100,
+                &format!("c{i}"),
+            )
+        })
+        .collect();
+    submit(&ingest, first.clone()).await?;
+    // Let it emit (and commit) open-window totals, then kill it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    crashing.crash().await;
+
+    // Retries of events it already counted, and new ones.
+    let mut second: Vec<Event> = first[..10].to_vec();
+    second.extend((40..60).map(|i| {
+        click(
+            "adv-c",
+            &format!("10.3.0.{}", i % 7),
+            w + i * 100,
+            &format!("c{i}"),
+        )
+    }));
+    submit(&ingest, second).await?;
+    let successor = RunningProcessor::start(&stack, fast).await?;
+    let finals = finals(&stack, "check-crash", 1).await?;
+    assert_eq!(
+        finals[&format!("ad_click|adv-c|{w}")],
+        Final {
+            count: 60,
+            distinct: Some(7),
+            min: None,
+            max: None,
+            sum: None,
+            last: None
+        }
+    );
+    successor.shutdown().await?;
+    Ok(())
+}
