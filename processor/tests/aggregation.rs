@@ -444,3 +444,56 @@ async fn after_a_crash_the_next_processor_rebuilds_the_same_totals() -> anyhow::
     successor.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_schema_driven_type_registered_at_runtime_is_counted_per_key() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let processor = RunningProcessor::start(&stack, fast).await?;
+    let schema = r#"{"type":"record","name":"PageView","fields":[
+        {"name":"url","type":"string"},
+        {"name":"event_time","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+    let registered = reqwest::Client::new()
+        .post(format!(
+            "{}/subjects/tributary.events.page_view-value/versions",
+            stack.registry.url()
+        ))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&serde_json::json!({ "schema": schema }))
+        .send()
+        .await?;
+    assert_eq!(registered.status().as_u16(), 200);
+
+    let w = base_window();
+    let view = |user: &str, i: i64| {
+        let url = prost_types::Value {
+            kind: Some(prost_types::value::Kind::StringValue(format!("/p/{i}"))),
+        };
+        Event {
+            event_type: "page_view".into(),
+            key: user.into(),
+            event_time: at(w + i * 1000),
+            idempotency_key: format!("{user}-{i}"),
+            payload: Some(Payload::Generic(prost_types::Struct {
+                fields: [("url".to_string(), url)].into(),
+            })),
+        }
+    };
+    let mut events: Vec<Event> = (0..4).map(|i| view("user-1", i)).collect();
+    events.extend((0..9).map(|i| view("user-2", i)));
+    submit(&ingest, events).await?;
+
+    let finals = finals(&stack, "check-generic", 2).await?;
+    let count = |n| Final {
+        count: n,
+        distinct: None,
+        min: None,
+        max: None,
+        sum: None,
+        last: None,
+    };
+    assert_eq!(finals[&format!("page_view|user-1|{w}")], count(4));
+    assert_eq!(finals[&format!("page_view|user-2|{w}")], count(9));
+    processor.shutdown().await?;
+    Ok(())
+}
