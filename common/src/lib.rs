@@ -1,5 +1,8 @@
 //! Tributary's shared plumbing: what every service needs and nothing more.
 //!
+//! - [`avro_reader`]: reading framed Avro records by writer schema id.
+//! - [`dead_letter`]: the dead-letter topic.
+//! - [`rebalance`]: partition revocations seen by a consumer.
 //! - [`config`]: the command-line flags and environment variables every
 //!   service shares (Kafka, registry, telemetry).
 //! - [`telemetry`]: logging and tracing setup.
@@ -9,9 +12,12 @@
 //! - [`registry_client`]: Schema Registry access over the Confluent REST API.
 //! - [`schemas`]: the Avro schemas of `schemas/`, compiled in.
 //! - [`wire`]: the Confluent wire format (magic byte + schema id).
+pub mod avro_reader;
 pub mod config;
+pub mod dead_letter;
 pub mod kafka;
 pub mod proto;
+pub mod rebalance;
 pub mod registry_client;
 pub mod schemas;
 pub mod shutdown;

@@ -51,6 +51,17 @@ pub struct IngestConfig {
     #[command(flatten)]
     pub auth: AuthArgs,
 
+    /// Postgres database the sink writes aggregates to, served by
+    /// QueryService and `GET /v1/aggregates`; when unset those answer
+    /// UNAVAILABLE / 503.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// The processor's window size (its `--window`): the query API rolls
+    /// windows up to multiples of it and refuses other granularities.
+    #[arg(long = "window", env = "TRIBUTARY_WINDOW", value_parser = parse_duration, default_value = "1m")]
+    pub window: Duration,
+
     /// Logging.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -191,6 +202,8 @@ impl IngestConfig {
                 max_message_bytes: 4 * 1024 * 1024,
             },
             auth: AuthArgs::default(),
+            database_url: None,
+            window: Duration::from_secs(60),
             telemetry: TelemetryArgs::default(),
         }
     }

@@ -8,7 +8,11 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
-use tributary_common::proto::{self, v1::ingest_service_server::IngestServiceServer};
+use tributary_common::proto::{
+    self,
+    v1::{ingest_service_server::IngestServiceServer, query_service_server::QueryServiceServer},
+};
+use tributary_sink::query::{QueryApi, QueryGrpc};
 
 use crate::{
     auth::ApiKeys,
@@ -19,6 +23,23 @@ use crate::{
     ingestor::Ingestor,
 };
 
+/// The query API over `--database-url`, or one that answers UNAVAILABLE when
+/// no database is configured (ingest alone is still useful). The pool connects
+/// on first use, so ingest starts while Postgres is down.
+fn query_api(config: &IngestConfig) -> anyhow::Result<QueryApi> {
+    anyhow::ensure!(!config.window.is_zero(), "--window must be positive");
+    match &config.database_url {
+        Some(url) => QueryApi::connect_lazy(url, config.window)
+            .context("invalid --database-url (DATABASE_URL)"),
+        None => {
+            tracing::warn!(
+                "no --database-url: QueryService and GET /v1/aggregates answer UNAVAILABLE"
+            );
+            Ok(QueryApi::not_configured())
+        }
+    }
+}
+
 /// How long in-flight events get to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,6 +48,7 @@ pub struct Ingest {
     config: IngestConfig,
     ingestor: Arc<Ingestor>,
     api_keys: ApiKeys,
+    queries: QueryApi,
     grpc: TcpListener,
     http: TcpListener,
 }
@@ -36,6 +58,7 @@ impl Ingest {
     pub async fn build(config: IngestConfig) -> anyhow::Result<Self> {
         let api_keys = ApiKeys::new(&config.auth.load()?);
         let ingestor = Arc::new(Ingestor::new(&config)?);
+        let queries = query_api(&config)?;
         let grpc = TcpListener::bind(config.grpc_addr)
             .await
             .with_context(|| format!("cannot listen on {} (gRPC)", config.grpc_addr))?;
@@ -46,6 +69,7 @@ impl Ingest {
             config,
             ingestor,
             api_keys,
+            queries,
             grpc,
             http,
         })
@@ -70,6 +94,7 @@ impl Ingest {
             config,
             ingestor,
             api_keys,
+            queries,
             grpc,
             http,
         } = self;
@@ -106,6 +131,10 @@ impl Ingest {
             .max_decoding_message_size(limits.max_message_bytes),
             api_keys.interceptor(),
         );
+        let query_service = InterceptedService::new(
+            QueryServiceServer::new(QueryGrpc::new(queries.clone())),
+            api_keys.interceptor(),
+        );
         let grpc_server = tonic::transport::Server::builder()
             .timeout(limits.request_timeout)
             .layer(
@@ -118,6 +147,7 @@ impl Ingest {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(service)
+            .add_service(query_service)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(grpc),
                 stop.clone().cancelled_owned(),
@@ -127,6 +157,7 @@ impl Ingest {
             ingestor: ingestor.clone(),
             readiness,
             api_keys,
+            queries,
             max_body_bytes: limits.max_message_bytes,
         });
         let http_server =

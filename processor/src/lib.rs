@@ -7,15 +7,12 @@
 //! - [`window`]: tumbling windows, watermark, lateness and idempotency per
 //!   partition.
 //! - [`aggregate_record`]: aggregates as Avro records.
-//! - [`dead_letter`]: the dead-letter topic.
 //! - [`pipeline`]: the loop; offsets are committed only after the aggregates
 //!   covering them are acknowledged.
-//! - [`rebalance`], [`config`], [`startup`].
+//! - [`config`], [`startup`].
 pub mod aggregate_record;
 pub mod config;
-pub mod dead_letter;
 pub mod decode;
 pub mod pipeline;
-pub mod rebalance;
 pub mod startup;
 pub mod window;

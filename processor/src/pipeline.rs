@@ -17,11 +17,11 @@ use rdkafka::{
 };
 use tokio_util::sync::CancellationToken;
 
+use tributary_common::{dead_letter::DeadLetters, rebalance::RevocationLog};
+
 use crate::{
     aggregate_record::AggregateEncoder,
-    dead_letter::DeadLetters,
     decode::{DecodeError, Decoded, Decoder},
-    rebalance::RevocationLog,
     window::{Contribution, PartitionWindows, Refused, WindowSpec},
 };
 

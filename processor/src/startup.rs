@@ -10,13 +10,13 @@ use rdkafka::{
 use tokio_util::sync::CancellationToken;
 use tributary_common::{kafka, registry_client, schemas};
 
+use tributary_common::{dead_letter::DeadLetters, rebalance::RevocationLog};
+
 use crate::{
     aggregate_record::AggregateEncoder,
     config::ProcessorConfig,
-    dead_letter::DeadLetters,
     decode::{Decoder, ReaderVersion},
     pipeline::Pipeline,
-    rebalance::RevocationLog,
 };
 
 /// The largest allocation a decoded record may ask for.

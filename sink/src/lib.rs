@@ -1,5 +1,16 @@
-//! Tributary sink: batched, effectively-once upserts into Postgres and the GetAggregates query API.
+//! Tributary sink: persists aggregates into Postgres effectively once, and
+//! serves them back.
 //!
-//! Not built yet: issue 6 delivers it. The crate exists so the workspace has
-//! the layout every later issue fills in, and the local-stack launcher leaves
-//! this service out until then.
+//! - [`schema`]: the database schema (sqlx migrations).
+//! - [`aggregate`]: aggregate records as rows.
+//! - [`store`]: rows and offsets written in one transaction.
+//! - [`pipeline`]: the batching loop.
+//! - [`config`], [`startup`].
+//! - [`query`]: `GetAggregates` and `GetPriceAccuracy` over the stored rows.
+pub mod aggregate;
+pub mod config;
+pub mod pipeline;
+pub mod query;
+pub mod schema;
+pub mod startup;
+pub mod store;

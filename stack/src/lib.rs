@@ -6,9 +6,11 @@
 //!
 //! - [`tansu`]: a Kafka-compatible broker as a child process on a free port.
 //! - [`postgres`]: the stack's database, and a fresh database per test.
+//! - [`private_postgres`]: a Postgres server of a test's own, to crash and restart.
 //! - [`registry`]: the Schema Registry in-process on port 0 (tests).
 //! - [`ingest`]: ingest in-process on free ports (tests).
 //! - [`processor`]: the processor in-process (tests).
+//! - [`sink`]: the sink in-process (tests).
 //! - [`process`]: child processes with logs, SIGTERM and SIGKILL.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`launcher`]: the whole local stack, until Ctrl-C.
@@ -16,9 +18,11 @@ pub mod bootstrap;
 pub mod ingest;
 pub mod launcher;
 pub mod postgres;
+pub mod private_postgres;
 pub mod process;
 pub mod processor;
 pub mod registry;
+pub mod sink;
 pub mod tansu;
 
 use tributary_common::config::{KafkaArgs, RegistryArgs};

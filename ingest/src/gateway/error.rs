@@ -10,6 +10,7 @@ use axum::{
 };
 use serde::Serialize;
 use tributary_common::proto::v1::EventErrorCode;
+use tributary_sink::query::QueryError;
 
 use crate::{auth::AuthError, rejection::Rejection};
 
@@ -109,6 +110,31 @@ impl ApiError {
             error = error.logged();
         }
         error
+    }
+
+    /// The response to a failed query; `rename` turns the protobuf field
+    /// names into the route's query parameters.
+    pub fn from_query(error: QueryError, rename: impl Fn(&str) -> String) -> Self {
+        match error {
+            QueryError::InvalidArgument { field, message } => Self::invalid(rename(field), message),
+            QueryError::NotConfigured => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                error.to_string(),
+            ),
+            QueryError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                error.to_string(),
+            )
+            .logged(),
+            QueryError::Database(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+            )
+            .logged(),
+        }
     }
 
     /// Gives a server-side failure an id, and logs it under that id.

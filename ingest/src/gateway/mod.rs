@@ -1,11 +1,13 @@
 //! The legacy JSON gateway (axum): the old Go ad-click API (`POST /submit`),
-//! the JSON events endpoint (`POST /v1/events`), its OpenAPI document and the
-//! liveness and readiness probes. Every event goes through the same
+//! the JSON events endpoint (`POST /v1/events`), the query API
+//! (`GET /v1/aggregates`, `GET /v1/price-accuracy`), its OpenAPI document and
+//! the liveness and readiness probes. Every event goes through the same
 //! [`Ingestor`] as gRPC; every refusal leaves as one JSON error shape
 //! ([`error::ErrorBody`]).
 //!
 //! Request bodies are bounded by the caller: `startup.rs` wraps the router in
 //! a `RequestBodyLimitLayer` of `--max-message-bytes`.
+pub mod aggregates;
 pub mod auth;
 pub mod body;
 pub mod envelope;
@@ -26,6 +28,8 @@ use axum::{
 };
 
 use self::error::ApiError;
+use tributary_sink::query::QueryApi;
+
 use crate::{auth::ApiKeys, health::Readiness, ingestor::Ingestor};
 
 /// What the gateway's handlers share.
@@ -37,6 +41,8 @@ pub struct GatewayState {
     pub readiness: Readiness,
     /// API keys (none: open).
     pub api_keys: ApiKeys,
+    /// The query API (answers 503 without a database).
+    pub queries: QueryApi,
     /// Largest accepted request body; larger ones get a JSON 413.
     pub max_body_bytes: usize,
 }
@@ -46,6 +52,8 @@ pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/submit", post(submit::submit))
         .route("/v1/events", post(events::submit_events))
+        .route("/v1/aggregates", get(aggregates::get_aggregates))
+        .route("/v1/price-accuracy", get(aggregates::get_price_accuracy))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))

@@ -1,7 +1,11 @@
-//! `tributary-sink`. Not built yet (issue 6): exits with status 2 and says so.
-use std::process::ExitCode;
+//! `tributary-sink`: config → telemetry → run until SIGINT/SIGTERM.
+use clap::Parser as _;
+use tributary_common::{shutdown, telemetry};
+use tributary_sink::{config::SinkConfig, startup};
 
-fn main() -> ExitCode {
-    eprintln!("tributary-sink is not built yet (issue 6); the local stack runs without it");
-    ExitCode::from(2)
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = SinkConfig::parse();
+    telemetry::init(&config.telemetry);
+    startup::run(config, shutdown::signal()).await
 }

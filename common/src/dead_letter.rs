@@ -7,8 +7,8 @@ use std::{
 };
 
 use rdkafka::{
-    Message as _,
-    message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
+    Message,
+    message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
 
@@ -40,9 +40,9 @@ impl DeadLetters {
     }
 
     /// Produces `message` to the dead-letter topic and waits for the broker.
-    pub async fn send(
+    pub async fn send<M: Message>(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &M,
         reason: &str,
         detail: &str,
     ) -> Result<(), rdkafka::error::KafkaError> {

@@ -1,0 +1,145 @@
+//! Aggregate records as rows: decoded from the processor's Avro records
+//! (resolved against the built-in `aggregate` reader schema, so v1 and v2
+//! writers both read) and checked before they reach the database.
+use std::sync::LazyLock;
+
+use apache_avro::{Schema, types::Value};
+use chrono::{DateTime, Utc};
+use tributary_common::schemas;
+
+/// The reader schema: the latest built-in `aggregate`.
+pub static READER: LazyLock<&'static Schema> = LazyLock::new(|| {
+    Box::leak(Box::new(
+        schemas::latest(schemas::AGGREGATE)
+            .expect("built-in aggregate schema")
+            .parse(),
+    ))
+});
+
+/// One row of the `aggregates` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateRow {
+    /// Event type.
+    pub event_type: String,
+    /// Group key.
+    pub group_key: String,
+    /// Window start.
+    pub window_start: DateTime<Utc>,
+    /// Window end (exclusive).
+    pub window_end: DateTime<Utc>,
+    /// Events.
+    pub count: i64,
+    /// Distinct client addresses (ad_click).
+    pub distinct_count: Option<i64>,
+    /// Smallest value.
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// Sum of values.
+    pub sum: Option<f64>,
+    /// Value of the latest event.
+    pub last: Option<f64>,
+    /// Time of the latest event.
+    pub last_event_time: Option<DateTime<Utc>>,
+    /// The window has closed.
+    pub is_final: bool,
+    /// When the processor emitted it.
+    pub emitted_at: DateTime<Utc>,
+}
+
+impl AggregateRow {
+    /// The row's identity.
+    pub fn key(&self) -> (&str, &str, DateTime<Utc>) {
+        (&self.event_type, &self.group_key, self.window_start)
+    }
+
+    /// Rows of one key are ordered by this: more events, then final over
+    /// open, then later emission. A row never moves backward in it.
+    pub fn rank(&self) -> (i64, bool, DateTime<Utc>) {
+        (self.count, self.is_final, self.emitted_at)
+    }
+
+    /// Reads a decoded aggregate record; the error names the bad field.
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        let Value::Record(fields) = value else {
+            return Err("not a record".into());
+        };
+        let mut row = Partial::default();
+        for (name, value) in fields {
+            let value = match value {
+                Value::Union(_, inner) => *inner,
+                other => other,
+            };
+            match (name.as_str(), value) {
+                ("event_type", Value::String(s)) => row.event_type = Some(s),
+                ("group_key", Value::String(s)) => row.group_key = Some(s),
+                ("window_start", v) => row.window_start = time(&v),
+                ("window_end", v) => row.window_end = time(&v),
+                ("count", Value::Long(n)) => row.count = Some(n),
+                ("distinct_count", Value::Long(n)) => row.distinct_count = Some(n),
+                ("min", Value::Double(n)) => row.min = Some(n),
+                ("max", Value::Double(n)) => row.max = Some(n),
+                ("sum", Value::Double(n)) => row.sum = Some(n),
+                ("last", Value::Double(n)) => row.last = Some(n),
+                ("last_event_time", v) => row.last_event_time = time(&v),
+                ("final", Value::Boolean(b)) => row.is_final = Some(b),
+                ("emitted_at", v) => row.emitted_at = time(&v),
+                _ => {}
+            }
+        }
+        let required = |field: &str| format!("`{field}` is missing or has the wrong type");
+        let row = AggregateRow {
+            event_type: row
+                .event_type
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| required("event_type"))?,
+            group_key: row.group_key.ok_or_else(|| required("group_key"))?,
+            window_start: row.window_start.ok_or_else(|| required("window_start"))?,
+            window_end: row.window_end.ok_or_else(|| required("window_end"))?,
+            count: row.count.ok_or_else(|| required("count"))?,
+            distinct_count: row.distinct_count,
+            min: row.min,
+            max: row.max,
+            sum: row.sum,
+            last: row.last,
+            last_event_time: row.last_event_time,
+            is_final: row.is_final.ok_or_else(|| required("final"))?,
+            // v1 writers have no emitted_at: they rank before any v2 update.
+            emitted_at: row.emitted_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        };
+        if row.window_end <= row.window_start {
+            return Err(format!(
+                "window_end {} is not after window_start {}",
+                row.window_end, row.window_start
+            ));
+        }
+        if row.count < 0 {
+            return Err(format!("count {} is negative", row.count));
+        }
+        Ok(row)
+    }
+}
+
+#[derive(Default)]
+struct Partial {
+    event_type: Option<String>,
+    group_key: Option<String>,
+    window_start: Option<DateTime<Utc>>,
+    window_end: Option<DateTime<Utc>>,
+    count: Option<i64>,
+    distinct_count: Option<i64>,
+    min: Option<f64>,
+    max: Option<f64>,
+    sum: Option<f64>,
+    last: Option<f64>,
+    last_event_time: Option<DateTime<Utc>>,
+    is_final: Option<bool>,
+    emitted_at: Option<DateTime<Utc>>,
+}
+
+fn time(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::TimestampMillis(ms) | Value::Long(ms) => DateTime::from_timestamp_millis(*ms),
+        _ => None,
+    }
+}

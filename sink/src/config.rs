@@ -1,0 +1,69 @@
+//! The sink's flags and environment variables.
+use std::time::Duration;
+
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, parse_duration};
+
+/// Configuration of `tributary-sink`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "tributary-sink",
+    version,
+    about = "Tributary sink: upserts aggregates into Postgres with their offsets, effectively once"
+)]
+pub struct SinkConfig {
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Schema Registry (to read the aggregates' writer schemas).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Postgres connection URL.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tributary"
+    )]
+    pub database_url: String,
+
+    /// Apply the database migrations at start.
+    #[arg(long, env = "TRIBUTARY_MIGRATE")]
+    pub migrate: bool,
+
+    /// Consumer group; sinks in one group share the partitions.
+    #[arg(long, env = "TRIBUTARY_SINK_GROUP", default_value = "tributary-sink")]
+    pub group: String,
+
+    /// Most records written in one transaction.
+    #[arg(long, env = "TRIBUTARY_SINK_BATCH_SIZE", default_value_t = 2000)]
+    pub batch_size: usize,
+
+    /// How long a batch waits for more records after its first.
+    #[arg(long, env = "TRIBUTARY_SINK_BATCH_LINGER", value_parser = parse_duration, default_value = "50ms")]
+    pub batch_linger: Duration,
+
+    /// Logging.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl SinkConfig {
+    /// Defaults for tests and embedding.
+    pub fn local(
+        kafka: KafkaArgs,
+        registry: RegistryArgs,
+        database_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            kafka,
+            registry,
+            database_url: database_url.into(),
+            migrate: true,
+            group: "tributary-sink".into(),
+            batch_size: 2000,
+            batch_linger: Duration::from_millis(50),
+            telemetry: TelemetryArgs::default(),
+        }
+    }
+}

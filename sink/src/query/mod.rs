@@ -1,0 +1,25 @@
+//! The query API: `GetAggregates` and `GetPriceAccuracy` over the rows the
+//! sink stores, served by ingest on its gRPC address ([`grpc`]) and its JSON
+//! gateway.
+//!
+//! A request is parsed once at the boundary into a typed query
+//! ([`request`], with its [`page_token`]); [`rollup`] and [`accuracy`] turn
+//! that query into one SQL statement each, rolling windows up to the
+//! requested granularity inside Postgres; [`api`] ties them to a pool and the
+//! processor's window size; every failure is a [`error::QueryError`], mapped
+//! to a gRPC status in one place (and to an HTTP response by the gateway).
+pub mod accuracy;
+pub mod api;
+pub mod error;
+pub mod grpc;
+pub mod page_token;
+pub mod request;
+pub mod rollup;
+
+pub use self::{
+    accuracy::{AccuracyReport, PriceAccuracy},
+    api::QueryApi,
+    error::QueryError,
+    grpc::QueryGrpc,
+    rollup::{AggregatesPage, BucketAggregate},
+};
