@@ -53,6 +53,8 @@ async fn openapi_document_describes_exactly_the_routes_the_gateway_serves() -> a
         ("get", "/healthz"),
         ("get", "/openapi.json"),
         ("get", "/readyz"),
+        ("get", "/v1/aggregates"),
+        ("get", "/v1/price-accuracy"),
         ("post", "/submit"),
         ("post", "/v1/events"),
     ];

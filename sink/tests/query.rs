@@ -1173,3 +1173,26 @@ async fn without_a_database_every_query_is_unavailable() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable() -> anyhow::Result<()> {
+    // Port 1 on loopback: nothing listens there.
+    let api = QueryApi::connect_lazy("postgres://postgres@127.0.0.1:1/absent", MINUTE)?;
+    let status = QueryGrpc::new(api)
+        .get_aggregates(Request::new(request(
+            "ad_click",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:02:00Z",
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status
+            .message()
+            .starts_with("the aggregates database is unavailable: "),
+        "{}",
+        status.message()
+    );
+    Ok(())
+}

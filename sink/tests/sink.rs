@@ -262,3 +262,45 @@ async fn postgres_crashing_under_load_loses_and_duplicates_nothing() -> anyhow::
     sink.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_sink_binary_killed_with_sigkill_mid_stream_resumes_exactly() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let aggregates = Aggregates::new(&stack).await?;
+    let pool = PgPool::connect(stack.database.url()).await?;
+    tributary_sink::schema::migrate(&pool).await?;
+    let mut expected = HashMap::new();
+    for k in 0..600 {
+        let key = format!("key-{k}");
+        aggregates.send(&key, 0, k + 1, true, 1).await?;
+        expected.insert((key, 0i64), (k + 1, true));
+    }
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-sink"))
+            .env("TRIBUTARY_KAFKA_BROKERS", stack.tansu.brokers())
+            .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
+            .env("DATABASE_URL", stack.database.url())
+            .env("TRIBUTARY_MIGRATE", "true")
+            .env("TRIBUTARY_SINK_BATCH_SIZE", "20")
+            .env("TRIBUTARY_SINK_BATCH_LINGER", "30ms")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+    };
+    let mut sink = spawn()?;
+    let at = wait_for_offsets_at_least(&pool, 200).await?;
+    sink.kill().await?; // SIGKILL
+    assert!(at < 600, "killed at {at} of 600: not mid-stream");
+
+    let mut sink = spawn()?;
+    wait_for_offsets(&pool, 600).await?;
+    assert_eq!(rows(&pool).await?, expected);
+    // SIGTERM: a clean exit.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sink.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let status = tokio::time::timeout(Duration::from_secs(30), sink.wait()).await??;
+    assert!(status.success(), "{status}");
+    Ok(())
+}

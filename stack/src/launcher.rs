@@ -92,6 +92,14 @@ pub async fn run(config: LauncherConfig) -> anyhow::Result<()> {
     };
 
     postgres::ensure_database(&config.database_url).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&config.database_url)
+        .await?;
+    tributary_sink::schema::migrate(&pool)
+        .await
+        .context("cannot apply the sink's migrations")?;
+    pool.close().await;
     tracing::info!(database = %config.database_url, "database ready");
 
     // The broker keeps its records in the data directory, so they survive a restart of the stack.
@@ -138,13 +146,19 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) 
     println!(
         "  Ingest HTTP      http://{http}   e.g. curl -i -H 'content-type: application/json' -d '{{\"ip_address\":\"203.0.113.7\",\"user_agent\":\"curl\",\"referring_url\":\"https://example.com/\",\"advertiser_id\":\"adv-1\",\"metadata\":{{}}}}' http://{http}/submit"
     );
-    println!("  Postgres         {}", config.database_url);
+    println!(
+        "  Postgres         {}   e.g. psql {} -c 'select * from aggregates'",
+        config.database_url, config.database_url
+    );
     println!("  Logs             {}", data_dir.display());
     println!(
         "  Processor        consumer group tributary-processor, aggregates to {}",
         kafka.aggregates_topic
     );
-    println!("  Not built yet    sink and the query API: wired in here as their issue lands");
+    println!(
+        "  Sink             consumer group tributary-sink → {}",
+        config.database_url
+    );
     println!();
 }
 
@@ -181,8 +195,24 @@ async fn start_services(
         tracing::info!(subject = %r.subject, version = r.version, id = r.id, "schema registered");
     }
 
+    let mut sink = Command::new(bin_dir.join("tributary-sink"));
+    sink.env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
+        .env(
+            "TRIBUTARY_REGISTRY_URL",
+            format!("http://{}", config.registry_addr),
+        )
+        .env("DATABASE_URL", &config.database_url)
+        .env("TRIBUTARY_LOG_FORMAT", "json");
+    services.push(ChildProcess::spawn(
+        "sink",
+        sink,
+        &data_dir.join("sink.log"),
+    )?);
+    tracing::info!("sink started");
+
     let mut ingest = Command::new(bin_dir.join("tributary-ingest"));
     ingest
+        .env("DATABASE_URL", &config.database_url)
         .env("TRIBUTARY_GRPC_ADDR", config.ingest_grpc_addr.to_string())
         .env("TRIBUTARY_HTTP_ADDR", config.ingest_http_addr.to_string())
         .env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)

@@ -25,6 +25,8 @@ fn build_service_binaries() -> anyhow::Result<PathBuf> {
             "tributary-ingest",
             "-p",
             "tributary-processor",
+            "-p",
+            "tributary-sink",
             "--bins",
         ])
         .status()?;
@@ -123,6 +125,22 @@ async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_
     let key =
         String::from_utf8_lossy(rdkafka::Message::key(&aggregate).unwrap_or_default()).into_owned();
     assert!(key.starts_with("ad_click|adv-1|"), "{key}");
+    // The sink writes it to Postgres.
+    let pool = sqlx::PgPool::connect(&database_url).await?;
+    let mut stored = None;
+    for _ in 0..300 {
+        stored = sqlx::query_scalar::<_, i64>(
+            "SELECT count FROM aggregates WHERE event_type = 'ad_click' AND group_key = 'adv-1'",
+        )
+        .fetch_optional(&pool)
+        .await?;
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, Some(1), "the aggregate never reached Postgres");
+    pool.close().await;
     let grpc_addr = format!("127.0.0.1:{grpc_port}");
     let listed = tokio::task::spawn_blocking(move || {
         std::process::Command::new("grpcurl")

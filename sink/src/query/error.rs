@@ -1,6 +1,6 @@
 //! Why a query failed, and the one place that turns it into a gRPC status.
 //! The JSON gateway maps the same variants to HTTP statuses.
-use tonic::{Code, Status};
+use tonic::Status;
 
 /// What the query API sends to the caller instead of results.
 #[derive(Debug, thiserror::Error)]
@@ -71,14 +71,10 @@ impl From<sqlx::Error> for QueryError {
 impl From<QueryError> for Status {
     fn from(error: QueryError) -> Self {
         match &error {
-            QueryError::InvalidArgument { field, message } => {
-                let details = serde_json::json!({"field": field, "message": message});
-                Status::with_details(
-                    Code::InvalidArgument,
-                    error.to_string(),
-                    details.to_string().into_bytes().into(),
-                )
-            }
+            // The message alone names the field: `grpc-status-details-bin` must
+            // hold an encoded google.rpc.Status, and anything else makes Go
+            // clients such as grpcurl report INTERNAL instead.
+            QueryError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
             QueryError::NotConfigured => Status::unavailable(error.to_string()),
             QueryError::Unavailable(_) => {
                 tracing::warn!(%error, "query failed: database unavailable");

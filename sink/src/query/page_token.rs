@@ -42,7 +42,7 @@ impl PageToken {
 
     /// Reads a token produced by [`PageToken::encode`].
     pub fn decode(token: &str) -> Result<Self, MalformedToken> {
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(MalformedToken);
         }
         let bytes = (0..token.len())

@@ -103,7 +103,7 @@ impl Granularity {
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| QueryError::invalid(FIELD, "must be positive"))?;
-        if size.as_nanos() % window.as_nanos() != 0 {
+        if !size.as_nanos().is_multiple_of(window.as_nanos()) {
             return Err(QueryError::invalid(
                 FIELD,
                 format!(
@@ -138,7 +138,7 @@ pub fn describe(d: Duration) -> String {
         (1_000, "s"),
     ];
     for (size, unit) in units {
-        if ms >= size && ms % size == 0 && d.subsec_nanos() % 1_000_000 == 0 {
+        if ms >= size && ms.is_multiple_of(size) && d.subsec_nanos().is_multiple_of(1_000_000) {
             return format!("{}{unit}", ms / size);
         }
     }
