@@ -27,3 +27,17 @@ pub async fn signal() {
         () = terminate => tracing::info!("received SIGTERM, shutting down"),
     }
 }
+
+/// A token cancelled when `signal` completes: service loops watch the token,
+/// binaries pass [`signal`], tests pass whatever stops them.
+pub fn cancel_on(
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        signal.await;
+        trigger.cancel();
+    });
+    token
+}

@@ -7,7 +7,6 @@ use rdkafka::{
     consumer::{Consumer as _, StreamConsumer},
     producer::FutureProducer,
 };
-use tokio_util::sync::CancellationToken;
 use tributary_common::{kafka, registry_client, schemas};
 
 use tributary_common::{dead_letter::DeadLetters, rebalance::RevocationLog};
@@ -76,12 +75,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let pipeline = build(&config).await?;
-    let stop = CancellationToken::new();
-    let trigger = stop.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        trigger.cancel();
-    });
+    let stop = tributary_common::shutdown::cancel_on(shutdown);
     tracing::info!(group = %config.group, pattern = %config.kafka.topic_prefix, "processor running");
     pipeline.run(stop).await
 }

@@ -22,7 +22,7 @@ use tributary_common::{
     schemas, wire,
 };
 use tributary_processor::config::ProcessorConfig;
-use tributary_stack::{TestStack, ingest::RunningIngest, processor::RunningProcessor};
+use tributary_stack::{TestStack, ingest::RunningIngest, processor};
 
 const MINUTE: i64 = 60_000;
 
@@ -183,7 +183,7 @@ async fn finals(
 async fn clicks_and_ticks_become_exact_window_totals() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let processor = RunningProcessor::start(&stack, fast).await?;
+    let processor = processor::start(&stack, fast).await?;
     let w = base_window();
 
     let mut events = Vec::new();
@@ -301,7 +301,7 @@ async fn poison_and_late_records_are_dead_lettered_and_the_partition_goes_on() -
 {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let processor = RunningProcessor::start(&stack, fast).await?;
+    let processor = processor::start(&stack, fast).await?;
     let w = base_window();
 
     submit(&ingest, vec![click("adv-p", "10.1.1.1", w + 1_000, "p1")]).await?;
@@ -362,8 +362,8 @@ async fn poison_and_late_records_are_dead_lettered_and_the_partition_goes_on() -
 async fn two_processors_in_one_group_count_every_event_once() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let first = RunningProcessor::start(&stack, fast).await?;
-    let second = RunningProcessor::start(&stack, fast).await?;
+    let first = processor::start(&stack, fast).await?;
+    let second = processor::start(&stack, fast).await?;
     let w = base_window();
     let advertisers: Vec<String> = (0..12).map(|i| format!("adv-{i}")).collect();
     let mut events = Vec::new();
@@ -396,7 +396,7 @@ async fn after_a_crash_the_next_processor_rebuilds_the_same_totals() -> anyhow::
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
     // A long idle advance keeps the window open across the crash.
-    let crashing = RunningProcessor::start(&stack, |c| {
+    let crashing = processor::start(&stack, |c| {
         c.idle_advance = Duration::from_secs(600);
         c.emit_interval = Duration::from_millis(200);
     })
@@ -428,7 +428,7 @@ async fn after_a_crash_the_next_processor_rebuilds_the_same_totals() -> anyhow::
         )
     }));
     submit(&ingest, second).await?;
-    let successor = RunningProcessor::start(&stack, fast).await?;
+    let successor = processor::start(&stack, fast).await?;
     let finals = finals(&stack, "check-crash", 1).await?;
     assert_eq!(
         finals[&format!("ad_click|adv-c|{w}")],
@@ -449,7 +449,7 @@ async fn after_a_crash_the_next_processor_rebuilds_the_same_totals() -> anyhow::
 async fn a_schema_driven_type_registered_at_runtime_is_counted_per_key() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let processor = RunningProcessor::start(&stack, fast).await?;
+    let processor = processor::start(&stack, fast).await?;
     let schema = r#"{"type":"record","name":"PageView","fields":[
         {"name":"url","type":"string"},
         {"name":"event_time","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;

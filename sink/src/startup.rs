@@ -8,7 +8,6 @@ use rdkafka::{
     producer::FutureProducer,
 };
 use sqlx::postgres::PgPoolOptions;
-use tokio_util::sync::CancellationToken;
 use tributary_common::{
     avro_reader::ReaderCache, dead_letter::DeadLetters, kafka, rebalance::RevocationLog,
     registry_client,
@@ -58,12 +57,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let pipeline = build(&config).await?;
-    let stop = CancellationToken::new();
-    let trigger = stop.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        trigger.cancel();
-    });
+    let stop = tributary_common::shutdown::cancel_on(shutdown);
     tracing::info!(group = %config.group, topic = %config.kafka.aggregates_topic, "sink running");
     pipeline.run(stop).await
 }

@@ -11,7 +11,7 @@ use tributary_processor::{
     aggregate_record::AggregateEncoder,
     window::{Totals, Update},
 };
-use tributary_stack::{TestStack, sink::RunningSink};
+use tributary_stack::{TestStack, sink};
 
 const TOPIC: &str = "tributary.aggregates";
 
@@ -119,7 +119,7 @@ async fn wait_for_offsets_at_least(pool: &PgPool, records: i64) -> anyhow::Resul
 async fn replayed_and_out_of_order_updates_never_regress_a_row() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let aggregates = Aggregates::new(&stack).await?;
-    let sink = RunningSink::start(&stack, |_| {}).await?;
+    let sink = sink::start(&stack, |_| {}).await?;
     let pool = PgPool::connect(stack.database.url()).await?;
 
     aggregates.send("k", 0, 5, false, 2_000).await?;
@@ -143,7 +143,7 @@ async fn a_record_that_can_never_be_written_is_dead_lettered_and_the_partition_g
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let aggregates = Aggregates::new(&stack).await?;
-    let sink = RunningSink::start(&stack, |_| {}).await?;
+    let sink = sink::start(&stack, |_| {}).await?;
     let pool = PgPool::connect(stack.database.url()).await?;
 
     aggregates
@@ -207,7 +207,7 @@ async fn crashes_in_the_middle_of_batches_and_restarts_leave_exactly_the_expecte
     };
     let mut crashed_at = Vec::new();
     for threshold in [100, 400, 700] {
-        let sink = RunningSink::start(&stack, small).await?;
+        let sink = sink::start(&stack, small).await?;
         crashed_at.push(wait_for_offsets_at_least(&pool, threshold).await?);
         sink.crash().await;
     }
@@ -215,7 +215,7 @@ async fn crashes_in_the_middle_of_batches_and_restarts_leave_exactly_the_expecte
         crashed_at.iter().all(|&at| at < sent),
         "crashed at {crashed_at:?} of {sent}: not mid-stream"
     );
-    let sink = RunningSink::start(&stack, small).await?;
+    let sink = sink::start(&stack, small).await?;
     wait_for_offsets(&pool, sent).await?;
     assert_eq!(rows(&pool).await?, expected);
     sink.shutdown().await?;
@@ -231,7 +231,7 @@ async fn postgres_crashing_under_load_loses_and_duplicates_nothing() -> anyhow::
         .execute(&PgPool::connect(&postgres.url()).await?)
         .await?;
     let url = format!("{}/sink", postgres.server_url());
-    let sink = RunningSink::start(&stack, |c| {
+    let sink = sink::start(&stack, |c| {
         c.database_url = url.clone();
         c.batch_size = 25;
     })

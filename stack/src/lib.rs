@@ -12,6 +12,7 @@
 //! - [`processor`]: the processor in-process (tests).
 //! - [`sink`]: the sink in-process (tests).
 //! - [`process`]: child processes with logs, SIGTERM and SIGKILL.
+//! - [`task`]: in-process service loops, stopped or aborted.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`launcher`]: the whole local stack, until Ctrl-C.
 pub mod bootstrap;
@@ -24,6 +25,7 @@ pub mod processor;
 pub mod registry;
 pub mod sink;
 pub mod tansu;
+pub mod task;
 
 use tributary_common::config::{KafkaArgs, RegistryArgs};
 
