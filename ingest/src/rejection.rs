@@ -1,6 +1,7 @@
 //! Why an event was not accepted. One type for every edge: the gRPC stream
 //! and batch results carry it as `EventError`, unary calls as a `Status` with
 //! the field in its message and details, the JSON gateway as a 4xx/5xx body.
+use tonic_types::{ErrorDetails, StatusExt as _};
 use tributary_common::proto::v1::{EventError, EventErrorCode};
 
 /// An event that was refused, and nothing of it was stored.
@@ -99,11 +100,17 @@ impl Rejection {
                 tonic::Code::InvalidArgument
             }
         };
-        let details = serde_json::json!({"code": self.code.as_str_name(), "field": self.field, "message": self.message});
-        tonic::Status::with_details(
-            code,
-            self.describe(),
-            details.to_string().into_bytes().into(),
-        )
+        // Standard google.rpc error details, which every gRPC client can
+        // decode: the reason as ErrorInfo and, for a field, a BadRequest
+        // field violation.
+        let mut details = ErrorDetails::with_error_info(
+            self.code.as_str_name(),
+            "tributary.io",
+            std::collections::HashMap::from([("field".to_string(), self.field.clone())]),
+        );
+        if !self.field.is_empty() {
+            details.add_bad_request_violation(self.field.clone(), self.message.clone());
+        }
+        tonic::Status::with_error_details(code, self.describe(), details)
     }
 }

@@ -291,8 +291,16 @@ async fn unary_and_batch_calls_ack_valid_events_and_name_the_invalid_field() -> 
         status.message(),
         "price_tick.price: must be finite and positive, got -3"
     );
-    let details: serde_json::Value = serde_json::from_slice(status.details())?;
-    assert_eq!(details["field"], "price_tick.price");
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let violations = &details
+        .bad_request()
+        .expect("a field violation")
+        .field_violations;
+    assert_eq!(violations[0].field, "price_tick.price");
+    assert_eq!(
+        details.error_info().unwrap().reason,
+        "EVENT_ERROR_CODE_INVALID_ARGUMENT"
+    );
 
     let batch = client
         .submit_batch(SubmitBatchRequest {

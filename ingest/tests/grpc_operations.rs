@@ -225,3 +225,86 @@ async fn graceful_shutdown_answers_every_event_it_read_and_stops_cleanly() -> an
     tokio::time::timeout(Duration::from_secs(30), shutdown).await???;
     Ok(())
 }
+
+#[tokio::test]
+async fn grpcurl_shows_an_invalid_event_as_invalid_argument_with_field_details()
+-> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let addr = ingest.grpc_addr().to_string();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let request = serde_json::json!({"event": {
+        "eventTime": now,
+        "adClick": {"ipAddress": "999.1.1.1", "userAgent": "grpcurl", "referringUrl": "https://example.com/", "advertiserId": "adv"}
+    }});
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("grpcurl")
+            .args([
+                "-plaintext",
+                "-format-error",
+                "-d",
+                &request.to_string(),
+                &addr,
+                "tributary.v1.IngestService/SubmitEvent",
+            ])
+            .output()
+    })
+    .await??;
+    assert!(!output.status.success());
+    // grpcurl prints the status (with -format-error, as JSON) on stderr.
+    let error: serde_json::Value = serde_json::from_slice(&output.stderr)
+        .map_err(|e| anyhow::anyhow!("{e}: {}", String::from_utf8_lossy(&output.stderr)))?;
+    assert_eq!(error["code"], 3, "{error}");
+    assert_eq!(
+        error["message"],
+        "ad_click.ip_address: `999.1.1.1` is not an IPv4 or IPv6 address"
+    );
+    let violation = error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.BadRequest")
+        .expect("a BadRequest detail");
+    assert_eq!(
+        violation["fieldViolations"][0]["field"],
+        "ad_click.ip_address"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_are_refused_with_resource_exhausted()
+-> anyhow::Result<()> {
+    let mut stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |c| {
+        c.limits.max_concurrent_requests = 1;
+        c.limits.produce_timeout = Duration::from_secs(4);
+    })
+    .await?;
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+    client
+        .submit_event(SubmitEventRequest {
+            event: Some(click(0)),
+        })
+        .await?;
+    // With the broker gone, a call holds its slot until the produce timeout.
+    stack.tansu.kill().await?;
+    let mut holder = client.clone();
+    let held = tokio::spawn(async move {
+        holder
+            .submit_event(SubmitEventRequest {
+                event: Some(click(1)),
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = client
+        .submit_event(SubmitEventRequest {
+            event: Some(click(2)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(held.await?.unwrap_err().code(), Code::Unavailable);
+    Ok(())
+}

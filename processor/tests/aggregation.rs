@@ -196,6 +196,8 @@ async fn clicks_and_ticks_become_exact_window_totals() -> anyhow::Result<()> {
             &format!("a{i}"),
         ));
     }
+    // The last millisecond of window w, and window w+1m from its first.
+    events.push(click("adv-a", "10.0.0.0", w + MINUTE - 1, "a-edge"));
     for i in 0..5 {
         events.push(click(
             "adv-a",
@@ -230,7 +232,7 @@ async fn clicks_and_ticks_become_exact_window_totals() -> anyhow::Result<()> {
         sum: None,
         last: None,
     };
-    assert_eq!(finals[&format!("ad_click|adv-a|{w}")], clicks(30, 3));
+    assert_eq!(finals[&format!("ad_click|adv-a|{w}")], clicks(31, 3));
     assert_eq!(
         finals[&format!("ad_click|adv-a|{}", w + MINUTE)],
         clicks(5, 1)
@@ -297,33 +299,66 @@ async fn dead_letters(
 }
 
 #[tokio::test]
-async fn poison_and_late_records_are_dead_lettered_and_the_partition_goes_on() -> anyhow::Result<()>
-{
+async fn poison_invalid_and_late_records_are_dead_lettered_and_the_partition_goes_on()
+-> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, fast).await?;
     let w = base_window();
 
     submit(&ingest, vec![click("adv-p", "10.1.1.1", w + 1_000, "p1")]).await?;
-    // Straight to the topic, bypassing ingest: not framed, and an unknown schema id.
-    let producer: FutureProducer = kafka::producer_config(&stack.kafka()).create()?;
+    // Straight to the topic, bypassing ingest: garbage bytes, an unknown
+    // schema id, and a well-formed record whose ip_address is not an address.
+    let latest: serde_json::Value = reqwest::get(format!(
+        "{}/subjects/tributary.events.ad_click-value/versions/latest",
+        stack.registry.url()
+    ))
+    .await?
+    .json()
+    .await?;
+    let schema_id = latest["id"].as_u64().unwrap() as u32;
+    let schema = apache_avro::Schema::parse_str(latest["schema"].as_str().unwrap())?;
+    let invalid = Value::Record(vec![
+        ("ip_address".into(), Value::String("not-an-ip".into())),
+        ("user_agent".into(), Value::String("ua".into())),
+        (
+            "referring_url".into(),
+            Value::String("https://example.com/".into()),
+        ),
+        ("advertiser_id".into(), Value::String("adv-p".into())),
+        ("metadata".into(), Value::String("{}".into())),
+        ("event_time".into(), Value::TimestampMillis(w + 1_500)),
+        ("campaign_id".into(), Value::Union(0, Box::new(Value::Null))),
+    ]);
+    let body = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .build()?
+        .write_value_to_vec(invalid)?;
+    let mut invalid_record = Vec::new();
+    wire::frame_into(schema_id, &body, &mut invalid_record);
     let mut unknown = Vec::new();
     wire::frame_into(999_999, b"\x02x", &mut unknown);
-    for (key, payload) in [("adv-p", b"{\"json\": true}".to_vec()), ("adv-p", unknown)] {
+    let producer: FutureProducer = kafka::producer_config(&stack.kafka()).create()?;
+    for payload in [b"{\"json\": true}".to_vec(), unknown, invalid_record] {
         producer
             .send(
                 FutureRecord::to("tributary.events.ad_click")
-                    .key(key)
+                    .key("adv-p")
                     .payload(&payload),
                 Duration::from_secs(10),
             )
             .await
             .map_err(|(e, _)| e)?;
     }
-    // Advance the watermark two windows, then send one for the first window: late.
+    // Watermark to w+2m+5s. Window w+1m (ends w+2m, +10 s lateness) is still
+    // open: an event for it counts. Window w (closed at w+1m+10s) is not: late.
     submit(
         &ingest,
-        vec![click("adv-p", "10.1.1.2", w + 2 * MINUTE + 15_000, "p2")],
+        vec![click("adv-p", "10.1.1.2", w + 2 * MINUTE + 5_000, "p2")],
+    )
+    .await?;
+    submit(
+        &ingest,
+        vec![click("adv-p", "10.1.1.5", w + MINUTE + 30_000, "p5")],
     )
     .await?;
     submit(&ingest, vec![click("adv-p", "10.1.1.3", w + 2_000, "p3")]).await?;
@@ -333,21 +368,26 @@ async fn poison_and_late_records_are_dead_lettered_and_the_partition_goes_on() -
     )
     .await?;
 
-    let mut letters = dead_letters(&stack, 3).await?;
+    let mut letters = dead_letters(&stack, 4).await?;
     letters.sort();
-    assert_eq!(
-        letters,
-        [
-            ("late".to_string(), Some("adv-p".to_string())),
-            ("not_framed".to_string(), Some("adv-p".to_string())),
-            ("unknown_schema".to_string(), Some("adv-p".to_string())),
-        ]
+    let reasons: Vec<&str> = letters.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(reasons, ["invalid", "late", "not_framed", "unknown_schema"]);
+    assert!(
+        letters
+            .iter()
+            .all(|(_, key)| key.as_deref() == Some("adv-p"))
     );
-    let finals = finals(&stack, "check-poison", 2).await?;
+
+    let finals = finals(&stack, "check-poison", 3).await?;
     assert_eq!(
         finals[&format!("ad_click|adv-p|{w}")].count,
         1,
         "the late click is not counted"
+    );
+    assert_eq!(
+        finals[&format!("ad_click|adv-p|{}", w + MINUTE)].count,
+        1,
+        "within the lateness it counts"
     );
     assert_eq!(
         finals[&format!("ad_click|adv-p|{}", w + 2 * MINUTE)].count,

@@ -917,6 +917,13 @@ async fn every_bad_aggregates_parameter_is_invalid_argument_naming_it() -> anyho
         (
             "granularity",
             GetAggregatesRequest {
+                granularity: duration(i64::MAX),
+                ..good.clone()
+            },
+        ),
+        (
+            "granularity",
+            GetAggregatesRequest {
                 granularity: duration(90),
                 ..good.clone()
             },

@@ -57,6 +57,11 @@ pub struct LauncherConfig {
     )]
     pub ingest_http_addr: SocketAddr,
 
+    /// Window size of the processor's aggregation, which the query API must
+    /// know too.
+    #[arg(long, env = "TRIBUTARY_WINDOW", default_value = "1m")]
+    pub window: String,
+
     /// The stack's Postgres database; created when missing.
     #[arg(
         long = "database-url",
@@ -195,14 +200,8 @@ async fn start_services(
         tracing::info!(subject = %r.subject, version = r.version, id = r.id, "schema registered");
     }
 
-    let mut sink = Command::new(bin_dir.join("tributary-sink"));
-    sink.env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
-        .env(
-            "TRIBUTARY_REGISTRY_URL",
-            format!("http://{}", config.registry_addr),
-        )
-        .env("DATABASE_URL", &config.database_url)
-        .env("TRIBUTARY_LOG_FORMAT", "json");
+    let mut sink = pipeline_service(bin_dir, "tributary-sink", config, kafka);
+    sink.env("DATABASE_URL", &config.database_url);
     services.push(ChildProcess::spawn(
         "sink",
         sink,
@@ -210,18 +209,11 @@ async fn start_services(
     )?);
     tracing::info!("sink started");
 
-    let mut ingest = Command::new(bin_dir.join("tributary-ingest"));
+    let mut ingest = pipeline_service(bin_dir, "tributary-ingest", config, kafka);
     ingest
         .env("DATABASE_URL", &config.database_url)
         .env("TRIBUTARY_GRPC_ADDR", config.ingest_grpc_addr.to_string())
-        .env("TRIBUTARY_HTTP_ADDR", config.ingest_http_addr.to_string())
-        .env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
-        .env(
-            "TRIBUTARY_REGISTRY_URL",
-            format!("http://{}", config.registry_addr),
-        )
-        .env("TRIBUTARY_PARTITIONS", config.partitions.to_string())
-        .env("TRIBUTARY_LOG_FORMAT", "json");
+        .env("TRIBUTARY_HTTP_ADDR", config.ingest_http_addr.to_string());
     services.push(ChildProcess::spawn(
         "ingest",
         ingest,
@@ -234,15 +226,7 @@ async fn start_services(
     .await?;
     tracing::info!(grpc = %config.ingest_grpc_addr, http = %config.ingest_http_addr, "ingest ready");
 
-    let mut processor = Command::new(bin_dir.join("tributary-processor"));
-    processor
-        .env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
-        .env(
-            "TRIBUTARY_REGISTRY_URL",
-            format!("http://{}", config.registry_addr),
-        )
-        .env("TRIBUTARY_PARTITIONS", config.partitions.to_string())
-        .env("TRIBUTARY_LOG_FORMAT", "json");
+    let processor = pipeline_service(bin_dir, "tributary-processor", config, kafka);
     services.push(ChildProcess::spawn(
         "processor",
         processor,
@@ -250,6 +234,27 @@ async fn start_services(
     )?);
     tracing::info!("processor started");
     Ok(())
+}
+
+/// A pipeline service's command with the settings they all share: broker,
+/// registry, partitions, window and JSON logs.
+fn pipeline_service(
+    bin_dir: &Path,
+    binary: &str,
+    config: &LauncherConfig,
+    kafka: &KafkaArgs,
+) -> Command {
+    let mut command = Command::new(bin_dir.join(binary));
+    command
+        .env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
+        .env(
+            "TRIBUTARY_REGISTRY_URL",
+            format!("http://{}", config.registry_addr),
+        )
+        .env("TRIBUTARY_PARTITIONS", config.partitions.to_string())
+        .env("TRIBUTARY_WINDOW", &config.window)
+        .env("TRIBUTARY_LOG_FORMAT", "json");
+    command
 }
 
 async fn wait_for_http(url: &str, process: &mut ChildProcess) -> anyhow::Result<()> {

@@ -22,6 +22,9 @@ pub const MAX_PAGE_SIZE: usize = 10_000;
 pub const MAX_KEYS: usize = 1_000;
 /// Longest event type, as ingest accepts it.
 pub const MAX_EVENT_TYPE_LEN: usize = 100;
+/// Largest granularity (about ten years): beyond it Postgres intervals
+/// overflow, and no time range needs more than one bucket of it.
+pub const MAX_GRANULARITY: Duration = Duration::from_secs(3660 * 86_400);
 /// The types that are known without any stored row.
 pub const BUILT_IN_TYPES: [&str; 2] = [AD_CLICK, PRICE_TICK];
 
@@ -103,6 +106,12 @@ impl Granularity {
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| QueryError::invalid(FIELD, "must be positive"))?;
+        if size > MAX_GRANULARITY {
+            return Err(QueryError::invalid(
+                FIELD,
+                format!("must be at most {}", describe(MAX_GRANULARITY)),
+            ));
+        }
         if !size.as_nanos().is_multiple_of(window.as_nanos()) {
             return Err(QueryError::invalid(
                 FIELD,
