@@ -537,3 +537,65 @@ async fn a_schema_driven_type_registered_at_runtime_is_counted_per_key() -> anyh
     processor.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_loss_or_double_counting()
+-> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let spawn = |idle_advance: &str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-processor"))
+            .env("TRIBUTARY_KAFKA_BROKERS", stack.tansu.brokers())
+            .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
+            .env("TRIBUTARY_IDLE_ADVANCE", idle_advance)
+            .env("TRIBUTARY_EMIT_INTERVAL", "200ms")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+    };
+    let w = base_window();
+    // The window stays open while the first processor runs.
+    let mut first = spawn("10m")?;
+    let events: Vec<Event> = (0..50)
+        .map(|i| {
+            click(
+                "adv-k",
+                &format!("10.4.0.{}", i % 6),
+                w + i * 100,
+                &format!("k{i}"),
+            )
+        })
+        .collect();
+    submit(&ingest, events[..30].to_vec()).await?;
+    // Wait until it has emitted (and so committed) part of the work.
+    let consumer: StreamConsumer =
+        kafka::consumer_config(&stack.kafka(), "watch-emits").create()?;
+    consumer.subscribe(&["tributary.aggregates"])?;
+    tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
+    first.kill().await?; // SIGKILL
+
+    // Retries of counted events, and the rest.
+    let mut rest = events[20..].to_vec();
+    rest.extend(events[..5].iter().cloned());
+    submit(&ingest, rest).await?;
+    let mut second = spawn("2s")?;
+    let finals = finals(&stack, "check-sigkill", 1).await?;
+    assert_eq!(
+        finals[&format!("ad_click|adv-k|{w}")],
+        Final {
+            count: 50,
+            distinct: Some(6),
+            min: None,
+            max: None,
+            sum: None,
+            last: None
+        }
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(second.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let status = tokio::time::timeout(Duration::from_secs(30), second.wait()).await??;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
