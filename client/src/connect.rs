@@ -32,6 +32,7 @@ pub type QueryClient = QueryServiceClient<InterceptedService<Channel, ApiKey>>;
 /// Builds a [`Client`].
 ///
 /// ```
+/// # #[tokio::main] async fn main() -> Result<(), tributary_client::Error> {
 /// use std::time::Duration;
 /// use tributary_client::ClientBuilder;
 ///
@@ -39,7 +40,7 @@ pub type QueryClient = QueryServiceClient<InterceptedService<Channel, ApiKey>>;
 ///     .api_key("secret")
 ///     .connect_timeout(Duration::from_secs(3))
 ///     .build()?;
-/// # Ok::<(), tributary_client::Error>(())
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
@@ -215,9 +216,14 @@ impl Client {
 pub struct ApiKey(Option<MetadataValue<Ascii>>);
 
 impl Interceptor for ApiKey {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }

@@ -1,0 +1,157 @@
+//! `trib send`: streams the JSONL envelopes of a file (or stdin) through the
+//! SDK's sender, with a progress bar on a terminal and a summary at the end.
+//!
+//! Each line is the JSON envelope of `POST /v1/events`. A line that is not
+//! JSON or not a valid envelope is rejected with its line number without
+//! being sent. A line without an idempotency key gets `{file name}:{line}`
+//! (stdin: `stdin:{line}:{hash of the line}`), so sending the same file again
+//! is not counted twice.
+use std::{
+    io::IsTerminal as _,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest as _, Sha256};
+use tokio::{
+    io::{AsyncBufRead, AsyncBufReadExt as _, BufReader},
+    sync::mpsc,
+};
+use tributary_client::{Error, Pending, SenderOptions, event};
+
+use super::{IngestArgs, summary::Summary};
+
+#[derive(Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    ingest: IngestArgs,
+    /// A file of JSON envelopes, one per line; stdin when absent or `-`.
+    file: Option<PathBuf>,
+    /// The most events in flight (unacknowledged) at a time.
+    #[arg(long, default_value_t = 1024)]
+    window: usize,
+}
+
+pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let client = args.ingest.client()?;
+    let sender = client.sender(SenderOptions {
+        window: args.window,
+        ..Default::default()
+    });
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let (answers, mut pending) = mpsc::unbounded_channel::<(u64, Pending)>();
+    let tally = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut summary = Summary::default();
+            while let Some((line, answer)) = pending.recv().await {
+                summary.record(format!("line {line}"), answer.await);
+                progress.set_message(format!(
+                    "{} acked, {} rejected",
+                    summary.acked(),
+                    summary.refused()
+                ));
+            }
+            summary
+        })
+    };
+
+    let mut early = Vec::new(); // rejected before sending: (line, reason, message)
+    let (mut lines, source) = open(args.file.as_deref()).await?;
+    let mut number = 0;
+    while let Some(line) = lines.next_line().await? {
+        number += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(value) => value,
+            Err(e) => {
+                early.push((number, "invalid_json".to_string(), e.to_string()));
+                continue;
+            }
+        };
+        let mut event = match event::from_json(&value) {
+            Ok(event) => event,
+            Err(Error::InvalidEvent { field, message }) => {
+                early.push((number, format!("invalid_argument {field}"), message));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if event.idempotency_key.is_empty() {
+            event.idempotency_key = idempotency_key(&source, number, &line);
+        }
+        let answer = sender.send(event).await?;
+        let _ = answers.send((number, answer));
+    }
+    drop(answers);
+    let closed = sender.close().await;
+    let mut summary = tally.await?;
+    progress.finish_and_clear();
+    for (line, reason, message) in early {
+        summary.reject(reason, format!("line {line}"), message);
+    }
+    print!("{summary}");
+    if let Err(e) = closed {
+        eprintln!("trib: {e}");
+    }
+    Ok(if summary.refused() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Where lines come from: a named file or stdin.
+enum Source {
+    File(String),
+    Stdin,
+}
+
+async fn open(
+    file: Option<&Path>,
+) -> anyhow::Result<(
+    tokio::io::Lines<Box<dyn AsyncBufRead + Unpin + Send>>,
+    Source,
+)> {
+    match file {
+        Some(path) if path != Path::new("-") => {
+            let opened = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            let reader: Box<dyn AsyncBufRead + Unpin + Send> = Box::new(BufReader::new(opened));
+            Ok((reader.lines(), Source::File(name)))
+        }
+        _ => {
+            let reader: Box<dyn AsyncBufRead + Unpin + Send> =
+                Box::new(BufReader::new(tokio::io::stdin()));
+            Ok((reader.lines(), Source::Stdin))
+        }
+    }
+}
+
+fn idempotency_key(source: &Source, line: u64, text: &str) -> String {
+    match source {
+        Source::File(name) => format!("{name}:{line}"),
+        // stdin has no name: the content keeps different inputs apart.
+        Source::Stdin => {
+            let hash = Sha256::digest(text.as_bytes());
+            format!("stdin:{line}:{}", &hex::encode(hash)[..16])
+        }
+    }
+}

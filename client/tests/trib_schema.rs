@@ -1,0 +1,110 @@
+//! `trib schema`: register versions, then `check` shows the registry's
+//! verdict and reasons for a candidate before anything is registered.
+use std::path::Path;
+
+use tributary_stack::TestStack;
+
+const V1: &str = r#"{"type": "record", "name": "Signup", "namespace": "test", "fields": [
+  {"name": "plan", "type": "string"}]}"#;
+const V2: &str = r#"{"type": "record", "name": "Signup", "namespace": "test", "fields": [
+  {"name": "plan", "type": "string"},
+  {"name": "referrer", "type": ["null", "string"], "default": null}]}"#;
+const V3_INCOMPATIBLE: &str = r#"{"type": "record", "name": "Signup", "namespace": "test", "fields": [
+  {"name": "plan", "type": "string"},
+  {"name": "referrer", "type": ["null", "string"], "default": null},
+  {"name": "country", "type": "string"}]}"#;
+
+async fn trib(registry: &str, args: &[&str], file: Option<&Path>) -> anyhow::Result<(String, i32)> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"));
+    command
+        .args(["schema", "--registry-url", registry])
+        .args(args);
+    if let Some(file) = file {
+        command.arg(file);
+    }
+    let output = command.output().await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+    Ok((
+        String::from_utf8(output.stdout)?,
+        output.status.code().unwrap_or(-1),
+    ))
+}
+
+#[tokio::test]
+async fn trib_schema_check_refuses_an_incompatible_v3_with_the_reason_and_registers_nothing()
+-> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let registry = stack.registry.url();
+    let dir = std::env::temp_dir().join(format!("trib-schema-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let (v1, v2, v3) = (
+        dir.join("v1.avsc"),
+        dir.join("v2.avsc"),
+        dir.join("v3.avsc"),
+    );
+    std::fs::write(&v1, V1)?;
+    std::fs::write(&v2, V2)?;
+    std::fs::write(&v3, V3_INCOMPATIBLE)?;
+
+    let s = "tributary.events.signup-value";
+    assert_eq!(
+        trib(&registry, &["check", "--type", "signup"], Some(&v1)).await?,
+        (
+            format!("compatible: {s} (BACKWARD) accepts this schema\n"),
+            0
+        )
+    );
+    let (registered, code) = trib(&registry, &["register", "--type", "signup"], Some(&v1)).await?;
+    assert_eq!(
+        (
+            registered.starts_with(&format!("registered {s} version 1 (schema id ")),
+            code
+        ),
+        (true, 0),
+        "{registered}"
+    );
+    assert_eq!(
+        trib(&registry, &["check", "--type", "signup"], Some(&v2)).await?,
+        (
+            format!("compatible: {s} (BACKWARD) accepts this schema\n"),
+            0
+        )
+    );
+    let (registered, code) = trib(&registry, &["register", "--type", "signup"], Some(&v2)).await?;
+    assert_eq!(
+        (
+            registered.starts_with(&format!("registered {s} version 2 (schema id ")),
+            code
+        ),
+        (true, 0),
+        "{registered}"
+    );
+
+    let (verdict, code) = trib(&registry, &["check", "--type", "signup"], Some(&v3)).await?;
+    assert_eq!(code, 1);
+    assert_eq!(
+        verdict,
+        format!(
+            "incompatible: {s} (BACKWARD, checked against version 2) refuses this schema\n  \
+             - READER_FIELD_MISSING_DEFAULT_VALUE at /fields/2: country\n"
+        )
+    );
+
+    // Nothing was registered: the latest version is still 2.
+    assert_eq!(
+        trib(&registry, &["list"], None).await?,
+        (format!("{s}\n"), 0)
+    );
+    let (shown, _) = trib(&registry, &["show", "--subject", s], None).await?;
+    assert!(
+        shown.starts_with(&format!("{s} version 2 (schema id ")),
+        "{shown}"
+    );
+    assert_eq!(
+        trib(&registry, &["config", "--type", "signup"], None).await?,
+        (format!("{s}: BACKWARD\n"), 0)
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

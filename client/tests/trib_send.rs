@@ -1,0 +1,77 @@
+//! `trib send` streams a JSONL file: good lines are acknowledged, bad lines —
+//! not JSON, not an envelope, refused by ingest — are reported with their
+//! line numbers grouped by reason, and the exit status says so.
+use tributary_stack::{TestStack, ingest::RunningIngest};
+
+#[tokio::test]
+async fn trib_send_reports_acked_and_rejected_lines_with_reasons_and_fails() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let lines = [
+        format!(
+            r#"{{"event_time": {now}, "ad_click": {{"ip_address": "203.0.113.7", "user_agent": "t", "referring_url": "https://example.com/", "advertiser_id": "adv-1"}}}}"#
+        ),
+        "{not json".to_string(),
+        format!(
+            r#"{{"event_time": {now}, "ad_click": {{"ip_address": "not-an-ip", "user_agent": "t", "referring_url": "https://example.com/", "advertiser_id": "adv-1"}}}}"#
+        ),
+        String::new(),
+        format!(
+            r#"{{"event_time": {now}, "price_tick": {{"pair": "ETH-USD", "source": "a", "price": 3012.5}}}}"#
+        ),
+        format!(
+            r#"{{"event_time": {now}, "price_tick": {{"pair": "ETH-USD", "source": "a", "price": 1, "volme": 2}}}}"#
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("trib-send-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, lines.join("\n"))?;
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args(["send", "--url", &ingest.grpc_url()])
+        .arg(&file)
+        .output()
+        .await?;
+    std::fs::remove_dir_all(&dir)?;
+
+    assert_eq!(
+        String::from_utf8(output.stdout)?,
+        "acked: 2\n\
+         rejected: 3\n  \
+         invalid_argument ad_click.ip_address (1)\n    \
+         line 3: `not-an-ip` is not an IPv4 or IPv6 address\n  \
+         invalid_argument price_tick.volme (1)\n    \
+         line 6: is not a known field\n  \
+         invalid_json (1)\n    \
+         line 2: key must be a string at line 1 column 2\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn trib_send_of_good_lines_from_stdin_exits_zero() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let input = format!(
+        "{{\"event_time\": {now}, \"price_tick\": {{\"pair\": \"BTC-USD\", \"source\": \"a\", \"price\": 1.5}}}}\n"
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args(["send", "--url", &ingest.grpc_url(), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    use tokio::io::AsyncWriteExt as _;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await?;
+    drop(stdin);
+    let output = child.wait_with_output().await?;
+    assert_eq!(String::from_utf8(output.stdout)?, "acked: 1\nrejected: 0\n");
+    assert_eq!(output.status.code(), Some(0));
+    Ok(())
+}
