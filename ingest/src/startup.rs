@@ -112,17 +112,9 @@ impl Ingest {
             readiness.clone(),
             stop.clone(),
         ));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        // grpcurl and many other tools still speak the v1alpha protocol.
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        // Both reflection protocols: grpcurl and many other tools still speak v1alpha.
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
         let limits = &config.limits;
         let service = InterceptedService::new(
             IngestServiceServer::new(IngestGrpc::new(
@@ -146,7 +138,7 @@ impl Ingest {
                     .into_inner(),
             )
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(service)
             .add_service(query_service)
@@ -183,4 +175,13 @@ impl Ingest {
         tracing::info!("ingest stopped; every acknowledged event is in Kafka");
         Ok(())
     }
+}
+
+/// Reflection over every service ingest serves, and the google.rpc error
+/// detail types its statuses carry, so tools can decode them.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
