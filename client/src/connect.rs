@@ -3,15 +3,15 @@
 //! `authorization: Bearer <key>` on every call. The channel connects lazily
 //! and reconnects by itself, so a `Client` outlives restarts of ingest.
 //!
-//! TLS is not built in: tonic's TLS needs a rustls crypto provider (ring or
-//! aws-lc), which this workspace does not allow. Use `http://` URLs, or put a
-//! TLS-terminating proxy in front of ingest.
+//! An `https://` URL connects with TLS, trusting the system's root
+//! certificates and, when given, a CA certificate of your own (for a
+//! private or self-signed server certificate).
 use std::time::Duration;
 
 use tonic::{
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
 };
 
 use crate::{
@@ -47,6 +47,8 @@ pub struct ClientBuilder {
     url: String,
     api_key: Option<String>,
     connect_timeout: Duration,
+    tls_ca: Option<Vec<u8>>,
+    tls_domain: Option<String>,
 }
 
 impl ClientBuilder {
@@ -60,7 +62,32 @@ impl ClientBuilder {
             url: url.into(),
             api_key: None,
             connect_timeout: Duration::from_secs(5),
+            tls_ca: None,
+            tls_domain: None,
         }
+    }
+
+    /// Also trusts the PEM CA certificate `pem` for `https://` URLs (the
+    /// system's roots are always trusted).
+    ///
+    /// ```no_run
+    /// let ca = std::fs::read("ca.pem").unwrap();
+    /// let builder = tributary_client::ClientBuilder::new("https://ingest.example.com:50051").tls_ca_certificate(ca);
+    /// ```
+    pub fn tls_ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_ca = Some(pem.into());
+        self
+    }
+
+    /// The name the server certificate must carry, when it differs from the
+    /// URL's host.
+    ///
+    /// ```
+    /// let builder = tributary_client::ClientBuilder::new("https://10.0.0.5:50051").tls_domain("ingest.internal");
+    /// ```
+    pub fn tls_domain(mut self, name: impl Into<String>) -> Self {
+        self.tls_domain = Some(name.into());
+        self
     }
 
     /// Sends `key` as `authorization: Bearer <key>` on every call.
@@ -93,7 +120,9 @@ impl ClientBuilder {
     /// let client = tributary_client::ClientBuilder::new("http://127.0.0.1:50051").build();
     /// assert!(client.is_ok());
     /// let tls = tributary_client::ClientBuilder::new("https://ingest.example.com").build();
-    /// assert!(tls.is_err());
+    /// assert!(tls.is_ok());
+    /// let other = tributary_client::ClientBuilder::new("ftp://ingest.example.com").build();
+    /// assert!(other.is_err());
     /// # }
     /// ```
     pub fn build(self) -> Result<Client> {
@@ -101,13 +130,30 @@ impl ClientBuilder {
             url: self.url.clone(),
             reason,
         };
-        if !self.url.starts_with("http://") {
+        let tls = if self.url.starts_with("https://") {
+            true
+        } else if self.url.starts_with("http://") {
+            false
+        } else {
             return Err(invalid(
-                "only http:// URLs are supported (this build has no TLS)".into(),
+                "the URL must start with http:// or https://".into(),
             ));
+        };
+        let mut endpoint =
+            Endpoint::from_shared(self.url.clone()).map_err(|e| invalid(e.to_string()))?;
+        if tls {
+            let mut config = ClientTlsConfig::new().with_native_roots();
+            if let Some(ca) = &self.tls_ca {
+                config = config.ca_certificate(Certificate::from_pem(ca));
+            }
+            if let Some(domain) = &self.tls_domain {
+                config = config.domain_name(domain.clone());
+            }
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| invalid(format!("TLS: {e}")))?;
         }
-        let endpoint = Endpoint::from_shared(self.url.clone())
-            .map_err(|e| invalid(e.to_string()))?
+        let endpoint = endpoint
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))

@@ -27,6 +27,15 @@ pub struct IngestConfig {
     )]
     pub http_addr: SocketAddr,
 
+    /// PEM certificate chain for TLS on the gRPC listener; with
+    /// `--tls-key`, the listener accepts only TLS.
+    #[arg(long = "tls-cert", env = "TRIBUTARY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(long = "tls-key", env = "TRIBUTARY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Kafka.
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -185,6 +194,8 @@ impl IngestConfig {
         Self {
             grpc_addr: any,
             http_addr: any,
+            tls_cert: None,
+            tls_key: None,
             kafka,
             partitions: 4,
             registry,

@@ -98,6 +98,7 @@ impl Ingest {
             grpc,
             http,
         } = self;
+        let tls = tls_config(&config)?;
         let stop = CancellationToken::new();
         let readiness = Readiness::default();
 
@@ -129,7 +130,11 @@ impl Ingest {
             QueryServiceServer::new(QueryGrpc::new(queries.clone())),
             api_keys.interceptor(),
         );
-        let grpc_server = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls).context("invalid TLS configuration")?;
+        }
+        let grpc_server = server
             .timeout(limits.request_timeout)
             .layer(
                 tower::ServiceBuilder::new()
@@ -184,4 +189,16 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// The gRPC listener's TLS settings, when a certificate and key are configured.
+fn tls_config(config: &IngestConfig) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+    Ok(Some(tonic::transport::ServerTlsConfig::new().identity(identity)))
 }

@@ -62,6 +62,9 @@ struct IngestArgs {
     /// Sent as `authorization: Bearer <key>`.
     #[arg(long = "api-key", env = "TRIBUTARY_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// A PEM CA certificate to trust for an https:// URL, besides the system's roots.
+    #[arg(long = "ca-cert", env = "TRIBUTARY_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 impl IngestArgs {
@@ -69,6 +72,11 @@ impl IngestArgs {
         let mut builder = ClientBuilder::new(&self.url);
         if let Some(key) = &self.api_key {
             builder = builder.api_key(key);
+        }
+        if let Some(path) = &self.ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            builder = builder.tls_ca_certificate(pem);
         }
         Ok(builder.build()?)
     }

@@ -29,6 +29,9 @@ pub struct PollArgs {
     /// Sent to ingest as `authorization: Bearer <key>`.
     #[arg(long = "api-key", env = "TRIBUTARY_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// A PEM CA certificate to trust for an https:// ingest URL.
+    #[arg(long = "ca-cert", env = "TRIBUTARY_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     /// Time between polls.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     every: Duration,
@@ -67,6 +70,7 @@ pub async fn run(args: PollArgs) -> anyhow::Result<ExitCode> {
     let ingest = IngestArgs {
         url: args.ingest_url.clone(),
         api_key: args.api_key.clone(),
+        ca_cert: args.ca_cert.clone(),
     };
     let sender = ingest.client()?.sender(SenderOptions::default());
     let http = reqwest::Client::builder()
