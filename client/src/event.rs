@@ -4,8 +4,10 @@
 //! format of `trib send`). Every builder stamps an idempotency key (a random
 //! UUID unless one is given) so the sender's resends are counted once.
 use chrono::{DateTime, Utc};
-use prost_types::{ListValue, Struct, Timestamp, Value as ProtoValue, value::Kind};
-use serde_json::{Map, Value};
+use prost_types::{Struct, Timestamp};
+use serde_json::Value;
+pub(crate) use tributary_common::envelope::millis;
+use tributary_common::envelope::{self, object_to_struct};
 
 use crate::{
     error::{Error, Result},
@@ -214,32 +216,10 @@ impl GenericBuilder {
     }
 }
 
-const ENVELOPE_FIELDS: &[&str] = &[
-    "event_type",
-    "key",
-    "event_time",
-    "idempotency_key",
-    "ad_click",
-    "price_tick",
-    "generic",
-];
-const PAYLOADS: &[&str] = &["ad_click", "price_tick", "generic"];
-const AD_CLICK_FIELDS: &[&str] = &[
-    "ip_address",
-    "user_agent",
-    "referring_url",
-    "advertiser_id",
-    "metadata",
-    "campaign_id",
-];
-const PRICE_TICK_FIELDS: &[&str] = &["pair", "source", "price", "volume"];
-
 /// Reads the JSON envelope of `POST /v1/events` —
 /// `{event_type, key, event_time (RFC 3339 or epoch ms), idempotency_key,
-/// ad_click | price_tick | generic}` — into an event. Unknown fields are
-/// refused so a misspelt optional field is not silently dropped; an absent
-/// `event_type` is inferred from the payload; values (an IP address, a URL)
-/// are checked by ingest, not here. The idempotency key is left as given.
+/// ad_click | price_tick | generic}` — into an event; see
+/// [`tributary_common::envelope`]. The idempotency key is left as given.
 ///
 /// ```
 /// let event = tributary_client::event::from_json(&serde_json::json!({
@@ -254,167 +234,7 @@ const PRICE_TICK_FIELDS: &[&str] = &["pair", "source", "price", "volume"];
 /// # Ok::<(), tributary_client::Error>(())
 /// ```
 pub fn from_json(value: &Value) -> Result<proto::Event> {
-    let envelope = object(value, "event")?;
-    only(envelope, ENVELOPE_FIELDS, "")?;
-    let present: Vec<&str> = PAYLOADS
-        .iter()
-        .copied()
-        .filter(|p| envelope.contains_key(*p))
-        .collect();
-    let payload = match present.as_slice() {
-        [] => {
-            return Err(Error::invalid(
-                "payload",
-                "is required: set one of ad_click, price_tick or generic",
-            ));
-        }
-        ["ad_click"] => Payload::AdClick(ad_click_json(&envelope["ad_click"])?),
-        ["price_tick"] => Payload::PriceTick(price_tick_json(&envelope["price_tick"])?),
-        ["generic"] => Payload::Generic(object_to_struct(
-            object(&envelope["generic"], "generic")?.clone(),
-        )),
-        several => {
-            return Err(Error::invalid(
-                "payload",
-                format!("has {}; set exactly one", several.join(" and ")),
-            ));
-        }
-    };
-    let inferred = match &payload {
-        Payload::AdClick(_) => "ad_click",
-        Payload::PriceTick(_) => "price_tick",
-        Payload::Generic(_) => "",
-    };
-    Ok(proto::Event {
-        event_type: string(envelope, "event_type", "")?.unwrap_or_else(|| inferred.into()),
-        key: string(envelope, "key", "")?.unwrap_or_default(),
-        event_time: envelope.get("event_time").map(event_time).transpose()?,
-        idempotency_key: string(envelope, "idempotency_key", "")?.unwrap_or_default(),
-        payload: Some(payload),
-    })
-}
-
-fn ad_click_json(value: &Value) -> Result<proto::AdClick> {
-    let fields = object(value, "ad_click")?;
-    only(fields, AD_CLICK_FIELDS, "ad_click.")?;
-    let required = |name: &str| {
-        string(fields, name, "ad_click.")?
-            .ok_or_else(|| Error::invalid(format!("ad_click.{name}"), "is required"))
-    };
-    let metadata = match fields.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(object_to_struct(
-            object(value, "ad_click.metadata")?.clone(),
-        )),
-    };
-    Ok(proto::AdClick {
-        ip_address: required("ip_address")?,
-        user_agent: required("user_agent")?,
-        referring_url: required("referring_url")?,
-        advertiser_id: required("advertiser_id")?,
-        metadata,
-        campaign_id: string(fields, "campaign_id", "ad_click.")?,
-    })
-}
-
-fn price_tick_json(value: &Value) -> Result<proto::PriceTick> {
-    let fields = object(value, "price_tick")?;
-    only(fields, PRICE_TICK_FIELDS, "price_tick.")?;
-    let required = |name: &str| {
-        string(fields, name, "price_tick.")?
-            .ok_or_else(|| Error::invalid(format!("price_tick.{name}"), "is required"))
-    };
-    Ok(proto::PriceTick {
-        pair: required("pair")?,
-        source: required("source")?,
-        price: number(fields, "price", "price_tick.")?
-            .ok_or_else(|| Error::invalid("price_tick.price", "is required"))?,
-        volume: number(fields, "volume", "price_tick.")?,
-    })
-}
-
-fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>> {
-    value
-        .as_object()
-        .ok_or_else(|| Error::invalid(path, format!("must be a JSON object, got {}", kind(value))))
-}
-
-fn only(fields: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<()> {
-    match fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(unknown) => Err(Error::invalid(
-            format!("{prefix}{unknown}"),
-            "is not a known field",
-        )),
-        None => Ok(()),
-    }
-}
-
-fn string(fields: &Map<String, Value>, name: &str, prefix: &str) -> Result<Option<String>> {
-    match fields.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(Error::invalid(
-            format!("{prefix}{name}"),
-            format!("must be a string, got {}", kind(other)),
-        )),
-    }
-}
-
-fn number(fields: &Map<String, Value>, name: &str, prefix: &str) -> Result<Option<f64>> {
-    match fields.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(Error::invalid(
-            format!("{prefix}{name}"),
-            format!("must be a number, got {}", kind(other)),
-        )),
-    }
-}
-
-/// An RFC 3339 string or integer milliseconds since the Unix epoch.
-fn event_time(value: &Value) -> Result<Timestamp> {
-    match value {
-        Value::String(text) => DateTime::parse_from_rfc3339(text)
-            .map(|t| millis(t.timestamp_millis()))
-            .map_err(|e| {
-                Error::invalid(
-                    "event_time",
-                    format!("`{text}` is not an RFC 3339 timestamp: {e}"),
-                )
-            }),
-        Value::Number(n) => n.as_i64().map(millis).ok_or_else(|| {
-            Error::invalid(
-                "event_time",
-                format!("{n} is not an integer number of milliseconds since the Unix epoch"),
-            )
-        }),
-        other => Err(Error::invalid(
-            "event_time",
-            format!(
-                "must be an RFC 3339 string or integer epoch milliseconds, got {}",
-                kind(other)
-            ),
-        )),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A protobuf timestamp of `ms` milliseconds since the Unix epoch.
-pub(crate) fn millis(ms: i64) -> Timestamp {
-    Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
+    envelope::parse(value).map_err(|e| Error::invalid(e.field, e.message))
 }
 
 /// A protobuf timestamp of `at`.
@@ -422,78 +242,5 @@ pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: at.timestamp(),
         nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
-
-fn object_to_struct(map: Map<String, Value>) -> Struct {
-    Struct {
-        fields: map.into_iter().map(|(k, v)| (k, to_proto(v))).collect(),
-    }
-}
-
-fn to_proto(value: Value) -> ProtoValue {
-    let kind = match value {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        Value::String(s) => Kind::StringValue(s),
-        Value::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(to_proto).collect(),
-        }),
-        Value::Object(map) => Kind::StructValue(object_to_struct(map)),
-    };
-    ProtoValue { kind: Some(kind) }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn an_envelope_with_epoch_millis_becomes_an_event() {
-        let event = from_json(&json!({
-            "event_type": "ad_click", "key": "k", "event_time": 1_700_000_000_123_i64, "idempotency_key": "i",
-            "ad_click": {"ip_address": "10.0.0.1", "user_agent": "u", "referring_url": "https://x/", "advertiser_id": "a", "metadata": {"n": [1, null]}}
-        }))
-        .unwrap();
-        assert_eq!(
-            event.event_time,
-            Some(Timestamp {
-                seconds: 1_700_000_000,
-                nanos: 123_000_000
-            })
-        );
-        assert_eq!(
-            (event.key.as_str(), event.idempotency_key.as_str()),
-            ("k", "i")
-        );
-        let Some(Payload::AdClick(click)) = event.payload else {
-            panic!("not a click")
-        };
-        assert_eq!(click.advertiser_id, "a");
-        assert_eq!(click.metadata.unwrap().fields.len(), 1);
-    }
-
-    #[test]
-    fn two_payloads_unknown_fields_and_bad_times_are_refused_with_their_path() {
-        let describe = |v: Value| from_json(&v).unwrap_err().to_string();
-        assert_eq!(
-            describe(json!({"ad_click": {}, "generic": {}})),
-            "payload: has ad_click and generic; set exactly one"
-        );
-        assert_eq!(
-            describe(json!({"price_tick": {"pair": "p", "source": "s", "price": 1, "volme": 2}})),
-            "price_tick.volme: is not a known field"
-        );
-        assert_eq!(
-            describe(json!({"event_time": true, "generic": {}})),
-            "event_time: must be an RFC 3339 string or integer epoch milliseconds, got a boolean"
-        );
-        assert_eq!(
-            describe(json!([1])),
-            "event: must be a JSON object, got an array"
-        );
     }
 }

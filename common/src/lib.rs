@@ -2,6 +2,7 @@
 //!
 //! - [`avro_reader`]: reading framed Avro records by writer schema id.
 //! - [`dead_letter`]: the dead-letter topic.
+//! - [`envelope`]: the JSON event envelope.
 //! - [`rebalance`]: partition revocations seen by a consumer.
 //! - [`config`]: the command-line flags and environment variables every
 //!   service shares (Kafka, registry, telemetry).
@@ -15,6 +16,7 @@
 pub mod avro_reader;
 pub mod config;
 pub mod dead_letter;
+pub mod envelope;
 pub mod kafka;
 pub mod proto;
 pub mod rebalance;

@@ -132,7 +132,9 @@ impl Ingest {
         );
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = tls {
-            server = server.tls_config(tls).context("invalid TLS configuration")?;
+            server = server
+                .tls_config(tls)
+                .context("invalid TLS configuration")?;
         }
         let grpc_server = server
             .timeout(limits.request_timeout)
@@ -200,5 +202,7 @@ fn tls_config(config: &IngestConfig) -> anyhow::Result<Option<tonic::transport::
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
     let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
-    Ok(Some(tonic::transport::ServerTlsConfig::new().identity(identity)))
+    Ok(Some(
+        tonic::transport::ServerTlsConfig::new().identity(identity),
+    ))
 }
