@@ -10,13 +10,17 @@
 mod event;
 mod poison;
 mod record;
-mod schema_cache;
 
+use std::sync::LazyLock;
+
+use apache_avro::Schema;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use thiserror::Error;
-use tributary_common::wire;
+use tributary_common::{
+    avro_reader::{ReadError, ReaderCache},
+    schemas,
+};
 
-use self::schema_cache::{Kind, SchemaCache};
 pub use self::{
     event::{AdClickEvent, Decoded, GenericEvent, PriceTickEvent},
     poison::{Poison, PoisonReason},
@@ -47,9 +51,32 @@ pub enum DecodeError {
     Unavailable(String),
 }
 
+/// What a record is read as, chosen by its event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `ad_click`, read with the built-in reader schema.
+    AdClick,
+    /// `price_tick`, read with the built-in reader schema.
+    PriceTick,
+    /// Any other type, read with its writer schema alone.
+    Generic,
+}
+
+impl Kind {
+    fn of(event_type: &str) -> Self {
+        match event_type {
+            schemas::AD_CLICK => Self::AdClick,
+            schemas::PRICE_TICK => Self::PriceTick,
+            _ => Self::Generic,
+        }
+    }
+}
+
 /// Decodes event records; cheap to share across tasks (`Arc<Decoder>`).
 pub struct Decoder {
-    schemas: SchemaCache,
+    readers: ReaderCache,
+    ad_click: &'static Schema,
+    price_tick: &'static Schema,
 }
 
 impl Decoder {
@@ -57,7 +84,9 @@ impl Decoder {
     /// reading the built-in types with `reader_version`.
     pub fn new(settings: SrSettings, reader_version: ReaderVersion) -> Self {
         Self {
-            schemas: SchemaCache::new(settings, reader_version),
+            readers: ReaderCache::new(settings),
+            ad_click: builtin_reader(schemas::AD_CLICK, reader_version),
+            price_tick: builtin_reader(schemas::PRICE_TICK, reader_version),
         }
     }
 
@@ -72,27 +101,26 @@ impl Decoder {
     ) -> Result<Decoded, DecodeError> {
         let payload = payload
             .ok_or_else(|| Poison::new(PoisonReason::NotFramed, "the record has no value"))?;
-        let (id, body) = wire::unframe(payload)
-            .map_err(|e| Poison::new(PoisonReason::NotFramed, e.to_string()))?;
         let kind = Kind::of(event_type);
-        let reader = self.schemas.reader(id, kind).await?;
-        let mut rest = body;
-        let value = reader.read_value(&mut rest).map_err(|e| {
-            Poison::new(
-                PoisonReason::Undecodable,
-                format!("the body does not decode with schema id {id}: {e}"),
-            )
-        })?;
-        if !rest.is_empty() {
-            return Err(Poison::new(
-                PoisonReason::Undecodable,
-                format!(
-                    "{} bytes left over after decoding a record with schema id {id}",
-                    rest.len()
-                ),
-            )
-            .into());
-        }
+        let reader = match kind {
+            Kind::AdClick => Some(self.ad_click),
+            Kind::PriceTick => Some(self.price_tick),
+            Kind::Generic => None,
+        };
+        let value = self
+            .readers
+            .read(payload, reader)
+            .await
+            .map_err(|e| match e {
+                ReadError::NotFramed(detail) => Poison::new(PoisonReason::NotFramed, detail).into(),
+                ReadError::UnknownSchema(detail) => {
+                    Poison::new(PoisonReason::UnknownSchema, detail).into()
+                }
+                ReadError::Undecodable(detail) => {
+                    Poison::new(PoisonReason::Undecodable, detail).into()
+                }
+                ReadError::Unavailable(detail) => DecodeError::Unavailable(detail),
+            })?;
         let decoded = match kind {
             Kind::AdClick => AdClickEvent::from_value(value).map(Decoded::AdClick),
             Kind::PriceTick => PriceTickEvent::from_value(value).map(Decoded::PriceTick),
@@ -106,15 +134,35 @@ impl Decoder {
     /// How many times the registry has been asked for a schema: once per new
     /// schema id, plus once per record of an id the registry does not know.
     pub fn registry_lookups(&self) -> u64 {
-        self.schemas.registry_lookups()
+        self.readers.registry_lookups()
     }
+}
+
+/// The built-in reader schema of `name` in `version`, parsed once per process.
+fn builtin_reader(name: &str, version: ReaderVersion) -> &'static Schema {
+    static PARSED: LazyLock<Vec<(&'static schemas::BuiltinSchema, Schema)>> =
+        LazyLock::new(|| schemas::BUILTIN.iter().map(|s| (s, s.parse())).collect());
+    let version = match version {
+        ReaderVersion::V1 => 1,
+        ReaderVersion::V2 => 2,
+        ReaderVersion::Latest => {
+            schemas::latest(name)
+                .unwrap_or_else(|| panic!("{name} is not a built-in schema"))
+                .version
+        }
+    };
+    PARSED
+        .iter()
+        .find(|(s, _)| s.name == name && s.version == version)
+        .map(|(_, schema)| schema)
+        .unwrap_or_else(|| panic!("schemas/{name}/v{version}.avsc is not built in"))
 }
 
 #[cfg(test)]
 mod tests {
     use apache_avro::{Schema, types::Value, writer::datum::GenericDatumWriter};
     use schema_registry_converter::async_impl::schema_registry::SrSettings;
-    use tributary_common::schemas;
+    use tributary_common::{schemas, wire};
 
     use super::*;
 
@@ -222,7 +270,7 @@ mod tests {
     #[tokio::test]
     async fn cached_writer_schema_decodes_without_the_registry() {
         let decoder = decoder(ReaderVersion::V2);
-        decoder.schemas.insert_writer(7, builtin("price_tick", 1));
+        decoder.readers.insert_writer(7, builtin("price_tick", 1));
         let record = framed(7, builtin("price_tick", 1), price_tick_v1(3012.5));
         for _ in 0..3 {
             assert_eq!(
@@ -242,7 +290,7 @@ mod tests {
     #[tokio::test]
     async fn invalid_value_is_poison_naming_the_field() {
         let decoder = decoder(ReaderVersion::V1);
-        decoder.schemas.insert_writer(7, builtin("price_tick", 1));
+        decoder.readers.insert_writer(7, builtin("price_tick", 1));
         let record = framed(7, builtin("price_tick", 1), price_tick_v1(f64::NAN));
         assert_eq!(
             poison(decoder.decode("price_tick", Some(&record), None).await),
@@ -253,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn writer_of_another_record_type_is_undecodable_against_the_reader() {
         let decoder = decoder(ReaderVersion::V1);
-        decoder.schemas.insert_writer(7, builtin("price_tick", 1));
+        decoder.readers.insert_writer(7, builtin("price_tick", 1));
         let record = framed(7, builtin("price_tick", 1), price_tick_v1(1.0));
         let poison = poison(decoder.decode("ad_click", Some(&record), None).await);
         assert_eq!(poison.reason, PoisonReason::Undecodable);
@@ -269,7 +317,7 @@ mod tests {
     #[tokio::test]
     async fn trailing_bytes_after_the_record_are_undecodable() {
         let decoder = decoder(ReaderVersion::V1);
-        decoder.schemas.insert_writer(7, builtin("price_tick", 1));
+        decoder.readers.insert_writer(7, builtin("price_tick", 1));
         let mut record = framed(7, builtin("price_tick", 1), price_tick_v1(1.0));
         record.extend_from_slice(b"xyz");
         assert_eq!(
@@ -284,7 +332,7 @@ mod tests {
     #[tokio::test]
     async fn truncated_body_is_undecodable() {
         let decoder = decoder(ReaderVersion::V1);
-        decoder.schemas.insert_writer(7, builtin("price_tick", 1));
+        decoder.readers.insert_writer(7, builtin("price_tick", 1));
         let record = framed(7, builtin("price_tick", 1), price_tick_v1(1.0));
         let poison = poison(
             decoder
@@ -304,7 +352,7 @@ mod tests {
     #[tokio::test]
     async fn writer_schema_that_is_not_avro_is_undecodable() {
         let decoder = decoder(ReaderVersion::V1);
-        decoder.schemas.insert_writer(7, "{\"type\": \"nonsense\"}");
+        decoder.readers.insert_writer(7, "{\"type\": \"nonsense\"}");
         let poison = poison(
             decoder
                 .decode("page_view", Some(&[0, 0, 0, 0, 7, 2]), Some(1))
@@ -321,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn generic_record_that_is_not_a_record_uses_the_record_timestamp() {
         let decoder = decoder(ReaderVersion::V1);
-        decoder.schemas.insert_writer(7, "\"string\"");
+        decoder.readers.insert_writer(7, "\"string\"");
         let record = framed(7, "\"string\"", Value::String("hello".into()));
         assert_eq!(
             decoder.decode("greeting", Some(&record), Some(42)).await,
