@@ -312,4 +312,56 @@ mod tests {
             "event: must be a JSON object, got an array"
         );
     }
+
+    #[test]
+    fn event_time_takes_rfc3339_or_epoch_millis() {
+        let expected = Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 123_000_000,
+        };
+        assert_eq!(
+            event_time(&json!("2023-11-14T22:13:20.123Z")).unwrap(),
+            expected
+        );
+        assert_eq!(event_time(&json!(1_700_000_000_123_i64)).unwrap(), expected);
+        assert_eq!(event_time(&json!(1.5)).unwrap_err().field, "event_time");
+        assert_eq!(event_time(&json!(true)).unwrap_err().field, "event_time");
+    }
+
+    #[test]
+    fn a_price_tick_envelope_becomes_an_event() {
+        let event = parse(&json!({
+            "event_type": "price_tick", "key": "k", "event_time": 5, "idempotency_key": "i",
+            "price_tick": {"pair": "ETH-USD", "source": "a", "price": 2.5}
+        }))
+        .unwrap();
+        assert_eq!(
+            event.event_time,
+            Some(Timestamp {
+                seconds: 0,
+                nanos: 5_000_000
+            })
+        );
+        let Some(Payload::PriceTick(tick)) = event.payload else {
+            panic!("not a price tick")
+        };
+        assert_eq!(
+            (tick.pair.as_str(), tick.price, tick.volume),
+            ("ETH-USD", 2.5, None)
+        );
+    }
+
+    #[test]
+    fn a_missing_payload_and_a_missing_required_field_are_named() {
+        assert_eq!(
+            parse(&json!({"event_type": "x"})).unwrap_err().field,
+            "payload"
+        );
+        assert_eq!(
+            parse(&json!({"price_tick": {"pair": "p", "price": 1}}))
+                .unwrap_err()
+                .to_string(),
+            "price_tick.source: is required"
+        );
+    }
 }
