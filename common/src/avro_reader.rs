@@ -117,8 +117,14 @@ impl ReaderCache {
         // Reader schemas are 'static, so their address identifies them.
         let key = (id, reader.map_or(0, |r| std::ptr::from_ref(r) as usize));
         if let Some(prepared) = self.readers.read().expect("reader cache lock").get(&key) {
+            crate::metrics::SCHEMA_CACHE
+                .with_label_values(&["hit"])
+                .inc();
             return prepared.clone();
         }
+        crate::metrics::SCHEMA_CACHE
+            .with_label_values(&["miss"])
+            .inc();
         let writer = self.writer(id).await?;
         let prepared = prepare(id, writer, reader);
         self.readers

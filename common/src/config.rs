@@ -92,6 +92,11 @@ pub struct TelemetryArgs {
     /// Log filter in `tracing` EnvFilter syntax, e.g. `info,tributary=debug`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+
+    /// Address of the Prometheus endpoint (`GET /metrics`); port 0 picks a
+    /// free port (the bound address is logged). Disabled when unset.
+    #[arg(long = "metrics-addr", env = "TRIBUTARY_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for TelemetryArgs {
@@ -99,6 +104,7 @@ impl Default for TelemetryArgs {
         Self {
             log_format: LogFormat::Auto,
             log_filter: "info".into(),
+            metrics_addr: None,
         }
     }
 }

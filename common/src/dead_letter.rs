@@ -22,6 +22,16 @@ pub mod headers {
     pub const SOURCE: &str = "tributary.dlq.source";
 }
 
+static DEAD_LETTERS: std::sync::LazyLock<prometheus::IntCounterVec> =
+    std::sync::LazyLock::new(|| {
+        prometheus::register_int_counter_vec!(
+            "tributary_dead_letters_total",
+            "Records sent to the dead-letter topic, by reason.",
+            &["reason"]
+        )
+        .expect("metric registers once")
+    });
+
 /// Produces dead letters and counts them.
 pub struct DeadLetters {
     producer: FutureProducer,
@@ -86,6 +96,7 @@ impl DeadLetters {
             .await
             .map_err(|(e, _)| e)?;
         self.count.fetch_add(1, Ordering::Relaxed);
+        DEAD_LETTERS.with_label_values(&[reason]).inc();
         tracing::warn!(%source, reason, detail, "record dead-lettered");
         Ok(())
     }

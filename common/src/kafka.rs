@@ -49,6 +49,8 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest"),
     ("session.timeout.ms", "6000"),
     ("heartbeat.interval.ms", "1000"),
+    // Feeds the consumer-lag metric.
+    ("statistics.interval.ms", "5000"),
 ];
 
 /// Bootstrap servers, then `defaults`, then the pass-through properties, so

@@ -8,6 +8,7 @@
 //!   service shares (Kafka, registry, telemetry).
 //! - [`telemetry`]: logging and tracing setup.
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
+//! - [`metrics`]: the Prometheus endpoint.
 //! - [`proto`]: the gRPC contracts.
 //! - [`kafka`]: producer, consumer and admin settings, written once.
 //! - [`registry_client`]: Schema Registry access over the Confluent REST API.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod envelope;
 pub mod kafka;
+pub mod metrics;
 pub mod proto;
 pub mod rebalance;
 pub mod registry_client;

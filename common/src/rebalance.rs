@@ -21,7 +21,31 @@ impl RevocationLog {
     }
 }
 
-impl ClientContext for RevocationLog {}
+static CONSUMER_LAG: std::sync::LazyLock<prometheus::IntGaugeVec> =
+    std::sync::LazyLock::new(|| {
+        prometheus::register_int_gauge_vec!(
+            "tributary_consumer_lag",
+            "Records between a partition's high watermark and the consumer's position.",
+            &["topic", "partition"]
+        )
+        .expect("metric registers once")
+    });
+
+impl ClientContext for RevocationLog {
+    /// librdkafka's statistics (every `statistics.interval.ms`) carry each
+    /// assigned partition's lag.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    CONSUMER_LAG
+                        .with_label_values(&[topic.as_str(), &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RevocationLog {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

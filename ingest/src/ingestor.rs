@@ -13,6 +13,7 @@ use crate::{
     config::IngestConfig,
     encode::encode,
     event::{ValidEvent, Validation},
+    metrics,
     publisher::{Outgoing, Publisher},
     rejection::Rejection,
     trace_context,
@@ -47,6 +48,28 @@ impl Ingestor {
 
     /// Submits one event; `traceparent` is the caller's trace context, if any.
     pub async fn submit(
+        &self,
+        event: proto::Event,
+        traceparent: Option<&str>,
+    ) -> Result<proto::EventAck, Rejection> {
+        metrics::RECEIVED.inc();
+        let result = self.submit_inner(event, traceparent).await;
+        match &result {
+            Ok(ack) => {
+                let event_type = ack
+                    .topic
+                    .strip_prefix(&self.kafka.topic_prefix)
+                    .unwrap_or(&ack.topic);
+                metrics::ACKED.with_label_values(&[event_type]).inc();
+            }
+            Err(rejection) => metrics::REJECTED
+                .with_label_values(&[rejection.code.as_str_name()])
+                .inc(),
+        }
+        result
+    }
+
+    async fn submit_inner(
         &self,
         event: proto::Event,
         traceparent: Option<&str>,

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod health;
 pub mod ingestor;
+pub mod metrics;
 pub mod publisher;
 pub mod rejection;
 pub mod startup;

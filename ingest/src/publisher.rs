@@ -136,6 +136,7 @@ impl Publisher {
         // delivered later was never acknowledged, so a retry with the same
         // idempotency key is counted once downstream.
         let (generation, producer) = self.current();
+        let _timer = crate::metrics::PRODUCE_SECONDS.start_timer();
         let send = producer.send(record, Timeout::After(self.timeout));
         match tokio::time::timeout(self.timeout, send).await {
             Ok(Ok(delivery)) => Ok(Stored {

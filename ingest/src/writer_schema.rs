@@ -101,8 +101,14 @@ impl WriterSchemas {
     /// The schema to write `event_type` with.
     pub async fn get(&self, event_type: &str) -> Result<Arc<WriterSchema>, Rejection> {
         if let Some(fresh) = self.cached(event_type, false) {
+            tributary_common::metrics::SCHEMA_CACHE
+                .with_label_values(&["hit"])
+                .inc();
             return Ok(fresh);
         }
+        tributary_common::metrics::SCHEMA_CACHE
+            .with_label_values(&["miss"])
+            .inc();
         // One fetch at a time: a burst of first events costs one registry call.
         let _fetching = self.fetching.lock().await;
         if let Some(fresh) = self.cached(event_type, false) {

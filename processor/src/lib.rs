@@ -13,6 +13,7 @@
 pub mod aggregate_record;
 pub mod config;
 pub mod decode;
+pub mod metrics;
 pub mod pipeline;
 pub mod startup;
 pub mod window;

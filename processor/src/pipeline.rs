@@ -112,6 +112,7 @@ impl Pipeline {
         let Some(event_type) = topic.strip_prefix(&self.topic_prefix) else {
             return Ok(());
         };
+        crate::metrics::RECORDS.inc();
         let timestamp = message.timestamp().to_millis();
         // The registry being down is not the record's fault: wait for it
         // rather than dead-lettering good records.
@@ -232,6 +233,9 @@ impl Pipeline {
                 return;
             }
         }
+        crate::metrics::EMITTED.inc_by(sends.len() as u64);
+        crate::metrics::OPEN_WINDOWS.set(open as i64);
+        crate::metrics::STATE_BYTES.set(bytes as i64);
         if offsets.count() > 0
             && let Err(e) = self.consumer.commit(&offsets, CommitMode::Async)
         {

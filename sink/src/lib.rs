@@ -9,6 +9,7 @@
 //! - [`query`]: `GetAggregates` and `GetPriceAccuracy` over the stored rows.
 pub mod aggregate;
 pub mod config;
+pub mod metrics;
 pub mod pipeline;
 pub mod query;
 pub mod schema;

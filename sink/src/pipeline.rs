@@ -140,6 +140,7 @@ impl Pipeline {
         if positions.is_empty() {
             return Ok(true);
         }
+        let timer = crate::metrics::BATCH_SECONDS.start_timer();
         if self
             .with_retry(shutdown, || self.store.write(&rows, &positions))
             .await?
@@ -147,6 +148,9 @@ impl Pipeline {
         {
             return Ok(false);
         }
+        timer.observe_duration();
+        crate::metrics::BATCH_ROWS.observe(rows.len() as f64);
+        crate::metrics::ROWS.inc_by(rows.len() as u64);
         let mut hint = TopicPartitionList::new();
         for p in &positions {
             next.insert((p.topic.clone(), p.partition), p.next_offset);

@@ -62,6 +62,11 @@ pub struct LauncherConfig {
     #[arg(long, env = "TRIBUTARY_WINDOW", default_value = "1m")]
     pub window: String,
 
+    /// Serve each service's Prometheus metrics on 127.0.0.1 at this port
+    /// plus 1 (registry), 2 (ingest), 3 (processor) and 4 (sink).
+    #[arg(long, env = "TRIBUTARY_METRICS_PORT_BASE")]
+    pub metrics_port_base: Option<u16>,
+
     /// The stack's Postgres database; created when missing.
     #[arg(
         long = "database-url",
@@ -155,6 +160,20 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) 
         "  Postgres         {}   e.g. psql {} -c 'select * from aggregates'",
         config.database_url, config.database_url
     );
+    if config.metrics_port_base.is_some() {
+        let addr = |b: &str| {
+            metrics_addr(config, b)
+                .map(|a| format!("http://{a}/metrics"))
+                .unwrap_or_default()
+        };
+        println!(
+            "  Metrics          registry {}  ingest {}  processor {}  sink {}",
+            addr("tributary-registry"),
+            addr("tributary-ingest"),
+            addr("tributary-processor"),
+            addr("tributary-sink")
+        );
+    }
     println!("  Logs             {}", data_dir.display());
     println!(
         "  Processor        consumer group tributary-processor, aggregates to {}",
@@ -175,6 +194,7 @@ async fn start_services(
     services: &mut Vec<ChildProcess>,
 ) -> anyhow::Result<()> {
     let mut registry = Command::new(bin_dir.join("tributary-registry"));
+    with_metrics(&mut registry, config, "tributary-registry");
     registry
         .env("TRIBUTARY_HTTP_ADDR", config.registry_addr.to_string())
         .env("DATABASE_URL", &config.database_url)
@@ -236,6 +256,31 @@ async fn start_services(
     Ok(())
 }
 
+/// The metrics address of `binary`, if the stack serves metrics.
+fn metrics_addr(config: &LauncherConfig, binary: &str) -> Option<SocketAddr> {
+    let offset = match binary {
+        "tributary-registry" => 1,
+        "tributary-ingest" => 2,
+        "tributary-processor" => 3,
+        "tributary-sink" => 4,
+        _ => return None,
+    };
+    let base = config.metrics_port_base?;
+    Some(SocketAddr::from((
+        [127, 0, 0, 1],
+        base.checked_add(offset)?,
+    )))
+}
+
+/// Every service gets its own metrics port (or none): an address inherited
+/// from the launcher's environment would make them all bind the same one.
+fn with_metrics(command: &mut Command, config: &LauncherConfig, binary: &str) {
+    command.env_remove("TRIBUTARY_METRICS_ADDR");
+    if let Some(addr) = metrics_addr(config, binary) {
+        command.env("TRIBUTARY_METRICS_ADDR", addr.to_string());
+    }
+}
+
 /// A pipeline service's command with the settings they all share: broker,
 /// registry, partitions, window and JSON logs.
 fn pipeline_service(
@@ -245,6 +290,7 @@ fn pipeline_service(
     kafka: &KafkaArgs,
 ) -> Command {
     let mut command = Command::new(bin_dir.join(binary));
+    with_metrics(&mut command, config, binary);
     command
         .env("TRIBUTARY_KAFKA_BROKERS", &kafka.brokers)
         .env(

@@ -249,6 +249,39 @@ async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly() ->
     assert!((contract.percent_difference - 100.0 * (99.0 - 103.5) / 103.5).abs() < 1e-9);
     assert_eq!(contract.source_avg, 99.0);
 
+    // The services' metrics saw the same traffic (one process, one registry).
+    let metrics = tributary_common::metrics::render();
+    for line in [
+        "tributary_ingest_events_received_total 20",
+        "tributary_ingest_events_acked_total{event_type=\"ad_click\"} 16",
+        "tributary_ingest_events_acked_total{event_type=\"price_tick\"} 4",
+        "tributary_processor_records_total 20",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    for family in [
+        "tributary_processor_open_windows",
+        "tributary_processor_state_bytes",
+        "tributary_sink_rows_total",
+        "tributary_sink_batch_seconds_bucket",
+        "tributary_ingest_produce_seconds_bucket",
+        "tributary_schema_cache_total{result=\"hit\"}",
+    ] {
+        assert!(metrics.contains(family), "no {family} in:\n{metrics}");
+    }
+    let mut lag_reported = false;
+    for _ in 0..100 {
+        if tributary_common::metrics::render().contains("tributary_consumer_lag{") {
+            lag_reported = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(lag_reported, "no consumer lag from librdkafka's statistics");
+
     processor.shutdown().await?;
     sink.shutdown().await?;
     Ok(())

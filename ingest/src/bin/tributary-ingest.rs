@@ -1,12 +1,13 @@
 //! `tributary-ingest`: config → telemetry → build → serve until SIGINT/SIGTERM → drain.
 use clap::Parser as _;
-use tributary_common::{shutdown, telemetry};
+use tributary_common::{metrics, shutdown, telemetry};
 use tributary_ingest::{config::IngestConfig, startup::Ingest};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = IngestConfig::parse();
     telemetry::init(&config.telemetry);
+    metrics::serve_configured(&config.telemetry).await?;
     let ingest = Ingest::build(config).await?;
     tracing::info!(grpc = %ingest.grpc_addr(), http = %ingest.http_addr(), "ingest listening");
     ingest.serve(shutdown::signal()).await
