@@ -174,7 +174,6 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) 
             addr("tributary-sink")
         );
     }
-    println!("  Logs             {}", data_dir.display());
     println!(
         "  Processor        consumer group tributary-processor, aggregates to {}",
         kafka.aggregates_topic
@@ -183,6 +182,8 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) 
         "  Sink             consumer group tributary-sink → {}",
         config.database_url
     );
+    // Last: the launcher test reads up to this line.
+    println!("  Logs             {}", data_dir.display());
     println!();
 }
 
