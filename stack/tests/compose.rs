@@ -1,0 +1,205 @@
+//! docker-compose.yml, checked statically because Docker does not run on the
+//! development machines: it parses; every service has an image; Tributary's
+//! services run binaries the Dockerfile ships, and every setting they are
+//! given is one the binary accepts (its `--help` lists the variable);
+//! dependencies, Envoy's upstreams and Prometheus's targets name real
+//! services on the right ports; host ports do not collide; processors and
+//! sinks scale with the partitions set in `.env`.
+use std::{collections::BTreeSet, path::Path, process::Command};
+
+use serde_yaml::Value;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn load(path: &str) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(root().join(path))?;
+    let mut value: Value = serde_yaml::from_str(&text)?;
+    value.apply_merge()?;
+    Ok(value)
+}
+
+/// The binaries, built into the launcher's directory (a no-op when up to date).
+fn help_of(binary: &str) -> anyhow::Result<String> {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "tributary-ingest",
+            "-p",
+            "tributary-processor",
+            "-p",
+            "tributary-sink",
+            "--bins",
+        ])
+        .status()?;
+    anyhow::ensure!(status.success(), "cannot build the service binaries");
+    let dir = Path::new(env!("CARGO_BIN_EXE_tributary-stack"))
+        .parent()
+        .unwrap();
+    let output = Command::new(dir.join(binary)).arg("--help").output()?;
+    anyhow::ensure!(output.status.success(), "{binary} --help failed");
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> anyhow::Result<()> {
+    let compose = load("docker-compose.yml")?;
+    let services = compose["services"].as_mapping().expect("services");
+    let names: BTreeSet<String> = services
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    for required in [
+        "kafka",
+        "schema-registry",
+        "postgres",
+        "ingest-1",
+        "ingest-2",
+        "envoy",
+        "processor",
+        "sink",
+        "prometheus",
+        "otel-collector",
+        "jaeger",
+    ] {
+        assert!(names.contains(required), "no `{required}` service");
+    }
+
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile"))?;
+    let mut host_ports = BTreeSet::new();
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        assert!(service["image"].is_string(), "{name} has no image");
+        for dependency in service["depends_on"]
+            .as_mapping()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_else(|| {
+                service["depends_on"]
+                    .as_sequence()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+        {
+            let dependency = dependency.as_str().unwrap();
+            assert!(
+                names.contains(dependency),
+                "{name} depends on unknown service {dependency}"
+            );
+        }
+        for port in service["ports"].as_sequence().cloned().unwrap_or_default() {
+            let host = port
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string();
+            assert!(
+                host_ports.insert(host.clone()),
+                "host port {host} is published twice"
+            );
+        }
+        let Some(binary) = service["command"].as_sequence().and_then(|c| c[0].as_str()) else {
+            continue;
+        };
+        if !binary.starts_with("tributary-") {
+            continue;
+        }
+        assert_eq!(
+            service["build"]["dockerfile"].as_str(),
+            Some("Dockerfile"),
+            "{name} is not built from the Dockerfile"
+        );
+        assert!(
+            dockerfile.contains(&format!("target/release/{binary}")),
+            "the Dockerfile does not ship {binary}"
+        );
+        let help = help_of(binary)?;
+        for (variable, _) in service["environment"].as_mapping().expect("environment") {
+            let variable = variable.as_str().unwrap();
+            assert!(
+                help.contains(&format!("[env: {variable}")),
+                "{name}: {binary} has no setting {variable}"
+            );
+        }
+    }
+
+    // Envoy balances over the ingest replicas on the ports they listen on.
+    let envoy = load("deploy/envoy.yaml")?;
+    let ingest_env = &services["ingest-1"]["environment"];
+    let grpc_port = port_of(ingest_env["TRIBUTARY_GRPC_ADDR"].as_str().unwrap());
+    let http_port = port_of(ingest_env["TRIBUTARY_HTTP_ADDR"].as_str().unwrap());
+    for cluster in envoy["static_resources"]["clusters"].as_sequence().unwrap() {
+        let wanted = if cluster["name"] == "ingest_grpc" {
+            grpc_port
+        } else {
+            http_port
+        };
+        for endpoint in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            .as_sequence()
+            .unwrap()
+        {
+            let address = &endpoint["endpoint"]["address"]["socket_address"];
+            assert!(
+                names.contains(address["address"].as_str().unwrap()),
+                "envoy targets an unknown service"
+            );
+            assert_eq!(address["port_value"].as_u64(), Some(u64::from(wanted)));
+        }
+    }
+
+    // Prometheus scrapes services that serve metrics on the scraped port.
+    let prometheus = load("deploy/prometheus.yml")?;
+    for job in prometheus["scrape_configs"].as_sequence().unwrap() {
+        let targets: Vec<(String, u16)> = match job["static_configs"].as_sequence() {
+            Some(configs) => configs[0]["targets"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    let (host, port) = t.as_str().unwrap().split_once(':').unwrap();
+                    (host.to_string(), port.parse().unwrap())
+                })
+                .collect(),
+            None => job["dns_sd_configs"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["names"][0].as_str().unwrap().to_string(),
+                        c["port"].as_u64().unwrap() as u16,
+                    )
+                })
+                .collect(),
+        };
+        for (host, port) in targets {
+            let metrics = services[host.as_str()]["environment"]["TRIBUTARY_METRICS_ADDR"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{host} serves no metrics"));
+            assert_eq!(port_of(metrics), port, "{host}");
+        }
+    }
+
+    // As many processors and sinks as partitions, set in .env.
+    let env = std::fs::read_to_string(root().join(".env"))?;
+    assert!(
+        env.lines().any(|l| l.starts_with("TRIBUTARY_PARTITIONS=")),
+        ".env sets no partition count"
+    );
+    for scaled in ["processor", "sink"] {
+        assert_eq!(
+            services[scaled]["deploy"]["replicas"].as_str(),
+            Some("${TRIBUTARY_PARTITIONS:-4}"),
+            "{scaled}"
+        );
+    }
+    Ok(())
+}
