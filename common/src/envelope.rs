@@ -221,7 +221,8 @@ fn event_time(value: &Value) -> Result<Timestamp, EnvelopeError> {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What a JSON value is, for error messages.
+pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -4,23 +4,23 @@
 //! acknowledged.
 use std::{collections::HashMap, time::Duration};
 
-use apache_avro::{Schema, reader::datum::GenericDatumReader, types::Value};
+mod support;
+
+use apache_avro::types::Value;
 use futures::StreamExt as _;
-use rdkafka::{
-    Message as _,
-    consumer::{Consumer as _, StreamConsumer},
-    message::Headers as _,
-};
+use rdkafka::consumer::Consumer as _;
 use tonic::{Code, Request};
 use tributary_common::{
+    avro_reader::ReaderCache,
     config::KafkaArgs,
+    envelope::object_to_struct,
     kafka,
     proto::v1::{
         AdClick, Event, EventErrorCode, PriceTick, SubmitBatchRequest, SubmitEventRequest,
         SubmitEventsRequest, event::Payload, event_result::Outcome,
         ingest_service_client::IngestServiceClient,
     },
-    wire,
+    registry_client, wire,
 };
 use tributary_stack::{TestStack, ingest::RunningIngest};
 
@@ -65,7 +65,7 @@ fn price_tick(i: usize) -> Event {
     }
 }
 
-/// The record stored at one (topic, partition, offset).
+/// The record stored at one (partition, offset) of a topic, decoded.
 struct Stored {
     key: String,
     schema_id: u32,
@@ -73,67 +73,28 @@ struct Stored {
     headers: HashMap<String, String>,
 }
 
-async fn schema_by_id(registry: &str, id: u32) -> anyhow::Result<Schema> {
-    let body: serde_json::Value = reqwest::get(format!("{registry}/schemas/ids/{id}"))
-        .await?
-        .json()
-        .await?;
-    Ok(Schema::parse_str(body["schema"].as_str().unwrap())?)
-}
-
-/// Reads `count` records from `topics` and decodes them with their writer schemas.
+/// Reads `count` records of `topic` and decodes each with its writer schema,
+/// through the same reader cache the processor and the sink use.
 async fn read_back(
     stack: &TestStack,
-    topics: &[&str],
+    topic: &str,
     count: usize,
-) -> anyhow::Result<HashMap<(String, i32, i64), Stored>> {
-    let consumer: StreamConsumer = kafka::consumer_config(&stack.kafka(), "read-back").create()?;
-    consumer.subscribe(topics)?;
-    let mut schemas: HashMap<u32, Schema> = HashMap::new();
+) -> anyhow::Result<HashMap<(i32, i64), Stored>> {
+    let readers = ReaderCache::new(registry_client::settings(&stack.registry_args())?);
     let mut stored = HashMap::new();
-    let mut stream = consumer.stream();
-    while stored.len() < count {
-        let message = match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
-            Ok(message) => message.expect("the stream does not end")?,
-            Err(_) => anyhow::bail!(
-                "read {} of {count} records, then nothing for 30 s",
-                stored.len()
-            ),
-        };
-        let (schema_id, body) = wire::unframe(message.payload().unwrap())?;
-        if let std::collections::hash_map::Entry::Vacant(entry) = schemas.entry(schema_id) {
-            entry.insert(schema_by_id(&stack.registry.url(), schema_id).await?);
-        }
-        let value = GenericDatumReader::builder(&schemas[&schema_id])
-            .build()?
-            .read_value(&mut &body[..])?;
-        let Value::Record(fields) = value else {
+    for record in support::read_topic(&stack.kafka(), topic, count).await? {
+        let mut framed = Vec::new();
+        wire::frame_into(record.schema_id, &record.avro, &mut framed);
+        let Value::Record(fields) = readers.read(&framed, None).await? else {
             panic!("not a record")
         };
-        let headers = message
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         stored.insert(
-            (
-                message.topic().to_string(),
-                message.partition(),
-                message.offset(),
-            ),
+            (record.partition, record.offset),
             Stored {
-                key: String::from_utf8(message.key().unwrap().to_vec())?,
-                schema_id,
+                key: record.key,
+                schema_id: record.schema_id,
                 value: fields.into_iter().collect(),
-                headers,
+                headers: record.headers,
             },
         );
     }
@@ -201,12 +162,13 @@ async fn a_stream_of_mixed_events_is_acked_in_order_and_every_ack_matches_the_st
     assert_eq!(index, TOTAL, "one result per event");
     assert_eq!(acks.len(), TOTAL - invalid_at.len());
 
-    let stored = read_back(
-        &stack,
-        &["tributary.events.ad_click", "tributary.events.price_tick"],
-        acks.len(),
-    )
-    .await?;
+    let per_topic = |topic: &str| acks.iter().filter(|(_, a)| a.topic == topic).count();
+    let mut stored = HashMap::new();
+    for topic in ["tributary.events.ad_click", "tributary.events.price_tick"] {
+        for ((partition, offset), record) in read_back(&stack, topic, per_topic(topic)).await? {
+            stored.insert((topic.to_string(), partition, offset), record);
+        }
+    }
     assert_eq!(
         stored.len(),
         acks.len(),
@@ -343,29 +305,11 @@ fn generic(event_type: &str, key: &str, json: serde_json::Value) -> Event {
     let serde_json::Value::Object(object) = json else {
         panic!("not an object")
     };
-    fn to_proto(v: serde_json::Value) -> prost_types::Value {
-        use prost_types::value::Kind;
-        let kind = match v {
-            serde_json::Value::Null => Kind::NullValue(0),
-            serde_json::Value::Bool(b) => Kind::BoolValue(b),
-            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
-            serde_json::Value::String(s) => Kind::StringValue(s),
-            serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
-                values: a.into_iter().map(to_proto).collect(),
-            }),
-            serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
-                fields: o.into_iter().map(|(k, v)| (k, to_proto(v))).collect(),
-            }),
-        };
-        prost_types::Value { kind: Some(kind) }
-    }
     Event {
         event_type: event_type.into(),
         key: key.into(),
         event_time: Some(now()),
-        payload: Some(Payload::Generic(prost_types::Struct {
-            fields: object.into_iter().map(|(k, v)| (k, to_proto(v))).collect(),
-        })),
+        payload: Some(Payload::Generic(object_to_struct(object))),
         ..Default::default()
     }
 }
@@ -431,8 +375,8 @@ async fn a_newly_registered_schema_driven_type_is_accepted_without_a_restart() -
         "generic.duration_ms: expected an integer, got string \"slow\""
     );
 
-    let stored = read_back(&stack, &["tributary.events.page_view"], 1).await?;
-    let record = &stored[&(ack.topic.clone(), ack.partition, ack.offset)];
+    let stored = read_back(&stack, "tributary.events.page_view", 1).await?;
+    let record = &stored[&(ack.partition, ack.offset)];
     assert_eq!(record.key, "user-1");
     assert_eq!(record.value["duration_ms"], Value::Long(5));
     Ok(())

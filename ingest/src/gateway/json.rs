@@ -3,6 +3,8 @@
 //! (`metadata: must be a JSON object, got a number`) rather than a serde
 //! error about positions. JSON `null` counts as absent, as in the old Go API.
 use serde_json::{Map, Value};
+pub use tributary_common::envelope::kind;
+use tributary_common::envelope::object_to_struct;
 
 use crate::rejection::Rejection;
 
@@ -75,7 +77,7 @@ impl<'a> Fields<'a> {
     pub fn object(&self, name: &str) -> Result<Option<prost_types::Struct>, Rejection> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Object(object)) => Ok(Some(json_to_struct(object))),
+            Some(Value::Object(object)) => Ok(Some(object_to_struct(object.clone()))),
             Some(other) => Err(self.wrong_type(name, "a JSON object", other)),
         }
     }
@@ -93,45 +95,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// What a JSON value is, for messages.
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A JSON object as a protobuf `Struct` (the reverse of
-/// [`crate::event::struct_to_json`]). Struct numbers are doubles, so integers
-/// beyond 2^53 lose precision, as they do in JavaScript clients.
-pub fn json_to_struct(object: &Map<String, Value>) -> prost_types::Struct {
-    prost_types::Struct {
-        fields: object
-            .iter()
-            .map(|(k, v)| (k.clone(), json_to_value(v)))
-            .collect(),
-    }
-}
-
-fn json_to_value(value: &Value) -> prost_types::Value {
-    use prost_types::value::Kind;
-    let kind = match value {
-        Value::Null => Kind::NullValue(prost_types::NullValue::NullValue as i32),
-        Value::Bool(b) => Kind::BoolValue(*b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => Kind::StringValue(s.clone()),
-        Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-            values: items.iter().map(json_to_value).collect(),
-        }),
-        Value::Object(object) => Kind::StructValue(json_to_struct(object)),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -145,7 +108,10 @@ mod tests {
         let Value::Object(object) = &value else {
             unreachable!()
         };
-        assert_eq!(Value::Object(struct_to_json(json_to_struct(object))), value);
+        assert_eq!(
+            Value::Object(struct_to_json(object_to_struct(object.clone()))),
+            value
+        );
     }
 
     #[test]
