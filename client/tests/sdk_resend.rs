@@ -18,15 +18,7 @@ const MINUTE: i64 = 60_000;
 const EVENTS: usize = 3000;
 
 fn ingest_binary() -> anyhow::Result<PathBuf> {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "tributary-ingest", "--bins"])
-        .status()?;
-    anyhow::ensure!(status.success(), "cannot build tributary-ingest");
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_trib"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    Ok(dir.join("tributary-ingest"))
+    Ok(tributary_stack::binaries::build_service_binaries()?.join("tributary-ingest"))
 }
 
 fn start_ingest(
@@ -55,11 +47,7 @@ async fn the_sender_resends_unacknowledged_events_after_ingest_is_killed_and_cou
     let binary = ingest_binary()?;
     let stack = TestStack::start().await?;
     let sink = sink::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, |c| {
-        c.idle_advance = Duration::from_secs(2);
-        c.emit_interval = Duration::from_millis(200);
-    })
-    .await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
     let (grpc, http) = (free_port()?, free_port()?);
     let mut ingest = start_ingest(&binary, &stack, grpc, http)?;
 

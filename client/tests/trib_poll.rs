@@ -20,11 +20,7 @@ async fn trib_poll_streams_a_json_api_as_events_and_trib_query_json_shows_the_ag
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let sink = sink::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, |c| {
-        c.idle_advance = Duration::from_secs(2);
-        c.emit_interval = Duration::from_millis(200);
-    })
-    .await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
     let database = stack.database.url().to_string();
     let ingest = RunningIngest::start(&stack, |c| c.database_url = Some(database)).await?;
 

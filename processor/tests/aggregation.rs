@@ -21,7 +21,6 @@ use tributary_common::{
     },
     schemas, wire,
 };
-use tributary_processor::config::ProcessorConfig;
 use tributary_stack::{TestStack, ingest::RunningIngest, processor};
 
 const MINUTE: i64 = 60_000;
@@ -90,11 +89,6 @@ async fn submit(ingest: &RunningIngest, events: Vec<Event>) -> anyhow::Result<()
         }
     }
     Ok(())
-}
-
-fn fast(config: &mut ProcessorConfig) {
-    config.idle_advance = Duration::from_secs(2);
-    config.emit_interval = Duration::from_millis(200);
 }
 
 /// The latest final aggregate per (event type, group key, window start).
@@ -183,7 +177,7 @@ async fn finals(
 async fn clicks_and_ticks_become_exact_window_totals() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, fast).await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
     let w = base_window();
 
     let mut events = Vec::new();
@@ -303,7 +297,7 @@ async fn poison_invalid_and_late_records_are_dead_lettered_and_the_partition_goe
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, fast).await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
     let w = base_window();
 
     submit(&ingest, vec![click("adv-p", "10.1.1.1", w + 1_000, "p1")]).await?;
@@ -402,8 +396,8 @@ async fn poison_invalid_and_late_records_are_dead_lettered_and_the_partition_goe
 async fn two_processors_in_one_group_count_every_event_once() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let first = processor::start(&stack, fast).await?;
-    let second = processor::start(&stack, fast).await?;
+    let first = processor::start(&stack, processor::quick_windows).await?;
+    let second = processor::start(&stack, processor::quick_windows).await?;
     let w = base_window();
     let advertisers: Vec<String> = (0..12).map(|i| format!("adv-{i}")).collect();
     let mut events = Vec::new();
@@ -468,7 +462,7 @@ async fn after_a_crash_the_next_processor_rebuilds_the_same_totals() -> anyhow::
         )
     }));
     submit(&ingest, second).await?;
-    let successor = processor::start(&stack, fast).await?;
+    let successor = processor::start(&stack, processor::quick_windows).await?;
     let finals = finals(&stack, "check-crash", 1).await?;
     assert_eq!(
         finals[&format!("ad_click|adv-c|{w}")],
@@ -489,7 +483,7 @@ async fn after_a_crash_the_next_processor_rebuilds_the_same_totals() -> anyhow::
 async fn a_schema_driven_type_registered_at_runtime_is_counted_per_key() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, fast).await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
     let schema = r#"{"type":"record","name":"PageView","fields":[
         {"name":"url","type":"string"},
         {"name":"event_time","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;

@@ -13,8 +13,10 @@
 //! - [`sink`]: the sink in-process (tests).
 //! - [`process`]: child processes with logs, SIGTERM and SIGKILL.
 //! - [`task`]: in-process service loops, stopped or aborted.
+//! - [`binaries`]: the service binaries, built for process-level tests.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`launcher`]: the whole local stack, until Ctrl-C.
+pub mod binaries;
 pub mod bootstrap;
 pub mod ingest;
 pub mod launcher;

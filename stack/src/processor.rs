@@ -13,3 +13,10 @@ pub async fn start(
     let pipeline = startup::build(&config).await?;
     Ok(RunningTask::spawn(|stop| pipeline.run(stop)))
 }
+
+/// Settings that close windows within seconds of the last event (2 s idle
+/// advance, 200 ms emits), so tests see final aggregates quickly.
+pub fn quick_windows(config: &mut ProcessorConfig) {
+    config.idle_advance = std::time::Duration::from_secs(2);
+    config.emit_interval = std::time::Duration::from_millis(200);
+}

@@ -20,25 +20,8 @@ fn load(path: &str) -> anyhow::Result<Value> {
     Ok(value)
 }
 
-/// The binaries, built into the launcher's directory (a no-op when up to date).
 fn help_of(binary: &str) -> anyhow::Result<String> {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "tributary-ingest",
-            "-p",
-            "tributary-processor",
-            "-p",
-            "tributary-sink",
-            "--bins",
-        ])
-        .status()?;
-    anyhow::ensure!(status.success(), "cannot build the service binaries");
-    let dir = Path::new(env!("CARGO_BIN_EXE_tributary-stack"))
-        .parent()
-        .unwrap();
+    let dir = tributary_stack::binaries::build_service_binaries()?;
     let output = Command::new(dir.join(binary)).arg("--help").output()?;
     anyhow::ensure!(output.status.success(), "{binary} --help failed");
     Ok(String::from_utf8(output.stdout)?)

@@ -86,11 +86,7 @@ async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly() ->
 {
     let stack = TestStack::start().await?;
     let sink = sink::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, |c| {
-        c.idle_advance = Duration::from_secs(2);
-        c.emit_interval = Duration::from_millis(200);
-    })
-    .await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
     let database = stack.database.url().to_string();
     let ingest = RunningIngest::start(&stack, |c| c.database_url = Some(database)).await?;
 

@@ -1,7 +1,7 @@
 //! The README's run command: `tributary-stack` brings the stack up (database,
 //! broker, registry, topics, schemas), prints its endpoints, and stops every
 //! process cleanly on SIGTERM or Ctrl-C.
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use sqlx::Connection as _;
@@ -12,35 +12,10 @@ use tokio::{
 use tributary_common::{config::KafkaArgs, kafka};
 use tributary_stack::{postgres::TestDatabase, tansu::free_port};
 
-/// The launcher starts the service binaries from its own directory; make
-/// sure they are built (a no-op when they are up to date).
-fn build_service_binaries() -> anyhow::Result<PathBuf> {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "tributary-registry",
-            "-p",
-            "tributary-ingest",
-            "-p",
-            "tributary-processor",
-            "-p",
-            "tributary-sink",
-            "--bins",
-        ])
-        .status()?;
-    anyhow::ensure!(status.success(), "cannot build the service binaries");
-    Ok(PathBuf::from(env!("CARGO_BIN_EXE_tributary-stack"))
-        .parent()
-        .unwrap()
-        .to_path_buf())
-}
-
 #[tokio::test]
 async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_sigterm()
 -> anyhow::Result<()> {
-    let bin_dir = build_service_binaries()?;
+    let bin_dir = tributary_stack::binaries::build_service_binaries()?;
     let holder = TestDatabase::create().await?;
     // A database the launcher must create itself.
     let database_url = format!("{}_stack", holder.url());
