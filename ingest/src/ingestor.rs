@@ -74,28 +74,34 @@ impl Ingestor {
         event: proto::Event,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
-        let valid = ValidEvent::parse(
+        let ValidEvent {
+            event_type,
+            key,
+            event_time_ms,
+            idempotency_key,
+            payload,
+        } = ValidEvent::parse(
             event,
             Validation {
                 max_skew: self.max_skew,
                 now_ms: now_ms(),
             },
         )?;
-        let schema = self.schemas.get(&valid.event_type).await?;
-        self.ensure_topic(&valid.event_type).await?;
-        let mut payload = Vec::with_capacity(256);
-        encode(&valid, &schema, &mut payload)?;
+        let schema = self.schemas.get(&event_type).await?;
+        self.ensure_topic(&event_type).await?;
+        let mut encoded = Vec::with_capacity(256);
+        encode(&event_type, event_time_ms, payload, &schema, &mut encoded)?;
         let traceparent = trace_context::child_traceparent(traceparent);
         let stored = self
             .publisher
             .publish(Outgoing {
-                event_type: &valid.event_type,
-                key: &valid.key,
-                payload: &payload,
+                event_type: &event_type,
+                key: &key,
+                payload: &encoded,
                 schema_id: schema.id,
-                idempotency_key: &valid.idempotency_key,
+                idempotency_key: &idempotency_key,
                 traceparent: &traceparent,
-                event_time_ms: valid.event_time_ms,
+                event_time_ms,
             })
             .await?;
         Ok(proto::EventAck {
