@@ -1,6 +1,24 @@
 //! Compatibility levels and modes, per subject and registry-wide (the `GLOBAL` row).
+use std::str::FromStr;
+
 use super::{GLOBAL, Store};
 use crate::{compatibility::CompatibilityLevel, error::RegistryResult, mode::Mode};
+
+/// A per-subject setting: one column of `registry_config`.
+#[derive(Clone, Copy)]
+enum Setting {
+    Compatibility,
+    Mode,
+}
+
+impl Setting {
+    fn column(self) -> &'static str {
+        match self {
+            Setting::Compatibility => "compatibility",
+            Setting::Mode => "mode",
+        }
+    }
+}
 
 impl Store {
     /// The compatibility level set for `subject` (`None` = the global row), if any.
@@ -8,12 +26,7 @@ impl Store {
         &self,
         subject: Option<&str>,
     ) -> RegistryResult<Option<CompatibilityLevel>> {
-        let value: Option<Option<String>> =
-            sqlx::query_scalar("SELECT compatibility FROM registry_config WHERE subject = $1")
-                .bind(subject.unwrap_or(GLOBAL))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(value.flatten().and_then(|v| v.parse().ok()))
+        self.setting(Setting::Compatibility, subject).await
     }
 
     /// Sets (or with `None` clears) the compatibility level of `subject` (`None` = global); returns the previous one.
@@ -22,27 +35,17 @@ impl Store {
         subject: Option<&str>,
         level: Option<CompatibilityLevel>,
     ) -> RegistryResult<Option<CompatibilityLevel>> {
-        let previous: Option<Option<String>> = sqlx::query_scalar(
-            "WITH old AS (SELECT compatibility FROM registry_config WHERE subject = $1 FOR UPDATE),
-                  upsert AS (INSERT INTO registry_config (subject, compatibility) VALUES ($1, $2)
-                             ON CONFLICT (subject) DO UPDATE SET compatibility = EXCLUDED.compatibility)
-             SELECT compatibility FROM old",
+        self.set_setting(
+            Setting::Compatibility,
+            subject,
+            level.map(CompatibilityLevel::as_str),
         )
-        .bind(subject.unwrap_or(GLOBAL))
-        .bind(level.map(CompatibilityLevel::as_str))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(previous.flatten().and_then(|v| v.parse().ok()))
+        .await
     }
 
     /// The mode set for `subject` (`None` = the global row), if any.
     pub async fn mode(&self, subject: Option<&str>) -> RegistryResult<Option<Mode>> {
-        let value: Option<Option<String>> =
-            sqlx::query_scalar("SELECT mode FROM registry_config WHERE subject = $1")
-                .bind(subject.unwrap_or(GLOBAL))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(value.flatten().and_then(|v| v.parse().ok()))
+        self.setting(Setting::Mode, subject).await
     }
 
     /// Sets (or with `None` clears) the mode of `subject` (`None` = global); returns the previous one.
@@ -51,14 +54,41 @@ impl Store {
         subject: Option<&str>,
         mode: Option<Mode>,
     ) -> RegistryResult<Option<Mode>> {
-        let previous: Option<Option<String>> = sqlx::query_scalar(
-            "WITH old AS (SELECT mode FROM registry_config WHERE subject = $1 FOR UPDATE),
-                  upsert AS (INSERT INTO registry_config (subject, mode) VALUES ($1, $2)
-                             ON CONFLICT (subject) DO UPDATE SET mode = EXCLUDED.mode)
-             SELECT mode FROM old",
-        )
+        self.set_setting(Setting::Mode, subject, mode.map(Mode::as_str))
+            .await
+    }
+
+    async fn setting<T: FromStr>(
+        &self,
+        setting: Setting,
+        subject: Option<&str>,
+    ) -> RegistryResult<Option<T>> {
+        let column = setting.column();
+        let value: Option<Option<String>> = sqlx::query_scalar(&format!(
+            "SELECT {column} FROM registry_config WHERE subject = $1"
+        ))
         .bind(subject.unwrap_or(GLOBAL))
-        .bind(mode.map(Mode::as_str))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(value.flatten().and_then(|v| v.parse().ok()))
+    }
+
+    async fn set_setting<T: FromStr>(
+        &self,
+        setting: Setting,
+        subject: Option<&str>,
+        value: Option<&str>,
+    ) -> RegistryResult<Option<T>> {
+        // The column name comes from `Setting`, never from input.
+        let column = setting.column();
+        let previous: Option<Option<String>> = sqlx::query_scalar(&format!(
+            "WITH old AS (SELECT {column} FROM registry_config WHERE subject = $1 FOR UPDATE),
+                  upsert AS (INSERT INTO registry_config (subject, {column}) VALUES ($1, $2)
+                             ON CONFLICT (subject) DO UPDATE SET {column} = EXCLUDED.{column})
+             SELECT {column} FROM old"
+        ))
+        .bind(subject.unwrap_or(GLOBAL))
+        .bind(value)
         .fetch_optional(&self.pool)
         .await?;
         Ok(previous.flatten().and_then(|v| v.parse().ok()))
