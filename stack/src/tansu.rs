@@ -18,13 +18,15 @@ use tokio::process::Command;
 use crate::process::ChildProcess;
 
 /// Where Tansu keeps its records.
-///
-/// Only SQLite: Tansu's memory engine needs its `dynostore` feature, and
-/// SQLite survives a SIGKILL, which broker-restart tests need anyway.
 #[derive(Debug, Clone)]
 pub enum Storage {
-    /// A SQLite file (Tansu's `libsql` feature).
+    /// A SQLite file (Tansu's `libsql` feature). It survives a SIGKILL, which
+    /// broker-restart tests need; tests use it.
     Sqlite(PathBuf),
+    /// Memory only (Tansu's `dynostore` feature): records are gone when the
+    /// broker stops. The benchmarks use it so the broker's disk is not what
+    /// they measure.
+    Memory,
 }
 
 impl Storage {
@@ -44,6 +46,7 @@ impl Storage {
                     .unwrap_or_else(|| PathBuf::from("."));
                 Ok((format!("sqlite://{file}"), Some(dir)))
             }
+            Storage::Memory => Ok(("memory://tansu/".to_string(), None)),
         }
     }
 }
@@ -66,7 +69,7 @@ pub fn find_binary() -> anyhow::Result<PathBuf> {
         .chain(cargo_bin)
         .map(|dir| dir.join("tansu"))
         .find(|candidate| candidate.is_file())
-        .context("tansu not found: run `dev/setup` (it runs `cargo install tansu --locked --features libsql`) or set TRIBUTARY_TANSU_BIN")
+        .context("tansu not found: run `dev/setup` (it runs `cargo install tansu --locked --features libsql,dynostore`) or set TRIBUTARY_TANSU_BIN")
 }
 
 /// Picks a loopback port that is free right now.
@@ -111,6 +114,13 @@ impl Tansu {
     /// fresh temporary directory (removed when the broker is dropped), and
     /// waits until it answers Kafka metadata requests.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_in_temp_dir(|dir| Storage::Sqlite(dir.join("tansu.db"))).await
+    }
+
+    /// Starts a broker on a free loopback port with the storage `storage`
+    /// picks for a fresh temporary directory (which holds the log too, and
+    /// is removed when the broker is dropped).
+    pub async fn start_in_temp_dir(storage: impl FnOnce(&Path) -> Storage) -> anyhow::Result<Self> {
         let port = free_port()?;
         let dir = std::env::temp_dir().join(format!(
             "tributary-tansu-{port}-{}",
@@ -118,7 +128,7 @@ impl Tansu {
         ));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let storage = Storage::Sqlite(dir.join("tansu.db"));
+        let storage = storage(&dir);
         let result = Self::start_with(storage, port, &dir.join("tansu.log")).await;
         match result {
             Ok(mut tansu) => {
@@ -155,7 +165,9 @@ impl Tansu {
     /// makes that lookup a seek. Tansu created the tables by the time it is
     /// ready; SQLite's locking makes the change safe while it runs.
     fn index_headers(&self) -> anyhow::Result<()> {
-        let Storage::Sqlite(path) = &self.storage;
+        let Storage::Sqlite(path) = &self.storage else {
+            return Ok(());
+        };
         let db = rusqlite::Connection::open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         db.busy_timeout(Duration::from_secs(10))?;
@@ -211,6 +223,11 @@ impl Tansu {
     /// Where the broker's output goes.
     pub fn log_path(&self) -> &Path {
         self.process.log_path()
+    }
+
+    /// The broker process's peak resident set size so far, in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.process.peak_rss_kib()
     }
 
     /// The broker's address.

@@ -1,0 +1,115 @@
+//! The benchmark's command line and the sizes each mode runs.
+use std::{path::PathBuf, time::Duration};
+
+/// Configuration of `tributary-bench`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "tributary-bench",
+    version,
+    about = "Measures every stage of Tributary against a raw baseline on the same broker and database, and writes the results as JSON and Markdown"
+)]
+pub struct BenchConfig {
+    /// A run of under a minute with small sizes and one run per stage: a
+    /// smoke test that every stage produces numbers, not a measurement.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Runs of every throughput and latency stage; the report gives their
+    /// medians. Defaults to 3 (1 with --quick).
+    #[arg(long)]
+    pub runs: Option<usize>,
+
+    /// Where the JSON and Markdown results are written.
+    #[arg(long, default_value = "bench/results")]
+    pub out: PathBuf,
+
+    /// The broker's storage: memory (default; the broker's disk is not
+    /// measured) or sqlite.
+    #[arg(long, value_enum, default_value_t = BrokerStorage::Memory)]
+    pub broker_storage: BrokerStorage,
+
+    /// Partitions of every topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+
+    /// Directory of the service binaries; defaults to this binary's directory.
+    #[arg(long, env = "TRIBUTARY_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// The broker's storage engine.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerStorage {
+    /// Tansu's memory engine.
+    Memory,
+    /// Tansu's SQLite engine.
+    Sqlite,
+}
+
+/// How much work each stage does.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sizes {
+    /// Runs per stage.
+    pub runs: usize,
+    /// Events per closed-loop throughput run (raw producer, streaming ingest).
+    pub events: usize,
+    /// Events (or records) in flight in a closed-loop run: the SDK sender's
+    /// window, and the raw producer's.
+    pub window: usize,
+    /// Offered rate of the open-loop latency runs, events/s.
+    pub latency_rate: u64,
+    /// Length of each open-loop latency run.
+    pub latency_duration: Duration,
+    /// Concurrent callers of the unary gRPC and `POST /submit` runs.
+    pub concurrency: usize,
+    /// Length of each unary gRPC and `POST /submit` run.
+    pub request_duration: Duration,
+    /// Aggregate records in the sink's backlog.
+    pub sink_rows: usize,
+    /// Rows per batch of the raw upsert loop (the sink's default batch size).
+    pub sink_batch: usize,
+    /// Background offered rate of the freshness run, events/s.
+    pub freshness_rate: u64,
+    /// Probes (events of a key of their own) per second in the freshness run.
+    pub probe_rate: u64,
+    /// Length of the freshness run.
+    pub freshness_duration: Duration,
+}
+
+impl Sizes {
+    /// The sizes of a default or `--quick` run.
+    pub fn for_config(config: &BenchConfig) -> Self {
+        if config.quick {
+            Self {
+                runs: config.runs.unwrap_or(1),
+                events: 2_000,
+                window: 1024,
+                latency_rate: 500,
+                latency_duration: Duration::from_secs(2),
+                concurrency: 16,
+                request_duration: Duration::from_secs(2),
+                sink_rows: 2_000,
+                sink_batch: 2000,
+                freshness_rate: 200,
+                probe_rate: 5,
+                freshness_duration: Duration::from_secs(4),
+            }
+        } else {
+            Self {
+                runs: config.runs.unwrap_or(3),
+                events: 50_000,
+                window: 1024,
+                latency_rate: 2_000,
+                latency_duration: Duration::from_secs(8),
+                concurrency: 64,
+                request_duration: Duration::from_secs(8),
+                sink_rows: 40_000,
+                sink_batch: 2000,
+                freshness_rate: 1_000,
+                probe_rate: 10,
+                freshness_duration: Duration::from_secs(15),
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Tributary's benchmarks (`tributary-bench`, run by `dev/bench`): every
+//! stage of the pipeline measured in one run on one broker and database,
+//! each next to a raw baseline doing the same work with nothing of
+//! Tributary in between, and reported as ratios against the targets.
+//!
+//! - [`stages::produce`]: plain rdkafka producer vs streaming ingest (SDK).
+//! - [`stages::requests`]: unary gRPC and `POST /submit`.
+//! - [`stages::consume`]: plain consumer vs the processor, on a backlog.
+//! - [`stages::sink`]: the sink's upsert transaction in a loop vs the sink.
+//! - [`stages::freshness`]: submit → visible in `GetAggregates`, open loop.
+//! - Peak RSS of every service process.
+pub mod config;
+pub mod drive;
+pub mod env;
+pub mod report;
+pub mod stages;
+pub mod stats;
+pub mod workload;
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tributary_client::Client;
+use tributary_common::{kafka, schemas};
+
+use crate::{
+    config::{BenchConfig, Sizes},
+    env::{Env, Service, free_addr, wait_for_http},
+    report::{Machine, Report, Stage, names},
+    stages::{consume, freshness, produce, requests, sink},
+};
+
+/// Topic of the raw producer (outside the processor's event topics).
+const RAW_TOPIC: &str = "bench.raw-producer";
+
+/// Runs every stage and returns the report (not yet written).
+pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let machine = Machine::read();
+    let sizes = Sizes::for_config(config);
+    let bin_dir = match &config.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark binary has no directory")?
+            .to_path_buf(),
+    };
+    let log_dir = std::env::temp_dir().join(format!("tributary-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir)?;
+    eprintln!("[bench] service logs in {}", log_dir.display());
+
+    let mut env = Env::start(config.broker_storage, config.partitions, &bin_dir, &log_dir).await?;
+    let mut stages = Vec::new();
+    let result = run_stages(&mut env, &sizes, &mut stages).await;
+    let peak_rss_kib = env.finish().await?;
+    result?;
+    Ok(Report {
+        started_at,
+        duration_s: started.elapsed().as_secs_f64(),
+        git_commit: git_commit(),
+        machine,
+        quick: config.quick,
+        broker_storage: config.broker_storage,
+        partitions: config.partitions,
+        targets: report::targets(&stages),
+        sizes,
+        stages,
+        peak_rss_kib,
+    })
+}
+
+fn progress(stage: &str) {
+    eprintln!("[bench] {stage}");
+}
+
+async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> anyhow::Result<()> {
+    let runs = sizes.runs;
+    let ad_click_topic = env.kafka.event_topic(schemas::AD_CLICK);
+    let schema_id = env.latest_schema_id(&ad_click_topic, schemas::AD_CLICK)?;
+    kafka::ensure_topics(&env.kafka, &[RAW_TOPIC.to_string()], env.partitions).await?;
+    let producer = produce::raw_producer(&env.kafka)?;
+    let records = produce::raw_records(sizes.events, schema_id)?;
+
+    let (grpc_addr, http_addr) = (free_addr()?, free_addr()?);
+    let mut command = env.service_command("tributary-ingest");
+    command
+        .env("TRIBUTARY_GRPC_ADDR", grpc_addr.to_string())
+        .env("TRIBUTARY_HTTP_ADDR", http_addr.to_string());
+    let ingest = env.spawn("ingest", command).await?;
+    wait_for_http(&format!("http://{http_addr}/readyz")).await?;
+    let client = Client::new(format!("http://{grpc_addr}"))?;
+    let sender = produce::sender(&client, sizes.window);
+
+    // Warm-up: connections, the producer's metadata, schema caches.
+    let warm = sizes.window.min(records.len());
+    produce::raw_closed(&producer, RAW_TOPIC, &records[..warm], sizes.window).await;
+    produce::stream_closed(
+        &sender,
+        (0..warm).map(workload::ad_click).collect(),
+        sizes.window,
+    )
+    .await;
+
+    progress("producing, closed loop: raw producer and streaming ingest");
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        raw.push(produce::raw_closed(&producer, RAW_TOPIC, &records, sizes.window).await);
+        let events = (0..sizes.events).map(workload::ad_click).collect();
+        ours.push(produce::stream_closed(&sender, events, sizes.window).await);
+    }
+    stages.push(Stage::new(names::RAW_PRODUCER, true, "records", raw));
+    stages.push(Stage::new(names::STREAM, false, "events", ours));
+
+    progress("producing, open loop at one offered rate: raw producer and streaming ingest");
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        raw.push(
+            produce::raw_open(
+                &producer,
+                RAW_TOPIC,
+                records.clone(),
+                sizes.latency_rate,
+                sizes.latency_duration,
+            )
+            .await,
+        );
+        ours.push(
+            produce::stream_open(sender.clone(), sizes.latency_rate, sizes.latency_duration).await,
+        );
+    }
+    stages.push(Stage::new(names::RAW_PRODUCER_OPEN, true, "records", raw));
+    stages.push(Stage::new(names::STREAM_OPEN, false, "events", ours));
+
+    progress("one event per request: unary gRPC and POST /submit");
+    let (mut unary, mut submit) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        unary.push(requests::unary_grpc(&client, sizes.concurrency, sizes.request_duration).await);
+        submit.push(
+            requests::http_submit(
+                &http_addr.to_string(),
+                sizes.concurrency,
+                sizes.request_duration,
+            )
+            .await,
+        );
+    }
+    stages.push(Stage::new(names::UNARY, false, "requests", unary));
+    stages.push(Stage::new(names::HTTP_SUBMIT, false, "requests", submit));
+
+    progress("consuming the event backlog: raw consumer and processor");
+    let event_topics = vec![
+        ad_click_topic.clone(),
+        env.kafka.event_topic(schemas::PRICE_TICK),
+    ];
+    let backlog = consume::backlog(&env.kafka, &event_topics).await?;
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        raw.push(consume::raw_consumer(&env.kafka, &event_topics, backlog, run).await?);
+        ours.push(consume::processor(env, backlog, run).await?);
+    }
+    stages.push(Stage::new(names::RAW_CONSUMER, true, "records", raw));
+    stages.push(Stage::new(names::PROCESSOR, false, "events", ours));
+
+    progress("writing aggregates: raw upsert loop and sink");
+    let rows = sink::fill_backlog(env, sizes.sink_rows).await?;
+    let pool = sqlx::PgPool::connect(env.database.url()).await?;
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        raw.push(sink::raw_upsert(&pool, &rows, sizes.sink_batch).await?);
+        ours.push(sink::sink(env, &pool, rows.len() as u64, run).await?);
+    }
+    stages.push(Stage::new(names::RAW_UPSERT, true, "rows", raw));
+    stages.push(Stage::new(names::SINK, false, "rows", ours));
+
+    progress("end-to-end freshness: the whole pipeline, open loop");
+    let processor = env
+        .spawn("processor", env.service_command("tributary-processor"))
+        .await?;
+    let sink_service = env
+        .spawn("sink", env.service_command("tributary-sink"))
+        .await?;
+    catch_up(&processor, &env.kafka, &event_topics).await?;
+    let (mut probes, mut background) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let (p, b) = freshness::run(
+            &client,
+            sender.clone(),
+            sizes.freshness_rate,
+            sizes.probe_rate,
+            sizes.freshness_duration,
+            run,
+        )
+        .await?;
+        probes.push(p);
+        background.push(b);
+    }
+    stages.push(Stage::new(names::FRESHNESS, false, "probes", probes));
+    stages.push(Stage::new(
+        names::FRESHNESS_BACKGROUND,
+        false,
+        "events",
+        background,
+    ));
+
+    drop(sender);
+    env.stop(sink_service).await?;
+    env.stop(processor).await?;
+    env.stop(ingest).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Waits until `processor` has read every record now in `topics`.
+async fn catch_up(
+    processor: &Service,
+    kafka_args: &tributary_common::config::KafkaArgs,
+    topics: &[String],
+) -> anyhow::Result<()> {
+    let target = consume::backlog(kafka_args, topics).await?;
+    stages::time_progress(
+        "processor catching up",
+        target,
+        std::time::Duration::from_secs(60),
+        || async {
+            Ok(processor
+                .metric("tributary_processor_records_total")
+                .await? as u64)
+        },
+    )
+    .await
+    .map(drop)
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

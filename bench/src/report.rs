@@ -1,0 +1,360 @@
+//! The results: every stage's runs and medians, the ratios to the
+//! baselines against the targets, peak RSS and the machine, as JSON and as
+//! Markdown.
+use std::{collections::BTreeMap, fmt::Write as _, path::Path};
+
+use serde::Serialize;
+
+use crate::{
+    config::{BrokerStorage, Sizes},
+    drive::RunResult,
+    stats::{Latency, median, ratio},
+};
+
+/// One measured stage: its runs and their medians.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    /// Short name, e.g. `raw producer (closed loop)`.
+    pub name: String,
+    /// Whether this is a raw baseline.
+    pub baseline: bool,
+    /// What is counted per second.
+    pub unit: String,
+    /// Every run.
+    pub runs: Vec<RunResult>,
+    /// Median over the runs of the per-second rate.
+    pub median_per_second: f64,
+    /// The latency of the run with the median p99.
+    pub latency: Latency,
+    /// Failed operations over all runs.
+    pub errors: u64,
+}
+
+impl Stage {
+    /// A stage from its runs.
+    pub fn new(name: &str, baseline: bool, unit: &str, runs: Vec<RunResult>) -> Self {
+        let rates: Vec<f64> = runs.iter().map(|r| r.per_second).collect();
+        let latencies: Vec<Latency> = runs.iter().map(|r| r.latency).collect();
+        Self {
+            name: name.into(),
+            baseline,
+            unit: unit.into(),
+            median_per_second: median(&rates),
+            latency: Latency::median_run(&latencies),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            runs,
+        }
+    }
+}
+
+/// A comparison against a target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What is compared.
+    pub name: String,
+    /// The measured value (a ratio, or an absolute rate).
+    pub value: f64,
+    /// The target, in words.
+    pub target: String,
+    /// Whether the measured value meets it.
+    pub met: bool,
+}
+
+impl Target {
+    /// `value ≥ at_least`.
+    pub fn at_least(name: &str, value: f64, at_least: f64, unit: &str) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            target: format!("≥ {at_least}{unit}"),
+            met: value >= at_least,
+        }
+    }
+
+    /// `value ≤ at_most`.
+    pub fn at_most(name: &str, value: f64, at_most: f64, unit: &str) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            target: format!("≤ {at_most}{unit}"),
+            met: value <= at_most,
+        }
+    }
+}
+
+/// Facts about the machine the run was on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// CPU model.
+    pub cpu_model: String,
+    /// Memory, GiB.
+    pub memory_gib: f64,
+    /// Kernel release.
+    pub kernel: String,
+    /// 1-minute load average when the run started (other work on the machine).
+    pub load_average_at_start: f64,
+    /// `tansu --version`.
+    pub broker: String,
+}
+
+impl Machine {
+    /// Reads the facts from `/proc` and `tansu --version`.
+    pub fn read() -> Self {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let meminfo = read("/proc/meminfo");
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        let broker = tributary_stack::tansu::find_binary()
+            .ok()
+            .and_then(|bin| {
+                std::process::Command::new(bin)
+                    .arg("--version")
+                    .output()
+                    .ok()
+            })
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .unwrap_or_default();
+        Self {
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model: cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+                .unwrap_or_default(),
+            memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            load_average_at_start: read("/proc/loadavg")
+                .split(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0),
+            broker,
+        }
+    }
+}
+
+/// A whole benchmark run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// When it started (UTC, RFC 3339).
+    pub started_at: String,
+    /// How long it took, seconds.
+    pub duration_s: f64,
+    /// The commit measured (`git rev-parse HEAD`), if known.
+    pub git_commit: Option<String>,
+    /// The machine.
+    pub machine: Machine,
+    /// A `--quick` smoke run.
+    pub quick: bool,
+    /// The broker's storage engine.
+    pub broker_storage: BrokerStorage,
+    /// Partitions of every topic.
+    pub partitions: i32,
+    /// The sizes of every stage.
+    pub sizes: Sizes,
+    /// Every stage, baselines next to what they are the baseline of.
+    pub stages: Vec<Stage>,
+    /// The ratios and rates against their targets.
+    pub targets: Vec<Target>,
+    /// Peak RSS of each service (the largest of its processes), KiB.
+    pub peak_rss_kib: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// The stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let kind = if self.quick {
+            " (--quick: a smoke run, not a measurement)"
+        } else {
+            ""
+        };
+        let _ = writeln!(md, "# Tributary benchmark, {}{kind}\n", self.started_at);
+        let m = &self.machine;
+        let _ = writeln!(
+            md,
+            "{} CPUs ({}), {} GiB, Linux {}, load average {} at start; broker {} with {} storage, {} partitions per topic; commit {}; {} run(s) per stage, medians shown; took {:.0} s.\n",
+            m.cpus,
+            m.cpu_model,
+            m.memory_gib,
+            m.kernel,
+            m.load_average_at_start,
+            m.broker,
+            serde_json::to_value(self.broker_storage)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            self.partitions,
+            self.git_commit.as_deref().unwrap_or("unknown"),
+            self.sizes.runs,
+            self.duration_s,
+        );
+        let _ = writeln!(
+            md,
+            "## Targets\n\n| | measured | target | met |\n|---|---|---|---|"
+        );
+        for t in &self.targets {
+            let _ = writeln!(
+                md,
+                "| {} | {:.2} | {} | {} |",
+                t.name,
+                t.value,
+                t.target,
+                if t.met { "yes" } else { "**no**" }
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n## Stages\n\n| stage | median | each run | p50 ms | p99 ms | p99.9 ms | errors |\n|---|---|---|---|---|---|---|"
+        );
+        for s in &self.stages {
+            let runs: Vec<String> = s
+                .runs
+                .iter()
+                .map(|r| format!("{:.0}", r.per_second))
+                .collect();
+            let latency = |v: f64| {
+                if s.latency.samples == 0 {
+                    "".to_string()
+                } else {
+                    format!("{v:.2}")
+                }
+            };
+            let _ = writeln!(
+                md,
+                "| {}{} | {:.0} {}/s | {} | {} | {} | {} | {} |",
+                s.name,
+                if s.baseline { " (baseline)" } else { "" },
+                s.median_per_second,
+                s.unit,
+                runs.join(", "),
+                latency(s.latency.p50_ms),
+                latency(s.latency.p99_ms),
+                latency(s.latency.p999_ms),
+                s.errors
+            );
+        }
+        let _ = writeln!(md, "\n## Peak RSS\n\n| process | MiB |\n|---|---|");
+        for (name, kib) in &self.peak_rss_kib {
+            let _ = writeln!(md, "| {name} | {:.1} |", *kib as f64 / 1024.0);
+        }
+        let s = &self.sizes;
+        let _ = writeln!(
+            md,
+            "\n## Sizes\n\nclosed loop: {} events, {} in flight; open loop: {} events/s for {:?}; unary and POST /submit: {} callers for {:?}; sink backlog: {} rows, baseline batches of {}; freshness: {} events/s background, {} probes/s, for {:?}.",
+            s.events,
+            s.window,
+            s.latency_rate,
+            s.latency_duration,
+            s.concurrency,
+            s.request_duration,
+            s.sink_rows,
+            s.sink_batch,
+            s.freshness_rate,
+            s.probe_rate,
+            s.freshness_duration
+        );
+        md
+    }
+
+    /// Writes `<stamp>.json` and `<stamp>.md` into `dir`; returns their paths.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+        std::fs::create_dir_all(dir)?;
+        let stamp = format!(
+            "{}{}",
+            self.started_at.replace([':', '-'], "").replace('T', "-"),
+            if self.quick { "-quick" } else { "" }
+        );
+        let json = dir.join(format!("{stamp}.json"));
+        let md = dir.join(format!("{stamp}.md"));
+        std::fs::write(&json, serde_json::to_string_pretty(self)?)?;
+        std::fs::write(&md, self.markdown())?;
+        Ok((json, md))
+    }
+}
+
+/// The ratios the README's targets are about, from the stages by name.
+pub fn targets(stages: &[Stage]) -> Vec<Target> {
+    let find = |name: &str| stages.iter().find(|s| s.name == name);
+    let mut targets = Vec::new();
+    if let (Some(raw), Some(ours)) = (find(names::RAW_PRODUCER), find(names::STREAM)) {
+        targets.push(Target::at_least(
+            "streaming ingest / raw producer, events/s",
+            ratio(ours.median_per_second, raw.median_per_second),
+            0.8,
+            "",
+        ));
+    }
+    if let (Some(raw), Some(ours)) = (find(names::RAW_PRODUCER_OPEN), find(names::STREAM_OPEN)) {
+        targets.push(Target::at_most(
+            "streaming ack p99 / raw delivery p99, same offered rate",
+            ratio(ours.latency.p99_ms, raw.latency.p99_ms),
+            1.5,
+            "",
+        ));
+    }
+    if let (Some(raw), Some(ours)) = (find(names::RAW_CONSUMER), find(names::PROCESSOR)) {
+        targets.push(Target::at_least(
+            "processor / raw consumer, events/s",
+            ratio(ours.median_per_second, raw.median_per_second),
+            0.7,
+            "",
+        ));
+    }
+    if let (Some(raw), Some(ours)) = (find(names::RAW_UPSERT), find(names::SINK)) {
+        targets.push(Target::at_least(
+            "sink / raw upsert loop, rows/s",
+            ratio(ours.median_per_second, raw.median_per_second),
+            0.8,
+            "",
+        ));
+    }
+    if let Some(submit) = find(names::HTTP_SUBMIT) {
+        targets.push(Target::at_least(
+            "POST /submit, requests/s",
+            submit.median_per_second,
+            17_315.0,
+            " req/s",
+        ));
+    }
+    targets
+}
+
+/// Stage names, shared by the run and the targets.
+pub mod names {
+    /// Baseline of streaming ingest's throughput.
+    pub const RAW_PRODUCER: &str = "raw producer, closed loop";
+    /// Streaming ingest's throughput.
+    pub const STREAM: &str = "streaming ingest (SDK), closed loop";
+    /// Baseline of streaming ingest's latency.
+    pub const RAW_PRODUCER_OPEN: &str = "raw producer, open loop";
+    /// Streaming ingest's latency.
+    pub const STREAM_OPEN: &str = "streaming ingest (SDK), open loop";
+    /// Unary gRPC.
+    pub const UNARY: &str = "unary gRPC SubmitEvent";
+    /// `POST /submit`.
+    pub const HTTP_SUBMIT: &str = "POST /submit";
+    /// Baseline of the processor.
+    pub const RAW_CONSUMER: &str = "raw consumer, backlog";
+    /// The processor.
+    pub const PROCESSOR: &str = "processor, backlog";
+    /// Baseline of the sink.
+    pub const RAW_UPSERT: &str = "raw upsert loop (Store::write)";
+    /// The sink.
+    pub const SINK: &str = "sink, backlog";
+    /// End-to-end freshness probes.
+    pub const FRESHNESS: &str = "freshness probes (submit → GetAggregates)";
+    /// The freshness run's background load.
+    pub const FRESHNESS_BACKGROUND: &str = "freshness background load";
+}

@@ -1,0 +1,88 @@
+//! `tributary-bench --quick` as a smoke test: every stage runs against the
+//! real broker, registry, services and Postgres and produces numbers. It
+//! asserts nothing about speed.
+use std::process::Command;
+
+use tributary_bench::report::names;
+
+#[test]
+fn quick_run_measures_every_stage() {
+    let bin_dir = tributary_stack::binaries::build_service_binaries().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_tributary-bench"))
+        .arg("--quick")
+        .arg("--out")
+        .arg(out.path())
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tributary-bench --quick failed: {status}");
+
+    let files: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let json = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a JSON report");
+    let markdown = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "md"))
+        .expect("a Markdown report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let markdown = std::fs::read_to_string(markdown).unwrap();
+
+    let stages = report["stages"].as_array().unwrap();
+    for name in [
+        names::RAW_PRODUCER,
+        names::STREAM,
+        names::RAW_PRODUCER_OPEN,
+        names::STREAM_OPEN,
+        names::UNARY,
+        names::HTTP_SUBMIT,
+        names::RAW_CONSUMER,
+        names::PROCESSOR,
+        names::RAW_UPSERT,
+        names::SINK,
+        names::FRESHNESS,
+        names::FRESHNESS_BACKGROUND,
+    ] {
+        let stage = stages
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no stage {name:?} in {report:#}"));
+        assert!(
+            stage["median_per_second"].as_f64().unwrap() > 0.0,
+            "{name}: {stage:#}"
+        );
+        assert_eq!(stage["errors"], 0, "{name}: {stage:#}");
+        assert!(markdown.contains(name), "{name} missing from the Markdown");
+    }
+    for name in [
+        names::STREAM,
+        names::STREAM_OPEN,
+        names::UNARY,
+        names::FRESHNESS,
+    ] {
+        let stage = stages.iter().find(|s| s["name"] == name).unwrap();
+        assert!(
+            stage["latency"]["p99_ms"].as_f64().unwrap() > 0.0,
+            "{name} has no latency: {stage:#}"
+        );
+    }
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5, "{targets:#?}");
+    for t in targets {
+        assert!(t["value"].as_f64().unwrap() > 0.0, "{t:#}");
+    }
+    for service in ["registry", "ingest", "processor", "sink", "broker (tansu)"] {
+        assert!(
+            report["peak_rss_kib"][service].as_u64().unwrap_or(0) > 1024,
+            "no peak RSS for {service}: {:#}",
+            report["peak_rss_kib"]
+        );
+    }
+}
