@@ -6,15 +6,11 @@
 //! computed here from the events: nothing lost, nothing counted twice.
 mod support;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
-use support::{PROCESSOR_ENV, SINK_ENV, Workload, send_batches, wait_for_rows, wait_until};
+use support::{
+    PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows, wait_until,
+};
 use tributary_common::config::{KafkaArgs, RegistryArgs};
 use tributary_stack::{
     binaries::build_service_binaries,
@@ -67,22 +63,21 @@ async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_m
         tokio::try_join!(cluster.ingest("ingest-1"), cluster.ingest("ingest-2"))?;
     let mut ingests = [ingest_1, ingest_2];
 
-    // 3000 events and 75 retries, in batches of 40 alternating between the
+    // 3000 events and 75 retries, in batches of 25 alternating between the
     // two ingest instances, paced so the run lasts several seconds.
     let workload = Workload::new(2400, 600);
     let expected = workload.expected();
     let total = workload.events.len();
-    let batches: Vec<Vec<_>> = workload.events.chunks(40).map(<[_]>::to_vec).collect();
     let (mut even, mut odd) = (Vec::new(), Vec::new());
-    for (n, batch) in batches.into_iter().enumerate() {
+    for (n, batch) in workload.events.chunks(25).enumerate() {
         if n % 2 == 0 {
-            even.push(batch)
+            even.push(batch.to_vec())
         } else {
-            odd.push(batch)
+            odd.push(batch.to_vec())
         }
     }
-    let progress = Arc::new(AtomicUsize::new(0));
-    let pace = Duration::from_millis(150);
+    let progress = Progress::new(total / 3);
+    let pace = Duration::from_millis(100);
     let senders = [
         tokio::spawn(send_batches(
             even,
@@ -118,31 +113,21 @@ async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_m
             && positive(&sinks[1], "tributary_sink_rows_total").await?)
     })
     .await?;
-    let at = progress.load(Ordering::SeqCst);
-    anyhow::ensure!(
-        at < total / 2,
-        "the load was {at} of {total} events in before the first SIGTERM: not mid-run; slow it down"
-    );
 
     // SIGTERM one processor and one sink mid-run: both exit 0 while the
     // load goes on, and their twins take their partitions over.
+    progress.wait_for_mark(Duration::from_secs(60)).await?;
+    progress.allow(total * 2 / 3);
     processors[0].sigterm()?;
     sinks[0].sigterm()?;
+    let at = progress.acked();
+    anyhow::ensure!(at < total * 2 / 3, "{at} of {total} events in: not mid-run");
     processors[0].expect_clean_exit(STOP_LIMIT).await?;
     sinks[0].expect_clean_exit(STOP_LIMIT).await?;
-    let after_first = progress.load(Ordering::SeqCst);
-    anyhow::ensure!(
-        after_first < total,
-        "the load ended before the processor and the sink had stopped"
-    );
 
     // Then one ingest instance: its sender fails over to the other one.
-    wait_until(
-        Duration::from_secs(60),
-        "two thirds of the load",
-        || async { Ok(progress.load(Ordering::SeqCst) >= total * 2 / 3) },
-    )
-    .await?;
+    progress.wait_for_mark(Duration::from_secs(60)).await?;
+    progress.allow(usize::MAX);
     ingests[0].stop(STOP_LIMIT).await?;
     let mut failovers = 0;
     for sender in senders {
@@ -152,11 +137,7 @@ async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_m
         failovers >= 1,
         "the stopped ingest's sender never failed over"
     );
-    assert_eq!(
-        progress.load(Ordering::SeqCst),
-        total,
-        "every event is acknowledged"
-    );
+    assert_eq!(progress.acked(), total, "every event is acknowledged");
 
     // Exact aggregates: every window of every key, final, nothing lost and
     // nothing counted twice (the retries and the replays after takeover).

@@ -20,7 +20,9 @@ use rdkafka::{
     consumer::{BaseConsumer, Consumer as _},
     message::Headers as _,
 };
-use support::{PROCESSOR_ENV, SINK_ENV, Workload, send_batches, wait_for_rows, wait_until};
+use support::{
+    PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows, wait_until,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tributary_common::{
     config::{KafkaArgs, RegistryArgs},
@@ -387,7 +389,7 @@ async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_e
     let expected = workload.expected();
     let total = workload.events.len();
     let batches = workload.events.chunks(25).map(<[_]>::to_vec).collect();
-    let progress = Arc::new(AtomicUsize::new(0));
+    let progress = Progress::new(total / 3);
     let sender = tokio::spawn(send_batches(
         batches,
         ingest.grpc_url(),
@@ -404,15 +406,16 @@ async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_e
             > 0.0)
     })
     .await?;
-    let at = progress.load(Ordering::SeqCst);
-    anyhow::ensure!(at < total / 2, "{at} of {total} events in: not mid-run");
+    progress.wait_for_mark(Duration::from_secs(60)).await?;
+    progress.allow(total * 2 / 3);
     processor.sigterm()?;
     sink.sigterm()?;
     processor.expect_clean_exit(STOP_LIMIT).await?;
     sink.expect_clean_exit(STOP_LIMIT).await?;
+    let at = progress.acked();
     anyhow::ensure!(
-        progress.load(Ordering::SeqCst) < total,
-        "the load ended before the processor and the sink had stopped"
+        at < total,
+        "{at} of {total} events in: the load ended before the stop"
     );
 
     // Restarted in the same groups, they resume where the stopped ones
@@ -420,6 +423,7 @@ async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_e
     // offsets stored with its rows.
     let mut processor = cluster.processor("processor-2", PROCESSOR_ENV)?;
     let mut sink = cluster.sink("sink-2", SINK_ENV)?;
+    progress.allow(usize::MAX);
     assert_eq!(sender.await??, 0, "ingest never failed");
     wait_for_rows(&pool, &expected, Duration::from_secs(60)).await?;
 

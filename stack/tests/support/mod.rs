@@ -282,17 +282,70 @@ pub async fn wait_for_rows(
     }
 }
 
+/// Where the load is, shared by its senders and the test that drives it:
+/// `acked` counts acknowledged events, and senders slow to a trickle once
+/// `acked` has reached the `allowed` mark. Raising the mark and stopping a
+/// service right after puts the stop mid-load however fast or slow the
+/// machine is.
+#[derive(Clone)]
+pub struct Progress {
+    pub acked: Arc<AtomicUsize>,
+    allowed: tokio::sync::watch::Sender<usize>,
+}
+
+impl Progress {
+    /// Senders may go until `allowed` events are acknowledged.
+    pub fn new(allowed: usize) -> Self {
+        Self {
+            acked: Arc::new(AtomicUsize::new(0)),
+            allowed: tokio::sync::watch::Sender::new(allowed),
+        }
+    }
+
+    /// Acknowledged events so far.
+    pub fn acked(&self) -> usize {
+        self.acked.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the senders reached the mark (they slow down there).
+    pub async fn wait_for_mark(&self, limit: Duration) -> anyhow::Result<usize> {
+        let mark = *self.allowed.borrow();
+        wait_until(limit, "the load reaches its mark", || async {
+            Ok(self.acked() >= mark)
+        })
+        .await?;
+        Ok(self.acked())
+    }
+
+    /// Lets the senders go on until `allowed` events are acknowledged.
+    pub fn allow(&self, allowed: usize) {
+        self.allowed.send_replace(allowed);
+    }
+
+    /// Waits while the mark is reached, but at most a second: held senders
+    /// still trickle a batch a second each, because a partition idle for
+    /// the processor's idle advance closes its windows, and the rest of
+    /// their events would then be late.
+    async fn may_send(&self) {
+        let mut allowed = self.allowed.subscribe();
+        let acked = self.acked.clone();
+        // Only the mark changes what this waits for: `acked` only grows.
+        let below_mark = allowed.wait_for(|mark| acked.load(Ordering::SeqCst) < *mark);
+        let _ = tokio::time::timeout(Duration::from_secs(1), below_mark).await;
+    }
+}
+
 /// Sends `batches` through `primary`, one SubmitBatch per batch with `pace`
-/// between them; when `primary` fails (it was stopped), the batch and the
-/// rest go to `fallback` — as a client behind a load balancer would see it.
-/// Every event must be acknowledged; `progress` counts acknowledged events.
+/// between them and none past `progress`'s mark; when `primary` fails (it
+/// was stopped), the batch and the rest go to `fallback` — as a client
+/// behind a load balancer would see it. Every event must be acknowledged.
 /// Returns how many batches failed over.
 pub async fn send_batches(
     batches: Vec<Vec<Event>>,
     primary: String,
     fallback: String,
     pace: Duration,
-    progress: Arc<AtomicUsize>,
+    progress: Progress,
 ) -> anyhow::Result<usize> {
     let mut clients = [
         IngestServiceClient::connect(primary).await?,
@@ -301,6 +354,7 @@ pub async fn send_batches(
     let mut current = 0;
     let mut failovers = 0;
     for batch in batches {
+        progress.may_send().await;
         let mut pending = batch;
         loop {
             let response = clients[current]
@@ -331,7 +385,9 @@ pub async fn send_batches(
                 results.len(),
                 pending.len()
             );
-            progress.fetch_add(pending.len() - refused.len(), Ordering::SeqCst);
+            progress
+                .acked
+                .fetch_add(pending.len() - refused.len(), Ordering::SeqCst);
             if refused.is_empty() {
                 break;
             }
