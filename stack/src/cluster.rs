@@ -160,15 +160,21 @@ impl Cluster {
         })
     }
 
-    /// Starts a registry over the cluster's database and waits until it
-    /// answers. The cluster's `registry` setting is not changed.
-    pub async fn registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
+    /// Starts a registry over the cluster's database, without waiting.
+    pub fn spawn_registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
         let (metrics, http) = (loopback()?, loopback()?);
         let mut command = self.command("tributary-registry", metrics);
         command
             .env("TRIBUTARY_HTTP_ADDR", http.to_string())
             .env("DATABASE_URL", &self.database_url);
-        let mut service = self.spawn(name, command, metrics, None, Some(http))?;
+        self.spawn(name, command, metrics, None, Some(http))
+    }
+
+    /// Starts a registry over the cluster's database and waits until it
+    /// answers. The cluster's `registry` setting is not changed.
+    pub async fn registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
+        let mut service = self.spawn_registry(name)?;
+        let http = service.http.expect("the registry serves HTTP");
         wait_for_http(
             &format!("http://{http}/schemas/types"),
             &mut service.process,

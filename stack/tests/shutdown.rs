@@ -473,11 +473,13 @@ async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_e
 }
 
 #[tokio::test]
-async fn a_processor_and_a_sink_stopped_with_sigterm_while_starting_exit_0() -> anyhow::Result<()> {
+async fn a_registry_a_processor_and_a_sink_stopped_with_sigterm_while_starting_exit_0()
+-> anyhow::Result<()> {
     let database = TestDatabase::create().await?;
     let registry = tributary_stack::registry::RunningRegistry::start(database.url()).await?;
     // Nothing listens on these: the processor waits for the broker while it
-    // creates its topics, the sink for Postgres while it migrates.
+    // creates its topics, the sink and the registry for Postgres while they
+    // migrate.
     let dead = |port: u16| format!("127.0.0.1:{port}");
     let cluster = Cluster {
         bin_dir: build_service_binaries()?,
@@ -493,18 +495,23 @@ async fn a_processor_and_a_sink_stopped_with_sigterm_while_starting_exit_0() -> 
     };
     let mut processor = cluster.processor("processor", PROCESSOR_ENV)?;
     let mut sink = cluster.sink("sink", &[("TRIBUTARY_MIGRATE", "true")])?;
-    Cluster::wait_for_metrics(&mut processor).await?;
-    Cluster::wait_for_metrics(&mut sink).await?;
+    let mut stuck_registry = cluster.spawn_registry("registry")?;
+    for service in [&mut processor, &mut sink, &mut stuck_registry] {
+        Cluster::wait_for_metrics(service).await?;
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    for service in [&processor, &sink] {
+    for service in [&processor, &sink, &stuck_registry] {
         assert!(
-            cluster::log_lines(service.process.log_path(), "running").is_empty(),
+            ["processor running", "sink running", "registry listening"]
+                .iter()
+                .all(|started| cluster::log_lines(service.process.log_path(), started).is_empty()),
             "{} started although its dependency is down",
             service.name()
         );
     }
-    processor.stop(Duration::from_secs(10)).await?;
-    sink.stop(Duration::from_secs(10)).await?;
+    for service in [&mut processor, &mut sink, &mut stuck_registry] {
+        service.stop(Duration::from_secs(10)).await?;
+    }
     let _ = std::fs::remove_dir_all(&cluster.log_dir);
     Ok(())
 }
