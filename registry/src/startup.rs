@@ -54,3 +54,23 @@ impl Registry {
             .await
     }
 }
+
+/// Builds the registry and serves it until `shutdown` completes. The signal
+/// is watched from the start: a SIGTERM while the registry still waits for
+/// Postgres stops it cleanly instead of killing it.
+pub async fn run(
+    config: &RegistryConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let stop = tributary_common::shutdown::cancel_on(shutdown);
+    let registry = tokio::select! {
+        () = stop.cancelled() => {
+            tracing::info!("stopped before it started");
+            return Ok(());
+        }
+        registry = Registry::build(config) => registry?,
+    };
+    tracing::info!(addr = %registry.local_addr(), "registry listening");
+    registry.serve(stop.cancelled_owned()).await?;
+    Ok(())
+}

@@ -56,8 +56,16 @@ pub async fn run(
     config: SinkConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let pipeline = build(&config).await?;
+    // Listen before building: building may wait on Postgres (migrations),
+    // and a SIGTERM meanwhile must stop the sink cleanly, not kill it.
     let stop = tributary_common::shutdown::cancel_on(shutdown);
+    let pipeline = tokio::select! {
+        () = stop.cancelled() => {
+            tracing::info!("stopped before it started");
+            return Ok(());
+        }
+        pipeline = build(&config) => pipeline?,
+    };
     tracing::info!(group = %config.group, topic = %config.kafka.aggregates_topic, "sink running");
     pipeline.run(stop).await
 }

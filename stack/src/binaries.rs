@@ -8,7 +8,19 @@ use anyhow::Context as _;
 /// returns the directory they are in.
 pub fn build_service_binaries() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // The test's own package variables (CARGO_MANIFEST_DIR, CARGO_PKG_*, ...)
+    // must not reach the build: build scripts that watch them (ring's does)
+    // would rerun, and everything above them would be rebuilt on every test
+    // run and again by the next plain `cargo build`.
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && is_package_variable(name)
+        {
+            command.env_remove(name);
+        }
+    }
+    let status = command
         .args(["build", "--quiet", "--bins"])
         .args(["-p", "tributary-registry", "-p", "tributary-ingest"])
         .args(["-p", "tributary-processor", "-p", "tributary-sink"])
@@ -21,4 +33,30 @@ pub fn build_service_binaries() -> anyhow::Result<PathBuf> {
         .and_then(|deps| deps.parent())
         .map(PathBuf::from)
         .context("the test binary is not in a cargo target directory")
+}
+
+/// The variables cargo sets for a package's own build and test processes.
+fn is_package_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_package_variables_are_removed() {
+        assert!(is_package_variable("CARGO_MANIFEST_DIR"));
+        assert!(is_package_variable("CARGO_PKG_NAME"));
+        assert!(is_package_variable("CARGO_BIN_EXE_tributary-stack"));
+        assert!(!is_package_variable("CARGO_TARGET_DIR"));
+        assert!(!is_package_variable("CARGO_HOME"));
+        assert!(!is_package_variable("CARGO"));
+    }
 }

@@ -304,7 +304,9 @@ fn pipeline_service(
     command
 }
 
-async fn wait_for_http(url: &str, process: &mut ChildProcess) -> anyhow::Result<()> {
+/// Waits until `url` answers with a success status; fails when `process`
+/// exits first or after 30 s.
+pub(crate) async fn wait_for_http(url: &str, process: &mut ChildProcess) -> anyhow::Result<()> {
     let started = Instant::now();
     let client = reqwest::Client::new();
     loop {

@@ -16,8 +16,11 @@
 //! - [`binaries`]: the service binaries, built for process-level tests.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`launcher`]: the whole local stack, until Ctrl-C.
+//! - [`cluster`]: any number of service processes on loopback (scale-out
+//!   and shutdown tests).
 pub mod binaries;
 pub mod bootstrap;
+pub mod cluster;
 pub mod ingest;
 pub mod launcher;
 pub mod postgres;

@@ -83,6 +83,15 @@ impl ChildProcess {
         Ok(())
     }
 
+    /// Waits up to `limit` for the process to exit by itself; `None` if it
+    /// is still running then.
+    pub async fn wait_timeout(&mut self, limit: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => Ok(Some(status?)),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// SIGTERM, then waits up to `grace` for a clean exit, then SIGKILL.
     /// Returns the exit status of a clean exit, `None` if it had to be killed.
     pub async fn terminate(&mut self, grace: Duration) -> anyhow::Result<Option<ExitStatus>> {

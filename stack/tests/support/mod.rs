@@ -1,0 +1,420 @@
+//! Shared by the scale-out and shutdown tests: a deterministic workload of ad
+//! clicks and price ticks, its aggregates computed here independently of the
+//! pipeline, a paced sender that fails over between ingest instances, and
+//! the aggregates table read back from Postgres.
+#![allow(dead_code)]
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use tributary_common::proto::v1::{
+    AdClick, Event, PriceTick, SubmitBatchRequest, event::Payload, event_result::Outcome,
+    ingest_service_client::IngestServiceClient,
+};
+
+pub const MINUTE: i64 = 60_000;
+
+/// Processor settings for these tests: one-minute windows, an allowed
+/// lateness longer than the workload's whole span (so the order in which two
+/// senders interleave never makes an event late), and windows that close 3 s
+/// after their partition goes idle.
+pub const PROCESSOR_ENV: &[(&str, &str)] = &[
+    ("TRIBUTARY_WINDOW", "1m"),
+    ("TRIBUTARY_ALLOWED_LATENESS", "10m"),
+    ("TRIBUTARY_IDLE_ADVANCE", "3s"),
+    ("TRIBUTARY_EMIT_INTERVAL", "200ms"),
+];
+
+/// Sink settings: small batches, so a run is many transactions.
+pub const SINK_ENV: &[(&str, &str)] = &[
+    ("TRIBUTARY_SINK_BATCH_SIZE", "50"),
+    ("TRIBUTARY_SINK_BATCH_LINGER", "20ms"),
+];
+
+fn ts(ms: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    })
+}
+
+/// One expected row of the aggregates table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub count: i64,
+    pub distinct: Option<i64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub sum: Option<f64>,
+    pub last: Option<f64>,
+    pub is_final: bool,
+}
+
+/// (event type, group key, window start ms)
+pub type RowKey = (String, String, i64);
+
+/// A deterministic set of events: `clicks` ad clicks over 8 advertisers and
+/// `ticks` price ticks over 3 pairs × 3 sources, spread evenly over four
+/// one-minute windows half an hour ago, in event-time order, plus a copy of
+/// every 40th event (a client retry with the same idempotency key).
+pub struct Workload {
+    pub events: Vec<Event>,
+    /// The distinct events (without the retries).
+    pub distinct: usize,
+    /// Start of the first window.
+    pub base: i64,
+}
+
+impl Workload {
+    pub fn new(clicks: usize, ticks: usize) -> Self {
+        let now = chrono::Utc::now().timestamp_millis();
+        let base = (now - 30 * MINUTE).div_euclid(MINUTE) * MINUTE;
+        let span = 4 * MINUTE;
+        let mut timed: Vec<(i64, Event)> = Vec::new();
+        for i in 0..clicks {
+            let at = base + (i as i64 * span) / clicks as i64;
+            let advertiser = i % 8;
+            timed.push((
+                at,
+                Event {
+                    event_time: ts(at),
+                    idempotency_key: format!("click-{i}"),
+                    payload: Some(Payload::AdClick(AdClick {
+                        ip_address: format!("10.{advertiser}.{}.{}", i % 7, i % 3),
+                        user_agent: "scale-out".into(),
+                        referring_url: "https://example.com/".into(),
+                        advertiser_id: format!("adv-{advertiser}"),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                },
+            ));
+        }
+        const PAIRS: [&str; 3] = ["ETH-USD", "BTC-USD", "LINK-USD"];
+        const SOURCES: [&str; 3] = ["api-1", "api-2", "contract"];
+        for i in 0..ticks {
+            let at = base + (i as i64 * span) / ticks as i64 + 1;
+            // Quarter-units: every sum of them is exact in f64, in any order.
+            let price = 100.0 + ((i * 37) % 200) as f64 + 0.25 * (i % 4) as f64;
+            timed.push((
+                at,
+                Event {
+                    event_time: ts(at),
+                    idempotency_key: format!("tick-{i}"),
+                    payload: Some(Payload::PriceTick(PriceTick {
+                        pair: PAIRS[i % 3].into(),
+                        source: SOURCES[(i / 3) % 3].into(),
+                        price,
+                        volume: None,
+                    })),
+                    ..Default::default()
+                },
+            ));
+        }
+        timed.sort_by_key(|(at, _)| *at);
+        let distinct = timed.len();
+        let mut events: Vec<Event> = Vec::with_capacity(distinct + distinct / 40);
+        for (n, (_, event)) in timed.into_iter().enumerate() {
+            events.push(event);
+            // The retry goes a few events later, as a client's would.
+            if n % 40 == 39 {
+                let retried = events[events.len() - 20].clone();
+                events.push(retried);
+            }
+        }
+        Self {
+            events,
+            distinct,
+            base,
+        }
+    }
+
+    /// The final aggregates, computed from the distinct events.
+    pub fn expected(&self) -> BTreeMap<RowKey, Row> {
+        #[derive(Default)]
+        struct Acc {
+            count: i64,
+            ips: BTreeSet<String>,
+            prices: Vec<(i64, f64)>,
+        }
+        let mut seen = BTreeSet::new();
+        let mut acc: BTreeMap<RowKey, Acc> = BTreeMap::new();
+        for event in &self.events {
+            if !seen.insert(event.idempotency_key.clone()) {
+                continue;
+            }
+            let at = event
+                .event_time
+                .as_ref()
+                .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+                .expect("every event has a time");
+            let window = at.div_euclid(MINUTE) * MINUTE;
+            match &event.payload {
+                Some(Payload::AdClick(c)) => {
+                    let a = acc
+                        .entry(("ad_click".into(), c.advertiser_id.clone(), window))
+                        .or_default();
+                    a.count += 1;
+                    a.ips.insert(c.ip_address.clone());
+                }
+                Some(Payload::PriceTick(t)) => {
+                    let a = acc
+                        .entry((
+                            "price_tick".into(),
+                            format!("{}/{}", t.pair, t.source),
+                            window,
+                        ))
+                        .or_default();
+                    a.count += 1;
+                    a.prices.push((at, t.price));
+                }
+                _ => unreachable!("the workload has clicks and ticks only"),
+            }
+        }
+        acc.into_iter()
+            .map(|(key, a)| {
+                let row = if key.0 == "ad_click" {
+                    Row {
+                        count: a.count,
+                        distinct: Some(a.ips.len() as i64),
+                        min: None,
+                        max: None,
+                        sum: None,
+                        last: None,
+                        is_final: true,
+                    }
+                } else {
+                    let prices = a.prices.iter().map(|(_, p)| *p);
+                    Row {
+                        count: a.count,
+                        distinct: None,
+                        min: prices.clone().reduce(f64::min),
+                        max: prices.clone().reduce(f64::max),
+                        sum: Some(prices.sum()),
+                        last: a.prices.iter().max_by_key(|(at, _)| *at).map(|(_, p)| *p),
+                        is_final: true,
+                    }
+                };
+                (key, row)
+            })
+            .collect()
+    }
+}
+
+/// The aggregates table.
+pub async fn rows(pool: &sqlx::PgPool) -> anyhow::Result<BTreeMap<RowKey, Row>> {
+    type Raw = (
+        String,
+        String,
+        i64,
+        i64,
+        Option<i64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        bool,
+    );
+    let raw: Vec<Raw> = sqlx::query_as(
+        "SELECT event_type, group_key, (extract(epoch FROM window_start) * 1000)::int8,
+                count, distinct_count, min, max, sum, last, is_final
+         FROM aggregates",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(raw
+        .into_iter()
+        .map(|r| {
+            (
+                (r.0, r.1, r.2),
+                Row {
+                    count: r.3,
+                    distinct: r.4,
+                    min: r.5,
+                    max: r.6,
+                    sum: r.7,
+                    last: r.8,
+                    is_final: r.9,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Waits up to `limit` until the table holds exactly `expected`; fails with
+/// the differences otherwise.
+pub async fn wait_for_rows(
+    pool: &sqlx::PgPool,
+    expected: &BTreeMap<RowKey, Row>,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let got = rows(pool).await?;
+        if &got == expected {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            let mut diff = Vec::new();
+            for (key, want) in expected {
+                match got.get(key) {
+                    Some(have) if have == want => {}
+                    have => diff.push(format!("{key:?}: want {want:?}, have {have:?}")),
+                }
+            }
+            for key in got.keys().filter(|k| !expected.contains_key(*k)) {
+                diff.push(format!("{key:?}: unexpected {:?}", got[key]));
+            }
+            anyhow::bail!(
+                "after {limit:?} the aggregates differ in {} of {} rows:\n{}",
+                diff.len(),
+                expected.len(),
+                diff.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Where the load is, shared by its senders and the test that drives it:
+/// `acked` counts acknowledged events, and senders slow to a trickle once
+/// `acked` has reached the `allowed` mark. Raising the mark and stopping a
+/// service right after puts the stop mid-load however fast or slow the
+/// machine is.
+#[derive(Clone)]
+pub struct Progress {
+    pub acked: Arc<AtomicUsize>,
+    allowed: tokio::sync::watch::Sender<usize>,
+}
+
+impl Progress {
+    /// Senders may go until `allowed` events are acknowledged.
+    pub fn new(allowed: usize) -> Self {
+        Self {
+            acked: Arc::new(AtomicUsize::new(0)),
+            allowed: tokio::sync::watch::Sender::new(allowed),
+        }
+    }
+
+    /// Acknowledged events so far.
+    pub fn acked(&self) -> usize {
+        self.acked.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the senders reached the mark (they slow down there).
+    pub async fn wait_for_mark(&self, limit: Duration) -> anyhow::Result<usize> {
+        let mark = *self.allowed.borrow();
+        wait_until(limit, "the load reaches its mark", || async {
+            Ok(self.acked() >= mark)
+        })
+        .await?;
+        Ok(self.acked())
+    }
+
+    /// Lets the senders go on until `allowed` events are acknowledged.
+    pub fn allow(&self, allowed: usize) {
+        self.allowed.send_replace(allowed);
+    }
+
+    /// Waits while the mark is reached, but at most a second: held senders
+    /// still trickle a batch a second each, because a partition idle for
+    /// the processor's idle advance closes its windows, and the rest of
+    /// their events would then be late.
+    async fn may_send(&self) {
+        let mut allowed = self.allowed.subscribe();
+        let acked = self.acked.clone();
+        // Only the mark changes what this waits for: `acked` only grows.
+        let below_mark = allowed.wait_for(|mark| acked.load(Ordering::SeqCst) < *mark);
+        let _ = tokio::time::timeout(Duration::from_secs(1), below_mark).await;
+    }
+}
+
+/// Sends `batches` through `primary`, one SubmitBatch per batch with `pace`
+/// between them and none past `progress`'s mark; when `primary` fails (it
+/// was stopped), the batch and the rest go to `fallback` — as a client
+/// behind a load balancer would see it. Every event must be acknowledged.
+/// Returns how many batches failed over.
+pub async fn send_batches(
+    batches: Vec<Vec<Event>>,
+    primary: String,
+    fallback: String,
+    pace: Duration,
+    progress: Progress,
+) -> anyhow::Result<usize> {
+    let mut clients = [
+        IngestServiceClient::connect(primary).await?,
+        IngestServiceClient::connect(fallback).await?,
+    ];
+    let mut current = 0;
+    let mut failovers = 0;
+    for batch in batches {
+        progress.may_send().await;
+        let mut pending = batch;
+        loop {
+            let response = clients[current]
+                .submit_batch(SubmitBatchRequest {
+                    events: pending.clone(),
+                })
+                .await;
+            let results = match response {
+                Ok(r) => r.into_inner().results,
+                Err(status) if current == 0 => {
+                    eprintln!("ingest failed ({status:?}); failing over");
+                    current = 1;
+                    failovers += 1;
+                    continue;
+                }
+                Err(status) => anyhow::bail!("the fallback ingest failed too: {status:?}"),
+            };
+            let mut refused = Vec::new();
+            for result in &results {
+                match &result.outcome {
+                    Some(Outcome::Ack(_)) => {}
+                    other => refused.push((result.index as usize, other.clone())),
+                }
+            }
+            anyhow::ensure!(
+                results.len() == pending.len(),
+                "{} results for {} events",
+                results.len(),
+                pending.len()
+            );
+            progress
+                .acked
+                .fetch_add(pending.len() - refused.len(), Ordering::SeqCst);
+            if refused.is_empty() {
+                break;
+            }
+            // Refused while the instance was stopping: resend those elsewhere.
+            anyhow::ensure!(current == 0, "the fallback ingest refused {refused:?}");
+            current = 1;
+            failovers += 1;
+            pending = refused
+                .into_iter()
+                .map(|(index, _)| pending[index].clone())
+                .collect();
+        }
+        tokio::time::sleep(pace).await;
+    }
+    Ok(failovers)
+}
+
+/// Waits up to `limit` for `condition` to hold, polling.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut condition: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = std::time::Instant::now();
+    while !condition().await? {
+        anyhow::ensure!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
