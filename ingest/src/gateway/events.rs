@@ -105,7 +105,7 @@ impl EventResult {
 
 /// Handles `POST /v1/events`.
 pub async fn submit_events(
-    _: Authorized,
+    caller: Authorized,
     State(state): State<GatewayState>,
     headers: HeaderMap,
     Body(bytes): Body,
@@ -120,6 +120,7 @@ pub async fn submit_events(
             ));
         }
     };
+    caller.charge(envelopes.len().saturating_sub(1))?; // one token per event
     let trace = traceparent(&headers);
     let ingestor = &state.ingestor;
     let results = futures::stream::iter(envelopes.into_iter().enumerate())
