@@ -3,11 +3,17 @@
 //! (exit status 1, no panic), instead of running without the setting.
 use std::{process::Command, time::Duration};
 
-use tributary_stack::binaries::build_service_binaries;
+use tributary_stack::{
+    binaries::build_service_binaries, postgres::TestDatabase, registry::RunningRegistry,
+};
 
-#[test]
-fn a_refused_kafka_property_stops_each_service_with_an_error_naming_it() -> anyhow::Result<()> {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_kafka_property_stops_each_service_with_an_error_naming_it() -> anyhow::Result<()>
+{
     let bin = build_service_binaries()?;
+    // A real registry, so the processor gets as far as its Kafka clients.
+    let database = TestDatabase::create().await?;
+    let registry = RunningRegistry::start(database.url()).await?;
     let services: [(&str, &[&str]); 3] = [
         (
             "tributary-ingest",
@@ -21,7 +27,7 @@ fn a_refused_kafka_property_stops_each_service_with_an_error_naming_it() -> anyh
             .args(args)
             .args(["--kafka-brokers", "127.0.0.1:1"])
             .args(["--kafka-property", "security.protocol=bogus"])
-            .args(["--registry-url", "http://127.0.0.1:1"])
+            .args(["--registry-url", &registry.url()])
             .args(["--log-format", "text"])
             .env_remove("DATABASE_URL")
             .stdout(std::process::Stdio::piped())
@@ -34,7 +40,7 @@ fn a_refused_kafka_property_stops_each_service_with_an_error_naming_it() -> anyh
                 let _ = child.kill();
                 anyhow::bail!("{service} kept running with security.protocol=bogus");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let output = child.wait_with_output()?;
         let stderr = String::from_utf8_lossy(&output.stderr);
