@@ -193,8 +193,8 @@ pub struct RateLimitArgs {
     #[arg(long = "rate-limit", env = "TRIBUTARY_RATE_LIMIT", value_parser = parse_rate)]
     pub per_second: Option<f64>,
 
-    /// Events a caller may send at once above the rate, after being idle
-    /// (default: one second's worth of `--rate-limit`). A batch larger than
+    /// Most events a caller may send at once after being idle: the bucket
+    /// size (default: one second's worth of `--rate-limit`, at least 1). A batch larger than
     /// this is let through only with a full bucket, and its excess is paid
     /// back before the caller's next event.
     #[arg(long = "rate-limit-burst", env = "TRIBUTARY_RATE_LIMIT_BURST", requires = "per_second", value_parser = parse_rate)]
