@@ -14,14 +14,18 @@ pub struct KafkaArgs {
     )]
     pub brokers: String,
 
-    /// Extra librdkafka properties as key=value, e.g.
-    /// security.protocol=SASL_SSL. Repeat the flag, or separate with ';' in
-    /// the environment variable.
+    /// Extra librdkafka properties as key=value, passed to every Kafka client
+    /// of the service and winning over Tributary's defaults: SASL and TLS,
+    /// e.g. security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512,
+    /// sasl.username=..., sasl.password=..., ssl.ca.location=/path/ca.pem.
+    /// Repeat the flag, or separate with ';' in the environment variable. A
+    /// property librdkafka refuses stops the service with an error naming it.
     #[arg(
         long = "kafka-property",
         env = "TRIBUTARY_KAFKA_PROPERTIES",
         value_delimiter = ';',
-        value_parser = parse_key_value
+        value_parser = parse_key_value,
+        hide_env_values = true
     )]
     pub properties: Vec<(String, String)>,
 
@@ -139,6 +143,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `url` with its password, if any, replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "(an unparsable URL)".to_string(),
+    }
+}
+
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
@@ -172,6 +188,19 @@ mod tests {
             parse_key_value("sasl.jaas.config=a=b").unwrap(),
             ("sasl.jaas.config".to_string(), "a=b".to_string())
         );
+    }
+
+    #[test]
+    fn redacted_urls_keep_everything_but_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/tributary?sslmode=require"),
+            "postgres://app:***@db:5432/tributary?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/t"),
+            "postgres://postgres@127.0.0.1/t"
+        );
+        assert!(!redact_url("postgres://a:s3cret@c:notaport/d").contains("s3cret"));
     }
 
     #[test]

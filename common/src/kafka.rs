@@ -124,6 +124,70 @@ mod tests {
         assert_eq!(producer_config(&args).get("linger.ms"), Some("50"));
     }
 
+    fn secured(properties: &[(&str, &str)]) -> KafkaArgs {
+        let mut args = KafkaArgs::for_brokers("b:9093");
+        args.properties = properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        args
+    }
+
+    const SASL_SSL: &[(&str, &str)] = &[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.username", "tributary"),
+        ("sasl.password", "s3cret"),
+        ("ssl.ca.location", "probe"),
+        ("ssl.endpoint.identification.algorithm", "https"),
+    ];
+
+    #[test]
+    fn security_properties_reach_every_client() {
+        let args = secured(SASL_SSL);
+        for config in [
+            client_config(&args),
+            producer_config(&args),
+            consumer_config(&args, "g"),
+        ] {
+            for (key, value) in SASL_SSL {
+                assert_eq!(config.get(key), Some(*value), "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn librdkafka_accepts_sasl_ssl_settings() {
+        // Built with SSL, so SASL_SSL with SCRAM is a client librdkafka creates.
+        use rdkafka::producer::BaseProducer;
+        let created = producer_config(&secured(SASL_SSL)).create::<BaseProducer>();
+        assert!(created.is_ok(), "{:?}", created.err());
+        let created = client_config(&secured(&[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", "probe"),
+        ]))
+        .create::<BaseProducer>();
+        assert!(created.is_ok(), "{:?}", created.err());
+    }
+
+    #[test]
+    fn a_property_librdkafka_refuses_is_an_error_naming_it() {
+        use rdkafka::{consumer::BaseConsumer, producer::BaseProducer};
+        let args = secured(&[("security.protocol", "bogus")]);
+        let error = producer_config(&args)
+            .create::<BaseProducer>()
+            .err()
+            .expect("librdkafka accepted security.protocol=bogus")
+            .to_string();
+        assert!(error.contains("security.protocol"), "{error}");
+        let error = consumer_config(&secured(&[("sasl.mechanism.bogus", "x")]), "g")
+            .create::<BaseConsumer>()
+            .err()
+            .expect("librdkafka accepted an unknown property")
+            .to_string();
+        assert!(error.contains("sasl.mechanism.bogus"), "{error}");
+    }
+
     #[test]
     fn consumer_never_commits_by_itself() {
         let config = consumer_config(&KafkaArgs::for_brokers("b:9092"), "g");

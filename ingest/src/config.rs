@@ -27,8 +27,9 @@ pub struct IngestConfig {
     )]
     pub http_addr: SocketAddr,
 
-    /// PEM certificate chain for TLS on the gRPC listener; with
-    /// `--tls-key`, the listener accepts only TLS.
+    /// PEM certificate chain for TLS on both listeners (gRPC and the JSON
+    /// gateway); with `--tls-key`, they accept only TLS (rustls; TLS 1.2 and
+    /// 1.3; HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long = "tls-cert", env = "TRIBUTARY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
@@ -60,9 +61,26 @@ pub struct IngestConfig {
     #[command(flatten)]
     pub auth: AuthArgs,
 
+    /// Per-caller rate limits.
+    #[command(flatten)]
+    pub rate_limit: RateLimitArgs,
+
+    /// A browser origin allowed to call the JSON gateway cross-origin (CORS),
+    /// e.g. `https://dashboard.example.com`, or `*` for any (repeatable;
+    /// `,`-separated in the environment variable). None: no CORS headers, so
+    /// browsers refuse cross-origin calls.
+    #[arg(
+        long = "cors-allowed-origin",
+        env = "TRIBUTARY_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin
+    )]
+    pub cors_allowed_origins: Vec<String>,
+
     /// Postgres database the sink writes aggregates to, served by
     /// QueryService and `GET /v1/aggregates`; when unset those answer
-    /// UNAVAILABLE / 503.
+    /// UNAVAILABLE / 503. TLS as libpq's URL parameters say (`sslmode`,
+    /// `sslrootcert`, ...).
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
@@ -162,6 +180,63 @@ pub struct AuthArgs {
     pub api_keys_file: Option<PathBuf>,
 }
 
+/// Per-caller rate limits: a token bucket per API key.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RateLimitArgs {
+    /// Events per second each caller may send, over gRPC and the gateway
+    /// together (a query request counts as one event). A caller is its API key;
+    /// without configured keys, its IP address (IPv6: its /64). Over the limit
+    /// a call gets RESOURCE_EXHAUSTED with RetryInfo and `retry-after`
+    /// metadata, or HTTP 429 with `Retry-After`; a stream is answered up to
+    /// the last event within the limit and then ends with RESOURCE_EXHAUSTED.
+    /// Unset: no limit.
+    #[arg(long = "rate-limit", env = "TRIBUTARY_RATE_LIMIT", value_parser = parse_rate)]
+    pub per_second: Option<f64>,
+
+    /// Most events a caller may send at once after being idle: the bucket
+    /// size (default: one second's worth of `--rate-limit`, at least 1). A batch larger than
+    /// this is let through only with a full bucket, and its excess is paid
+    /// back before the caller's next event.
+    #[arg(long = "rate-limit-burst", env = "TRIBUTARY_RATE_LIMIT_BURST", requires = "per_second", value_parser = parse_rate)]
+    pub burst: Option<f64>,
+}
+
+impl RateLimitArgs {
+    /// The limiter, when a limit is configured.
+    pub fn limiter(&self) -> Option<crate::rate_limit::RateLimiter> {
+        crate::rate_limit::RateLimiter::new(self.per_second?, self.burst)
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+/// A browser origin, `scheme://host[:port]` (a trailing `/` is dropped), or `*`.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s == "*" {
+        return Ok(s.to_string());
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not an origin: {e}"))?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !plain {
+        return Err(format!(
+            "`{s}` is not an origin such as https://app.example.com or http://localhost:3000"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 impl AuthArgs {
     /// Every configured key, from the flag and the file.
     pub fn load(&self) -> anyhow::Result<Vec<String>> {
@@ -213,6 +288,8 @@ impl IngestConfig {
                 max_message_bytes: 4 * 1024 * 1024,
             },
             auth: AuthArgs::default(),
+            rate_limit: RateLimitArgs::default(),
+            cors_allowed_origins: Vec::new(),
             database_url: None,
             window: Duration::from_secs(60),
             telemetry: TelemetryArgs::default(),
@@ -239,5 +316,52 @@ mod tests {
     fn pinned_schema_ids_are_type_equals_id() {
         assert_eq!(parse_pin("ad_click=7"), Ok(("ad_click".to_string(), 7)));
         assert!(parse_pin("ad_click").is_err());
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        assert_eq!(
+            parse_origin("https://app.example.com/").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        assert_eq!(
+            parse_origin("HTTPS://App.Example.com:443").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(parse_origin("*").unwrap(), "*");
+        assert!(parse_origin("https://app.example.com/path").is_err());
+        assert!(parse_origin("app.example.com").is_err());
+        assert!(parse_origin("ftp://app.example.com").is_err());
+    }
+
+    #[test]
+    fn rate_limit_flags() {
+        use clap::Parser as _;
+        let config = IngestConfig::try_parse_from([
+            "tributary-ingest",
+            "--rate-limit",
+            "50",
+            "--rate-limit-burst",
+            "200",
+            "--cors-allowed-origin",
+            "https://a.example",
+            "--cors-allowed-origin",
+            "http://localhost:3000",
+        ])
+        .unwrap();
+        assert_eq!(config.rate_limit.per_second, Some(50.0));
+        assert_eq!(config.rate_limit.burst, Some(200.0));
+        assert_eq!(
+            config.cors_allowed_origins,
+            ["https://a.example", "http://localhost:3000"]
+        );
+        assert!(IngestConfig::try_parse_from(["tributary-ingest", "--rate-limit", "0"]).is_err());
+        assert!(
+            IngestConfig::try_parse_from(["tributary-ingest", "--rate-limit-burst", "5"]).is_err()
+        );
     }
 }

@@ -2,6 +2,14 @@
 //! order, and keeps at most `max_in_flight` events of a stream in the
 //! producer: when that many wait for the broker, the stream stops reading, so
 //! HTTP/2 flow control slows a fast client down instead of buffering it.
+//!
+//! Rate limits (`--rate-limit`) are charged per event, so a stream cannot
+//! bypass them: a unary call costs one token and a batch one per event (all
+//! or nothing: RESOURCE_EXHAUSTED with RetryInfo and `retry-after`). On a
+//! stream, the first event over the limit is not produced: the stream answers
+//! every event before it and then ends with RESOURCE_EXHAUSTED, whose message
+//! names the first index not accepted, as a stream ending on shutdown does;
+//! the client resends from there after the delay.
 use std::sync::Arc;
 
 use futures::{StreamExt as _, stream::FuturesOrdered};
@@ -15,13 +23,19 @@ use tributary_common::proto::v1::{
     ingest_service_server::IngestService,
 };
 
-use crate::{ingestor::Ingestor, rejection::Rejection};
+use crate::{
+    auth::rate_limited_status,
+    ingestor::Ingestor,
+    rate_limit::{Caller, RateLimiter},
+    rejection::Rejection,
+};
 
 /// The gRPC service.
 pub struct IngestGrpc {
     ingestor: Arc<Ingestor>,
     max_in_flight: usize,
     shutdown: CancellationToken,
+    limiter: Option<RateLimiter>,
 }
 
 impl IngestGrpc {
@@ -31,8 +45,36 @@ impl IngestGrpc {
             ingestor,
             max_in_flight: max_in_flight.max(1),
             shutdown,
+            limiter: None,
         }
     }
+
+    /// Charges every event to its caller's rate limit (see the module docs);
+    /// the caller is the [`Caller`] the auth interceptor left in the request.
+    pub fn with_rate_limit(mut self, limiter: Option<RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// Charges `events` to the caller of `request`.
+    fn charge<T>(&self, request: &Request<T>, events: usize, what: &str) -> Result<(), Status> {
+        let Some(limiter) = self.limiter.as_ref().filter(|_| events > 0) else {
+            return Ok(());
+        };
+        limiter
+            .acquire(&caller(request), events as u64)
+            .map_err(|e| rate_limited_status(e, what))
+    }
+}
+
+/// Who `request` is charged to: set by the auth interceptor; without it (the
+/// service used alone), the peer address.
+fn caller<T>(request: &Request<T>) -> Caller {
+    request
+        .extensions()
+        .get::<Caller>()
+        .copied()
+        .unwrap_or_else(|| Caller::peer(request.remote_addr()))
 }
 
 fn traceparent<T>(request: &Request<T>) -> Option<String> {
@@ -67,6 +109,7 @@ impl IngestService for IngestGrpc {
         request: Request<Streaming<SubmitEventsRequest>>,
     ) -> Result<Response<Self::SubmitEventsStream>, Status> {
         let trace = traceparent(&request);
+        let limit = self.limiter.clone().map(|l| (l, caller(&request)));
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(self.max_in_flight);
         let ingestor = self.ingestor.clone();
@@ -93,6 +136,12 @@ impl IngestService for IngestGrpc {
                     message = inbound.message(), if reading && pending.len() < max_in_flight => {
                         match message {
                             Ok(Some(request)) => {
+                                if let Some(Err(e)) = limit.as_ref().map(|(l, c)| l.acquire(c, 1)) {
+                                    reading = false;
+                                    let what = format!("the event at index {next_index} and every one after it");
+                                    ending = Some(rate_limited_status(e, &what));
+                                    continue;
+                                }
                                 let index = next_index;
                                 next_index += 1;
                                 let ingestor = ingestor.clone();
@@ -127,6 +176,7 @@ impl IngestService for IngestGrpc {
         request: Request<SubmitEventRequest>,
     ) -> Result<Response<SubmitEventResponse>, Status> {
         let trace = traceparent(&request);
+        self.charge(&request, 1, "the event")?;
         let event = request
             .into_inner()
             .event
@@ -144,6 +194,8 @@ impl IngestService for IngestGrpc {
         request: Request<SubmitBatchRequest>,
     ) -> Result<Response<SubmitBatchResponse>, Status> {
         let trace = traceparent(&request);
+        let events = request.get_ref().events.len();
+        self.charge(&request, events, "the batch (none of its events)")?;
         let events = request.into_inner().events;
         // Produced concurrently, so the batch is one round of broker latency.
         let results =

@@ -15,6 +15,7 @@ pub mod health;
 pub mod ingestor;
 pub mod metrics;
 pub mod publisher;
+pub mod rate_limit;
 pub mod rejection;
 pub mod startup;
 pub mod trace_context;

@@ -4,6 +4,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -15,12 +16,13 @@ use tributary_common::proto::{
 use tributary_sink::query::{QueryApi, QueryGrpc};
 
 use crate::{
-    auth::ApiKeys,
+    auth::{ApiKeys, Charge},
     config::IngestConfig,
     gateway::{self, GatewayState},
     grpc::IngestGrpc,
     health::{self, Readiness},
     ingestor::Ingestor,
+    rate_limit::RateLimiter,
 };
 
 /// The query API over `--database-url`, or one that answers UNAVAILABLE when
@@ -48,15 +50,25 @@ pub struct Ingest {
     config: IngestConfig,
     ingestor: Arc<Ingestor>,
     api_keys: ApiKeys,
+    rate_limiter: Option<RateLimiter>,
     queries: QueryApi,
     grpc: TcpListener,
     http: TcpListener,
+    grpc_tls: Option<tonic::transport::ServerTlsConfig>,
+    http_tls: Option<rustls::ServerConfig>,
 }
 
 impl Ingest {
     /// Creates the producer and binds both listeners.
     pub async fn build(config: IngestConfig) -> anyhow::Result<Self> {
         let api_keys = ApiKeys::new(&config.auth.load()?);
+        let rate_limiter = config.rate_limit.limiter();
+        gateway::cors::layer(&config.cors_allowed_origins)?;
+        let grpc_tls = tls_config(&config)?;
+        let http_tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(gateway::tls::server_config(cert, key)?),
+            _ => None,
+        };
         let ingestor = Arc::new(Ingestor::new(&config)?);
         let queries = query_api(&config)?;
         let grpc = TcpListener::bind(config.grpc_addr)
@@ -69,9 +81,12 @@ impl Ingest {
             config,
             ingestor,
             api_keys,
+            rate_limiter,
             queries,
             grpc,
             http,
+            grpc_tls,
+            http_tls,
         })
     }
 
@@ -94,11 +109,13 @@ impl Ingest {
             config,
             ingestor,
             api_keys,
+            rate_limiter,
             queries,
             grpc,
             http,
+            grpc_tls,
+            http_tls,
         } = self;
-        let tls = tls_config(&config)?;
         let stop = CancellationToken::new();
         let readiness = Readiness::default();
 
@@ -117,21 +134,25 @@ impl Ingest {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
         let limits = &config.limits;
+        // Ingest calls are charged per event by the handlers; queries per call.
         let service = InterceptedService::new(
-            IngestServiceServer::new(IngestGrpc::new(
-                ingestor.clone(),
-                limits.max_in_flight_per_stream,
-                stop.clone(),
-            ))
+            IngestServiceServer::new(
+                IngestGrpc::new(
+                    ingestor.clone(),
+                    limits.max_in_flight_per_stream,
+                    stop.clone(),
+                )
+                .with_rate_limit(rate_limiter.clone()),
+            )
             .max_decoding_message_size(limits.max_message_bytes),
-            api_keys.interceptor(),
+            api_keys.guard(rate_limiter.clone(), Charge::Nothing),
         );
         let query_service = InterceptedService::new(
             QueryServiceServer::new(QueryGrpc::new(queries.clone())),
-            api_keys.interceptor(),
+            api_keys.guard(rate_limiter.clone(), Charge::PerCall),
         );
         let mut server = tonic::transport::Server::builder();
-        if let Some(tls) = tls {
+        if let Some(tls) = grpc_tls {
             server = server
                 .tls_config(tls)
                 .context("invalid TLS configuration")?;
@@ -160,9 +181,27 @@ impl Ingest {
             api_keys,
             queries,
             max_body_bytes: limits.max_message_bytes,
+            rate_limiter,
         });
-        let http_server =
-            axum::serve(http, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let app = gateway::cors::apply(router, &config.cors_allowed_origins)?
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let http_stop = stop.clone();
+        let http_server = async move {
+            match http_tls {
+                Some(tls) => {
+                    // tap_io gives the listener axum's ConnectInfo<SocketAddr>.
+                    let listener = gateway::tls::TlsListener::new(http, tls).tap_io(|_| {});
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(http_stop.cancelled_owned())
+                        .await
+                }
+                None => {
+                    axum::serve(http, app)
+                        .with_graceful_shutdown(http_stop.cancelled_owned())
+                        .await
+                }
+            }
+        };
 
         let trigger = stop.clone();
         tokio::spawn(async move {

@@ -19,10 +19,14 @@ pub struct RegistryConfig {
     )]
     pub http_addr: SocketAddr,
 
-    /// Postgres connection URL; the registry's tables are created by its migrations at start.
+    /// Postgres connection URL; the registry's tables are created by its
+    /// migrations at start. TLS as libpq's URL parameters say: `sslmode`
+    /// (disable, prefer, require, verify-ca, verify-full), `sslrootcert`,
+    /// `sslcert`, `sslkey`.
     #[arg(
         long = "database-url",
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "postgres://postgres@127.0.0.1:5432/tributary"
     )]
     pub database_url: String,

@@ -21,7 +21,12 @@ impl Registry {
             .max_connections(16)
             .connect(&config.database_url)
             .await
-            .with_context(|| format!("cannot connect to Postgres at {}", config.database_url))?;
+            .with_context(|| {
+                format!(
+                    "cannot connect to Postgres at {}",
+                    tributary_common::config::redact_url(&config.database_url)
+                )
+            })?;
         // The sink's migrations (versions 1000+) may share this database's
         // migration history; they are not the registry's to check.
         let mut migrator = sqlx::migrate!("./migrations");

@@ -19,10 +19,13 @@ pub struct SinkConfig {
     #[command(flatten)]
     pub registry: RegistryArgs,
 
-    /// Postgres connection URL.
+    /// Postgres connection URL. TLS as libpq's URL parameters say: `sslmode`
+    /// (disable, prefer, require, verify-ca, verify-full), `sslrootcert`,
+    /// `sslcert`, `sslkey`.
     #[arg(
         long = "database-url",
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "postgres://postgres@127.0.0.1:5432/tributary"
     )]
     pub database_url: String,

@@ -23,7 +23,12 @@ pub async fn build(config: &SinkConfig) -> anyhow::Result<Pipeline> {
         .max_connections(4)
         .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_lazy(&config.database_url)
-        .with_context(|| format!("invalid database URL {}", config.database_url))?;
+        .with_context(|| {
+            format!(
+                "invalid database URL {}",
+                tributary_common::config::redact_url(&config.database_url)
+            )
+        })?;
     if config.migrate {
         schema::migrate(&pool)
             .await

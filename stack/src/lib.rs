@@ -13,6 +13,7 @@
 //! - [`sink`]: the sink in-process (tests).
 //! - [`process`]: child processes with logs, SIGTERM and SIGKILL.
 //! - [`task`]: in-process service loops, stopped or aborted.
+//! - [`certs`]: a throwaway CA and server certificate for TLS tests.
 //! - [`binaries`]: the service binaries, built for process-level tests.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`launcher`]: the whole local stack, until Ctrl-C.
@@ -20,6 +21,7 @@
 //!   and shutdown tests).
 pub mod binaries;
 pub mod bootstrap;
+pub mod certs;
 pub mod cluster;
 pub mod ingest;
 pub mod launcher;

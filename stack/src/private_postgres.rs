@@ -2,21 +2,25 @@
 //! port, that the test can crash and start again without touching the shared
 //! server other tests use. Built from the local installation's `initdb` and
 //! `pg_ctl`; run as the `postgres` user when the test runs as root, because
-//! Postgres refuses to run as root.
+//! Postgres refuses to run as root. [`PrivatePostgres::start_with_tls`]
+//! serves TLS (`ssl=on`) with a test certificate and refuses TCP connections
+//! without it (`hostssl` only), so a client that connects has used TLS.
 use std::{
+    os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::Command,
 };
 
 use anyhow::{Context as _, bail};
 
-use crate::tansu::free_port;
+use crate::{certs::TestCertificates, tansu::free_port};
 
 /// A private Postgres server, stopped and deleted when dropped.
 pub struct PrivatePostgres {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
+    tls: bool,
 }
 
 fn server_bin_dir() -> anyhow::Result<PathBuf> {
@@ -31,6 +35,10 @@ fn server_bin_dir() -> anyhow::Result<PathBuf> {
         .context("no initdb under /usr/lib/postgresql/*/bin")
 }
 
+fn postgres_user() -> anyhow::Result<nix::unistd::User> {
+    nix::unistd::User::from_name("postgres")?.context("no `postgres` user to run Postgres as")
+}
+
 fn running_as_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -38,6 +46,38 @@ fn running_as_root() -> bool {
 impl PrivatePostgres {
     /// Creates a cluster (trust authentication) and starts it.
     pub fn start() -> anyhow::Result<Self> {
+        let server = Self::init()?;
+        server.start_server()?;
+        Ok(server)
+    }
+
+    /// Creates a cluster (trust authentication) that serves TLS with `certs`'
+    /// server certificate and key and accepts TCP connections only over TLS,
+    /// and starts it.
+    pub fn start_with_tls(certs: &TestCertificates) -> anyhow::Result<Self> {
+        let mut server = Self::init()?;
+        for (from, to) in [(certs.cert(), "server.crt"), (certs.key(), "server.key")] {
+            let to = server.data.join(to);
+            std::fs::copy(&from, &to)
+                .with_context(|| format!("cannot copy {} into the cluster", from.display()))?;
+            // Postgres refuses a key others can read.
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))?;
+            if running_as_root() {
+                let user = postgres_user()?;
+                nix::unistd::chown(&to, Some(user.uid), Some(user.gid))?;
+            }
+        }
+        // Written as the user running the test; Postgres only reads it.
+        std::fs::write(
+            server.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )?;
+        server.tls = true;
+        server.start_server()?;
+        Ok(server)
+    }
+
+    fn init() -> anyhow::Result<Self> {
         let bin = server_bin_dir()?;
         let port = free_port()?;
         let data = std::env::temp_dir().join(format!(
@@ -46,11 +86,15 @@ impl PrivatePostgres {
         ));
         std::fs::create_dir_all(&data)?;
         if running_as_root() {
-            let user = nix::unistd::User::from_name("postgres")?
-                .context("no `postgres` user to run Postgres as")?;
+            let user = postgres_user()?;
             nix::unistd::chown(&data, Some(user.uid), Some(user.gid))?;
         }
-        let server = Self { bin, data, port };
+        let server = Self {
+            bin,
+            data,
+            port,
+            tls: false,
+        };
         server.run(
             "initdb",
             &[
@@ -64,7 +108,6 @@ impl PrivatePostgres {
                 "UTF8",
             ],
         )?;
-        server.start_server()?;
         Ok(server)
     }
 
@@ -98,11 +141,15 @@ impl PrivatePostgres {
 
     /// Starts the server (again) and waits until it accepts connections.
     pub fn start_server(&self) -> anyhow::Result<()> {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.data_str()
         );
+        if self.tls {
+            // Relative to the data directory.
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let log = self.data.join("server.log").display().to_string();
         self.run(
             "pg_ctl",

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tributary_common::proto::v1::EventErrorCode;
 use tributary_sink::query::QueryError;
 
-use crate::{auth::AuthError, rejection::Rejection};
+use crate::{auth::AuthError, rate_limit::Exhausted, rejection::Rejection};
 
 /// The header carrying the id of a failed request.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -39,6 +39,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The body.
     pub body: ErrorBody,
+    /// Seconds for the `Retry-After` header (429).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -60,7 +62,29 @@ impl ApiError {
             message: message.into(),
             request_id: None,
         };
-        Self { status, body }
+        Self {
+            status,
+            body,
+            retry_after_secs: None,
+        }
+    }
+
+    /// A 429 for a caller over its rate limit, with `Retry-After` (whole
+    /// seconds, rounded up) and a request id.
+    pub fn rate_limited(exhausted: Exhausted) -> Self {
+        let secs = exhausted.retry_after_secs();
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "resource_exhausted",
+            format!(
+                "rate limit exceeded; nothing was accepted; retry after {secs} s (--rate-limit)"
+            ),
+        );
+        let id = uuid::Uuid::new_v4().to_string();
+        tracing::debug!(request_id = %id, retry_after_secs = secs, "gateway request over the rate limit");
+        error.body.request_id = Some(id);
+        error.retry_after_secs = Some(secs);
+        error
     }
 
     /// A 400 about `field` of the request.
@@ -167,6 +191,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = self.body.request_id.clone();
         let unauthenticated = self.status == StatusCode::UNAUTHORIZED;
+        let retry_after = self.retry_after_secs;
         let mut response = (self.status, Json(self.body)).into_response();
         let headers = response.headers_mut();
         if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
@@ -174,6 +199,9 @@ impl IntoResponse for ApiError {
         }
         if unauthenticated {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -204,6 +232,19 @@ mod tests {
         assert_eq!(error.body.error, "unavailable");
         assert!(error.body.request_id.is_some());
         let response = error.into_response();
+        assert!(response.headers().contains_key(REQUEST_ID));
+    }
+
+    #[test]
+    fn rate_limited_is_429_with_retry_after_and_a_request_id() {
+        let error = ApiError::rate_limited(Exhausted {
+            retry_after: std::time::Duration::from_millis(2100),
+        });
+        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(error.body.error, "resource_exhausted");
+        assert!(error.body.request_id.is_some());
+        let response = error.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
         assert!(response.headers().contains_key(REQUEST_ID));
     }
 

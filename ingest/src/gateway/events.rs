@@ -10,7 +10,7 @@ use tributary_common::proto::v1 as proto;
 
 use super::{
     GatewayState,
-    auth::Authorized,
+    auth::AuthorizedBatch,
     body::{self, Body, MediaType},
     envelope,
     error::{ApiError, code_name},
@@ -105,7 +105,7 @@ impl EventResult {
 
 /// Handles `POST /v1/events`.
 pub async fn submit_events(
-    _: Authorized,
+    caller: AuthorizedBatch,
     State(state): State<GatewayState>,
     headers: HeaderMap,
     Body(bytes): Body,
@@ -120,6 +120,7 @@ pub async fn submit_events(
             ));
         }
     };
+    caller.charge(envelopes.len().max(1))?; // rate limit: one token per event
     let trace = traceparent(&headers);
     let ingestor = &state.ingestor;
     let results = futures::stream::iter(envelopes.into_iter().enumerate())

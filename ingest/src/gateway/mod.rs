@@ -5,11 +5,14 @@
 //! [`Ingestor`] as gRPC; every refusal leaves as one JSON error shape
 //! ([`error::ErrorBody`]).
 //!
-//! Request bodies are bounded by the caller: `startup.rs` wraps the router in
-//! a `RequestBodyLimitLayer` of `--max-message-bytes`.
+//! Request bodies are bounded by `--max-message-bytes` (axum's
+//! `DefaultBodyLimit`, enforced while the body is read: 413). The protected
+//! routes check the API key and the caller's rate limit ([`auth`]); `startup.rs`
+//! adds CORS ([`cors`]) and serves over TLS ([`tls`]) when configured.
 pub mod aggregates;
 pub mod auth;
 pub mod body;
+pub mod cors;
 pub mod envelope;
 pub mod error;
 pub mod events;
@@ -17,6 +20,7 @@ pub mod json;
 pub mod openapi;
 pub mod probes;
 pub mod submit;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -30,7 +34,7 @@ use axum::{
 use self::error::ApiError;
 use tributary_sink::query::QueryApi;
 
-use crate::{auth::ApiKeys, health::Readiness, ingestor::Ingestor};
+use crate::{auth::ApiKeys, health::Readiness, ingestor::Ingestor, rate_limit::RateLimiter};
 
 /// What the gateway's handlers share.
 #[derive(Clone)]
@@ -45,6 +49,8 @@ pub struct GatewayState {
     pub queries: QueryApi,
     /// Largest accepted request body; larger ones get a JSON 413.
     pub max_body_bytes: usize,
+    /// Per-caller rate limits (none: unlimited).
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// Every route of the gateway.
@@ -59,8 +65,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/readyz", get(probes::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // axum's own 2 MiB default would undercut `--max-message-bytes`,
-        // which the caller's RequestBodyLimitLayer enforces.
+        // Replaces axum's own 2 MiB default with `--max-message-bytes`.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
