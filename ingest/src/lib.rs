@@ -17,5 +17,4 @@ pub mod metrics;
 pub mod publisher;
 pub mod rejection;
 pub mod startup;
-pub mod trace_context;
 pub mod writer_schema;
