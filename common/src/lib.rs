@@ -6,7 +6,8 @@
 //! - [`rebalance`]: partition revocations seen by a consumer.
 //! - [`config`]: the command-line flags and environment variables every
 //!   service shares (Kafka, registry, telemetry).
-//! - [`telemetry`]: logging and tracing setup.
+//! - [`telemetry`]: logging and tracing setup (OTLP export of spans).
+//! - [`trace_context`]: the W3C `traceparent` header on Kafka records.
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
 //! - [`metrics`]: the Prometheus endpoint.
 //! - [`proto`]: the gRPC contracts.
@@ -26,4 +27,5 @@ pub mod registry_client;
 pub mod schemas;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;
 pub mod wire;

@@ -17,10 +17,14 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
-use tributary_common::proto::v1::{
-    self as proto, EventResult, SubmitBatchRequest, SubmitBatchResponse, SubmitEventRequest,
-    SubmitEventResponse, SubmitEventsRequest, SubmitEventsResponse, event_result::Outcome,
-    ingest_service_server::IngestService,
+use tracing::{Instrument as _, Span};
+use tributary_common::{
+    proto::v1::{
+        self as proto, EventResult, SubmitBatchRequest, SubmitBatchResponse, SubmitEventRequest,
+        SubmitEventResponse, SubmitEventsRequest, SubmitEventsResponse, event_result::Outcome,
+        ingest_service_server::IngestService,
+    },
+    trace_context,
 };
 
 use crate::{
@@ -80,9 +84,25 @@ fn caller<T>(request: &Request<T>) -> Caller {
 fn traceparent<T>(request: &Request<T>) -> Option<String> {
     request
         .metadata()
-        .get("traceparent")
+        .get(trace_context::TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .map(String::from)
+}
+
+/// The span of one call, a child of the caller's `traceparent` when it
+/// sent one; the events' `ingest.produce` spans are its children.
+fn call_span(name: &'static str, traceparent: Option<&str>) -> Span {
+    let method = name.rsplit('/').next().unwrap_or(name);
+    let span = tracing::info_span!(
+        "ingest.grpc",
+        otel.name = name,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = "tributary.v1.IngestService",
+        rpc.method = method,
+    );
+    trace_context::set_parent(&span, trace_context::from_traceparent(traceparent));
+    span
 }
 
 fn result(index: u64, outcome: Result<proto::EventAck, Rejection>) -> EventResult {
@@ -110,6 +130,7 @@ impl IngestService for IngestGrpc {
     ) -> Result<Response<Self::SubmitEventsStream>, Status> {
         let trace = traceparent(&request);
         let limit = self.limiter.clone().map(|l| (l, caller(&request)));
+        let span = call_span("tributary.v1.IngestService/SubmitEvents", trace.as_deref());
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(self.max_in_flight);
         let ingestor = self.ingestor.clone();
@@ -167,7 +188,7 @@ impl IngestService for IngestGrpc {
             if let Some(status) = ending {
                 let _ = tx.send(Err(status)).await;
             }
-        });
+        }.instrument(span));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -177,16 +198,21 @@ impl IngestService for IngestGrpc {
     ) -> Result<Response<SubmitEventResponse>, Status> {
         let trace = traceparent(&request);
         self.charge(&request, 1, "the event")?;
-        let event = request
-            .into_inner()
-            .event
-            .ok_or_else(|| missing_event().to_status())?;
-        let ack = self
-            .ingestor
-            .submit(event, trace.as_deref())
-            .await
-            .map_err(|r| r.to_status())?;
-        Ok(Response::new(SubmitEventResponse { ack: Some(ack) }))
+        let span = call_span("tributary.v1.IngestService/SubmitEvent", trace.as_deref());
+        async move {
+            let event = request
+                .into_inner()
+                .event
+                .ok_or_else(|| missing_event().to_status())?;
+            let ack = self
+                .ingestor
+                .submit(event, trace.as_deref())
+                .await
+                .map_err(|r| r.to_status())?;
+            Ok(Response::new(SubmitEventResponse { ack: Some(ack) }))
+        }
+        .instrument(span)
+        .await
     }
 
     async fn submit_batch(
@@ -196,6 +222,7 @@ impl IngestService for IngestGrpc {
         let trace = traceparent(&request);
         let events = request.get_ref().events.len();
         self.charge(&request, events, "the batch (none of its events)")?;
+        let span = call_span("tributary.v1.IngestService/SubmitBatch", trace.as_deref());
         let events = request.into_inner().events;
         // Produced concurrently, so the batch is one round of broker latency.
         let results =
@@ -208,6 +235,7 @@ impl IngestService for IngestGrpc {
                     )
                 }
             }))
+            .instrument(span)
             .await;
         Ok(Response::new(SubmitBatchResponse { results }))
     }

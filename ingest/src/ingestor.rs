@@ -7,7 +7,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use tributary_common::{config::KafkaArgs, kafka, proto::v1 as proto, registry_client};
+use tracing::Instrument as _;
+use tributary_common::{
+    config::KafkaArgs, kafka, proto::v1 as proto, registry_client, trace_context,
+};
 
 use crate::{
     config::IngestConfig,
@@ -16,7 +19,6 @@ use crate::{
     metrics,
     publisher::{Outgoing, Publisher},
     rejection::Rejection,
-    trace_context,
     writer_schema::WriterSchemas,
 };
 
@@ -46,7 +48,10 @@ impl Ingestor {
         })
     }
 
-    /// Submits one event; `traceparent` is the caller's trace context, if any.
+    /// Submits one event under the current span (the edge's call span).
+    /// `traceparent` is the caller's trace context, if any: the record's
+    /// `traceparent` header is the `ingest.produce` span's context when spans
+    /// are exported, and otherwise a new span id in the caller's trace.
     pub async fn submit(
         &self,
         event: proto::Event,
@@ -91,7 +96,16 @@ impl Ingestor {
         self.ensure_topic(&event_type).await?;
         let mut encoded = Vec::with_capacity(256);
         encode(&event_type, event_time_ms, payload, &schema, &mut encoded)?;
-        let traceparent = trace_context::child_traceparent(traceparent);
+        let span = tracing::info_span!(
+            "ingest.produce",
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.destination.name = %self.kafka.event_topic(&event_type),
+            event_type = %event_type,
+        );
+        let traceparent =
+            trace_context::traceparent_of(&span, &trace_context::from_traceparent(traceparent));
         let stored = self
             .publisher
             .publish(Outgoing {
@@ -103,6 +117,7 @@ impl Ingestor {
                 traceparent: &traceparent,
                 event_time_ms,
             })
+            .instrument(span)
             .await?;
         Ok(proto::EventAck {
             topic: stored.topic,

@@ -18,5 +18,4 @@ pub mod publisher;
 pub mod rate_limit;
 pub mod rejection;
 pub mod startup;
-pub mod trace_context;
 pub mod writer_schema;

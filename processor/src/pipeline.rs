@@ -2,6 +2,13 @@
 //! windows (or dead-letter it), and on every emit tick produce the changed
 //! and closed windows' totals, wait for the broker to acknowledge them, and
 //! only then commit the source offsets they cover.
+//!
+//! Tracing: each record is handled in a `processor.event` span, a child of
+//! the record's `traceparent` (only while spans are exported). Aggregation is
+//! fan-in, so each emitted aggregate gets a new trace: a `processor.aggregate`
+//! root span linked to the contexts of the events added since the group's
+//! last emission (at most [`trace_context::MAX_LINKS`]), and a `processor.produce` child
+//! whose context is the aggregate record's `traceparent` header.
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -12,17 +19,20 @@ use futures::StreamExt as _;
 use rdkafka::{
     Message as _, Offset, TopicPartitionList,
     consumer::{CommitMode, Consumer as _, StreamConsumer},
-    message::{BorrowedMessage, Headers as _},
+    message::{BorrowedMessage, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, Span};
 
-use tributary_common::{dead_letter::DeadLetters, rebalance::RevocationLog};
+use tributary_common::{
+    dead_letter::DeadLetters, rebalance::RevocationLog, telemetry, trace_context,
+};
 
 use crate::{
     aggregate_record::AggregateEncoder,
     decode::{DecodeError, Decoded, Decoder},
-    window::{Contribution, PartitionWindows, Refused, WindowSpec},
+    window::{Contribution, PartitionWindows, Refused, Update, WindowSpec},
 };
 
 /// Everything the loop works with.
@@ -49,6 +59,17 @@ pub struct Pipeline {
 
 /// Windows by source partition.
 type Windows = HashMap<(String, i32), PartitionWindows>;
+
+/// One aggregate record on its way to the broker.
+struct Emit {
+    key: String,
+    value: Vec<u8>,
+    traceparent: String,
+    /// `processor.aggregate`, ended when the emission is done.
+    _span: Span,
+    /// `processor.produce`, the send's span.
+    produce: Span,
+}
 
 fn wall_ms() -> i64 {
     SystemTime::now()
@@ -112,6 +133,38 @@ impl Pipeline {
         let Some(event_type) = topic.strip_prefix(&self.topic_prefix) else {
             return Ok(());
         };
+        if !telemetry::exporting() {
+            return self
+                .handle_event(message, event_type, None, windows, shutdown)
+                .await;
+        }
+        let trace = trace_context::span_context_of(message);
+        let span = tracing::info_span!(
+            "processor.event",
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = topic,
+            messaging.destination.partition.id = message.partition(),
+            messaging.kafka.offset = message.offset(),
+        );
+        trace_context::set_parent(&span, trace_context::context_of(message));
+        self.handle_event(message, event_type, trace, windows, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    /// Decodes one event record and adds it to its window; `trace` is the
+    /// record's trace context, kept for the emitting span's links.
+    async fn handle_event(
+        &self,
+        message: &BorrowedMessage<'_>,
+        event_type: &str,
+        trace: Option<trace_context::SpanContext>,
+        windows: &mut Windows,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let topic = message.topic();
         crate::metrics::RECORDS.inc();
         let timestamp = message.timestamp().to_millis();
         // The registry being down is not the record's fault: wait for it
@@ -174,7 +227,11 @@ impl Pipeline {
             &contribution,
             now,
         ) {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(trace) = trace {
+                    partition.link(&group_key, event_time_ms, trace);
+                }
+            }
             Err(Refused::Duplicate) => {
                 tracing::debug!(idempotency_key, "retried event counted once");
             }
@@ -189,6 +246,36 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The `processor.aggregate` span of one update (a new trace, linked to
+    /// the events it adds) and its `processor.produce` child.
+    fn emit_spans(
+        &self,
+        event_type: &str,
+        update: &Update,
+        links: &[trace_context::SpanContext],
+    ) -> (Span, Span) {
+        let span = tracing::info_span!(
+            parent: None,
+            "processor.aggregate",
+            event_type,
+            group_key = %update.group_key,
+            window_start_ms = update.window_start_ms,
+            is_final = update.is_final,
+            events = update.totals.count(),
+            links = links.len(),
+        );
+        trace_context::add_links(&span, links);
+        let produce = tracing::info_span!(
+            parent: &span,
+            "processor.produce",
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.destination.name = %self.aggregates_topic,
+        );
+        (span, produce)
+    }
+
     /// Produces every pending update and, once all are acknowledged, marks
     /// them emitted and commits the offsets they cover. On failure nothing is
     /// marked or committed; the next tick tries again.
@@ -199,19 +286,37 @@ impl Pipeline {
             let event_type = topic.strip_prefix(&self.topic_prefix).unwrap_or(topic);
             for update in partition.pending(now) {
                 let key = AggregateEncoder::key(event_type, &update);
-                match self.encoder.encode(event_type, &update, now) {
-                    Ok(value) => sends.push((key, value)),
+                let (span, produce) =
+                    self.emit_spans(event_type, &update, partition.links(&update));
+                match span.in_scope(|| self.encoder.encode(event_type, &update, now)) {
+                    Ok(value) => {
+                        let traceparent =
+                            trace_context::traceparent_of(&produce, &trace_context::Context::new());
+                        sends.push(Emit {
+                            key,
+                            value,
+                            traceparent,
+                            _span: span,
+                            produce,
+                        });
+                    }
                     Err(e) => tracing::error!(error = %e, key, "cannot encode aggregate"),
                 }
             }
         }
-        let deliveries = futures::future::join_all(sends.iter().map(|(key, value)| {
-            self.producer.send(
-                FutureRecord::to(&self.aggregates_topic)
-                    .key(key.as_str())
-                    .payload(value.as_slice()),
-                Duration::from_secs(30),
-            )
+        let deliveries = futures::future::join_all(sends.iter().map(|emit| {
+            self.producer
+                .send(
+                    FutureRecord::to(&self.aggregates_topic)
+                        .key(emit.key.as_str())
+                        .payload(emit.value.as_slice())
+                        .headers(trace_context::with_header(
+                            OwnedHeaders::new_with_capacity(1),
+                            &emit.traceparent,
+                        )),
+                    Duration::from_secs(30),
+                )
+                .instrument(emit.produce.clone())
         }))
         .await;
         if let Some(Err((e, _))) = deliveries.iter().find(|d| d.is_err()) {

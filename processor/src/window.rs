@@ -10,6 +10,8 @@ use std::{
     time::Duration,
 };
 
+use tributary_common::trace_context::{MAX_LINKS, SpanContext};
+
 /// Window geometry and time limits.
 #[derive(Debug, Clone, Copy)]
 pub struct WindowSpec {
@@ -164,6 +166,9 @@ struct Group {
     /// Idempotency keys counted in this window: a retried event is counted once.
     seen: HashSet<String>,
     dirty: bool,
+    /// Trace contexts of the events added since the last emission (at most
+    /// [`MAX_LINKS`]), for the links of the span that emits the group.
+    links: Vec<SpanContext>,
 }
 
 struct Window {
@@ -287,11 +292,36 @@ impl PartitionWindows {
                         totals: Totals::new(contribution, event_time_ms),
                         seen,
                         dirty: true,
+                        links: Vec::new(),
                     },
                 );
             }
         }
         Ok(())
+    }
+
+    /// Remembers `trace` as the context of an event just added to
+    /// `group_key` at `event_time_ms`, for the emitting span's links; beyond
+    /// [`MAX_LINKS`] per group and emission, contexts are dropped.
+    pub fn link(&mut self, group_key: &str, event_time_ms: i64, trace: SpanContext) {
+        let start = self.spec.window_start(event_time_ms);
+        if let Some(group) = self
+            .windows
+            .get_mut(&start)
+            .and_then(|w| w.groups.get_mut(group_key))
+            && group.links.len() < MAX_LINKS
+        {
+            group.links.push(trace);
+        }
+    }
+
+    /// The trace contexts remembered by [`PartitionWindows::link`] for the
+    /// group of `update` since its last emission.
+    pub fn links(&self, update: &Update) -> &[SpanContext] {
+        self.windows
+            .get(&update.window_start_ms)
+            .and_then(|w| w.groups.get(&update.group_key))
+            .map_or(&[], |g| g.links.as_slice())
     }
 
     /// What to emit now: every changed group of an open window, and every
@@ -327,6 +357,7 @@ impl PartitionWindows {
         for window in self.windows.values_mut() {
             for group in window.groups.values_mut() {
                 group.dirty = false;
+                group.links.clear();
             }
         }
     }
@@ -357,6 +388,7 @@ impl PartitionWindows {
                 k.len()
                     + g.totals.approx_bytes()
                     + g.seen.iter().map(|s| s.len() + 32).sum::<usize>()
+                    + g.links.len() * std::mem::size_of::<SpanContext>()
             })
             .sum()
     }
@@ -435,6 +467,43 @@ mod tests {
                 last_time_ms: 5_000
             }
         );
+    }
+
+    #[test]
+    fn links_are_kept_per_group_until_emitted_and_capped() {
+        use tributary_common::trace_context::span_context;
+        let trace = |i: usize| {
+            span_context(Some(&format!(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-{i:016x}-01"
+            )))
+            .unwrap()
+        };
+        let mut w = PartitionWindows::new(spec());
+        for i in 1..=MAX_LINKS + 5 {
+            w.add(
+                i as i64,
+                "k",
+                1_000,
+                &i.to_string(),
+                &Contribution::Count,
+                0,
+            )
+            .unwrap();
+            w.link("k", 1_000, trace(i));
+        }
+        w.add(0, "other", 1_000, "x", &Contribution::Count, 0)
+            .unwrap();
+        let updates = w.pending(0);
+        let k = updates.iter().find(|u| u.group_key == "k").unwrap();
+        assert_eq!(w.links(k).len(), MAX_LINKS);
+        assert_eq!(w.links(k)[0], trace(1));
+        let other = updates.iter().find(|u| u.group_key == "other").unwrap();
+        assert!(w.links(other).is_empty());
+        w.emitted(0);
+        w.add(999, "k", 1_000, "new", &Contribution::Count, 0)
+            .unwrap();
+        w.link("k", 1_000, trace(999));
+        assert_eq!(w.links(&w.pending(0)[0]), [trace(999)]);
     }
 
     #[test]

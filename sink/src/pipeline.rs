@@ -3,6 +3,11 @@
 //! is unreachable), and only then move on. Offsets live in Postgres; records
 //! below a partition's stored offset are skipped, so a restart or a
 //! rebalance neither loses nor duplicates.
+//!
+//! Tracing: each batch's transaction runs in a `sink.write` span. A batch
+//! holds many aggregate records, each the end of its own trace, so the span
+//! is the child of the first record's `traceparent` (a one-record batch sits
+//! exactly at the end of its aggregate's trace) and links to the others'.
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt as _;
@@ -12,10 +17,12 @@ use rdkafka::{
     message::OwnedMessage,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use tributary_common::{
     avro_reader::{ReadError, ReaderCache},
     dead_letter::DeadLetters,
     rebalance::RevocationLog,
+    telemetry, trace_context,
 };
 
 use crate::{
@@ -96,6 +103,8 @@ impl Pipeline {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<bool> {
         let mut rows = Vec::with_capacity(batch.len());
+        let tracing_records = telemetry::exporting();
+        let mut traces = Vec::new();
         let mut positions: HashMap<(String, i32), i64> = HashMap::new();
         for message in &batch {
             let partition = (message.topic().to_string(), message.partition());
@@ -122,7 +131,15 @@ impl Pipeline {
             }
             positions.insert(partition, message.offset() + 1);
             match self.decode(message, shutdown).await? {
-                Some(Ok(row)) => rows.push(row),
+                Some(Ok(row)) => {
+                    rows.push(row);
+                    if tracing_records
+                        && traces.len() <= trace_context::MAX_LINKS
+                        && let Some(trace) = trace_context::span_context_of(message)
+                    {
+                        traces.push(trace);
+                    }
+                }
                 Some(Err((reason, detail))) => {
                     self.dead_letters.send(message, reason, &detail).await?
                 }
@@ -140,9 +157,20 @@ impl Pipeline {
         if positions.is_empty() {
             return Ok(true);
         }
+        let span = tracing::info_span!(
+            "sink.write",
+            otel.kind = "client",
+            db.system.name = "postgresql",
+            db.operation.name = "upsert",
+            db.collection.name = "aggregates",
+            rows = rows.len(),
+            partitions = positions.len(),
+        );
+        trace_context::continue_first(&span, &traces);
         let timer = crate::metrics::BATCH_SECONDS.start_timer();
         if self
             .with_retry(shutdown, || self.store.write(&rows, &positions))
+            .instrument(span)
             .await?
             .is_none()
         {

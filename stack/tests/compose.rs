@@ -1,7 +1,8 @@
 //! docker-compose.yml, checked statically because Docker does not run on the
 //! development machines: it parses; every service has an image; Tributary's
 //! services run binaries the Dockerfile ships, and every setting they are
-//! given is one the binary accepts (its `--help` lists the variable);
+//! given is one the binary accepts (its `--help` lists the variable) and
+//! they export spans to the collector's OTLP receiver;
 //! dependencies, Envoy's upstreams and Prometheus's targets name real
 //! services on the right ports; host ports do not collide; processors and
 //! sinks scale with the partitions set in `.env`.
@@ -55,6 +56,13 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         assert!(names.contains(required), "no `{required}` service");
     }
 
+    let collector = load("deploy/otel-collector.yaml")?;
+    let otlp_port = port_of(
+        collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+            .as_str()
+            .expect("the collector receives OTLP over gRPC"),
+    );
+
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile"))?;
     let mut host_ports = BTreeSet::new();
     for (name, service) in services {
@@ -105,8 +113,22 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
             "the Dockerfile does not ship {binary}"
         );
         let help = help_of(binary)?;
+        // Spans go to the collector's OTLP/gRPC receiver (a variable the
+        // OpenTelemetry SDK reads, so not in `--help`).
+        let otlp = service["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} exports no spans"));
+        assert_eq!(
+            otlp.rsplit_once(':').map(|(h, _)| h),
+            Some("http://otel-collector"),
+            "{name}"
+        );
+        assert_eq!(port_of(otlp), otlp_port, "{name}");
         for (variable, _) in service["environment"].as_mapping().expect("environment") {
             let variable = variable.as_str().unwrap();
+            if variable.starts_with("OTEL_") {
+                continue;
+            }
             assert!(
                 help.contains(&format!("[env: {variable}")),
                 "{name}: {binary} has no setting {variable}"

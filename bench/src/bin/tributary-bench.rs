@@ -5,7 +5,7 @@ use tributary_bench::config::BenchConfig;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber_init();
+    let _telemetry = telemetry();
     let config = BenchConfig::parse();
     let report = tributary_bench::run(&config).await?;
     let (json, md) = report.write(&config.out)?;
@@ -14,11 +14,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tracing_subscriber_init() {
+/// Warnings and errors as text on stderr; nothing is exported.
+fn telemetry() -> tributary_common::telemetry::Telemetry {
     let telemetry = tributary_common::config::TelemetryArgs {
         log_format: tributary_common::config::LogFormat::Text,
         log_filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
         metrics_addr: None,
     };
-    tributary_common::telemetry::init(&telemetry);
+    tributary_common::telemetry::init(&telemetry, "tributary-bench")
 }

@@ -6,7 +6,8 @@ use axum::{Json, extract::State, http::HeaderMap};
 use futures::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
-use tributary_common::proto::v1 as proto;
+use tracing::Instrument as _;
+use tributary_common::{proto::v1 as proto, trace_context};
 
 use super::{
     GatewayState,
@@ -122,6 +123,15 @@ pub async fn submit_events(
     };
     caller.charge(envelopes.len().max(1))?; // rate limit: one token per event
     let trace = traceparent(&headers);
+    let span = tracing::info_span!(
+        "ingest.http",
+        otel.name = "POST /v1/events",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/v1/events",
+        events = envelopes.len(),
+    );
+    trace_context::set_parent(&span, trace_context::from_traceparent(trace.as_deref()));
     let ingestor = &state.ingestor;
     let results = futures::stream::iter(envelopes.into_iter().enumerate())
         .map(|(index, envelope)| {
@@ -136,6 +146,7 @@ pub async fn submit_events(
         })
         .buffered(MAX_IN_FLIGHT_PER_REQUEST)
         .collect()
+        .instrument(span)
         .await;
     Ok(Json(EventResults { results }))
 }

@@ -6,9 +6,11 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
 };
+use tracing::Instrument as _;
 use tributary_common::{
     proto::v1::{self as proto, event::Payload},
     schemas::AD_CLICK,
+    trace_context,
 };
 
 use super::{
@@ -39,9 +41,19 @@ pub async fn submit(
     }
     let event = parse(&body::parse_json(&bytes)?, &headers)
         .map_err(|r| ApiError::from_rejection(r, old_field_name))?;
+    let trace = traceparent(&headers);
+    let span = tracing::info_span!(
+        "ingest.http",
+        otel.name = "POST /submit",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/submit",
+    );
+    trace_context::set_parent(&span, trace_context::from_traceparent(trace.as_deref()));
     state
         .ingestor
-        .submit(event, traceparent(&headers).as_deref())
+        .submit(event, trace.as_deref())
+        .instrument(span)
         .await
         .map_err(|r| ApiError::from_rejection(r, old_field_name))?;
     Ok(StatusCode::NO_CONTENT)

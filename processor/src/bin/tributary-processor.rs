@@ -1,4 +1,4 @@
-//! `tributary-processor`: config → telemetry → run until SIGINT/SIGTERM → final emit and commit.
+//! `tributary-processor`: config → telemetry (span export flushed at exit) → run until SIGINT/SIGTERM → final emit and commit.
 use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
 use tributary_processor::{config::ProcessorConfig, startup};
@@ -6,7 +6,12 @@ use tributary_processor::{config::ProcessorConfig, startup};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ProcessorConfig::parse();
-    telemetry::init(&config.telemetry);
-    metrics::serve_configured(&config.telemetry).await?;
-    startup::run(config, shutdown::signal()).await
+    let telemetry = telemetry::init(&config.telemetry, "tributary-processor");
+    let result = async {
+        metrics::serve_configured(&config.telemetry).await?;
+        startup::run(config, shutdown::signal()).await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
 }

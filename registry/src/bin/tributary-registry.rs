@@ -1,4 +1,4 @@
-//! `tributary-registry`: config → telemetry → build → serve until SIGINT/SIGTERM.
+//! `tributary-registry`: config → telemetry (span export flushed at exit) → build → serve until SIGINT/SIGTERM.
 use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
 use tributary_registry::{config::RegistryConfig, startup};
@@ -6,7 +6,12 @@ use tributary_registry::{config::RegistryConfig, startup};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = RegistryConfig::parse();
-    telemetry::init(&config.telemetry);
-    metrics::serve_configured(&config.telemetry).await?;
-    startup::run(&config, shutdown::signal()).await
+    let telemetry = telemetry::init(&config.telemetry, "tributary-registry");
+    let result = async {
+        metrics::serve_configured(&config.telemetry).await?;
+        startup::run(&config, shutdown::signal()).await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
 }

@@ -1,4 +1,4 @@
-//! `tributary-sink`: config → telemetry → run until SIGINT/SIGTERM.
+//! `tributary-sink`: config → telemetry (span export flushed at exit) → run until SIGINT/SIGTERM.
 use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
 use tributary_sink::{config::SinkConfig, startup};
@@ -6,7 +6,12 @@ use tributary_sink::{config::SinkConfig, startup};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = SinkConfig::parse();
-    telemetry::init(&config.telemetry);
-    metrics::serve_configured(&config.telemetry).await?;
-    startup::run(config, shutdown::signal()).await
+    let telemetry = telemetry::init(&config.telemetry, "tributary-sink");
+    let result = async {
+        metrics::serve_configured(&config.telemetry).await?;
+        startup::run(config, shutdown::signal()).await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
 }

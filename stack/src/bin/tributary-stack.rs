@@ -7,7 +7,12 @@ use tributary_stack::launcher::{self, LauncherConfig};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = LauncherConfig::parse();
-    telemetry::init(&config.telemetry);
-    metrics::serve_configured(&config.telemetry).await?;
-    launcher::run(config).await
+    let telemetry = telemetry::init(&config.telemetry, "tributary-stack");
+    let result = async {
+        metrics::serve_configured(&config.telemetry).await?;
+        launcher::run(config).await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
 }
