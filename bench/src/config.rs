@@ -32,9 +32,36 @@ pub struct BenchConfig {
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
 
+    /// Run only these stages (repeatable); all by default. A `consume` run
+    /// on its own first fills the event topics with raw records.
+    #[arg(long = "stage", value_enum)]
+    pub stages: Vec<StageGroup>,
+
     /// Directory of the service binaries; defaults to this binary's directory.
     #[arg(long, env = "TRIBUTARY_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
+}
+
+/// A group of stages, each with its baseline.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageGroup {
+    /// Raw producer vs streaming ingest, closed and open loop.
+    Produce,
+    /// Unary gRPC and `POST /submit`.
+    Requests,
+    /// Raw consumer vs the processor on the event backlog.
+    Consume,
+    /// Raw upsert loop vs the sink.
+    Sink,
+    /// End-to-end freshness.
+    Freshness,
+}
+
+impl BenchConfig {
+    /// Whether `group` runs.
+    pub fn runs_stage(&self, group: StageGroup) -> bool {
+        self.stages.is_empty() || self.stages.contains(&group)
+    }
 }
 
 /// The broker's storage engine.

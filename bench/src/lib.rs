@@ -24,7 +24,7 @@ use tributary_client::Client;
 use tributary_common::{kafka, schemas};
 
 use crate::{
-    config::{BenchConfig, Sizes},
+    config::{BenchConfig, Sizes, StageGroup},
     env::{Env, Service, free_addr, wait_for_http},
     report::{Machine, Report, Stage, names},
     stages::{consume, freshness, produce, requests, sink},
@@ -52,7 +52,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
 
     let mut env = Env::start(config.broker_storage, config.partitions, &bin_dir, &log_dir).await?;
     let mut stages = Vec::new();
-    let result = run_stages(&mut env, &sizes, &mut stages).await;
+    let result = run_stages(&mut env, config, &sizes, &mut stages).await;
     let peak_rss_kib = env.finish().await?;
     result?;
     Ok(Report {
@@ -74,8 +74,12 @@ fn progress(stage: &str) {
     eprintln!("[bench] {stage}");
 }
 
-async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> anyhow::Result<()> {
-    let runs = sizes.runs;
+async fn run_stages(
+    env: &mut Env,
+    config: &BenchConfig,
+    sizes: &Sizes,
+    stages: &mut Vec<Stage>,
+) -> anyhow::Result<()> {
     let ad_click_topic = env.kafka.event_topic(schemas::AD_CLICK);
     let schema_id = env.latest_schema_id(&ad_click_topic, schemas::AD_CLICK)?;
     kafka::ensure_topics(&env.kafka, &[RAW_TOPIC.to_string()], env.partitions).await?;
@@ -102,12 +106,49 @@ async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> an
     )
     .await;
 
+    if config.runs_stage(StageGroup::Produce) {
+        produce_stages(sizes, stages, &producer, &records, &sender).await;
+    }
+    if config.runs_stage(StageGroup::Requests) {
+        request_stages(sizes, stages, &client, &http_addr.to_string()).await;
+    }
+    let event_topics = vec![
+        ad_click_topic.clone(),
+        env.kafka.event_topic(schemas::PRICE_TICK),
+    ];
+    if config.runs_stage(StageGroup::Consume) {
+        let backlog = consume::backlog(&env.kafka, &event_topics).await?;
+        if backlog < sizes.events as u64 {
+            // Run on its own: the event topics hold only the warm-up.
+            produce::raw_closed(&producer, &ad_click_topic, &records, sizes.window).await;
+        }
+        consume_stages(env, sizes, stages, &event_topics).await?;
+    }
+    if config.runs_stage(StageGroup::Sink) {
+        sink_stages(env, sizes, stages).await?;
+    }
+    if config.runs_stage(StageGroup::Freshness) {
+        freshness_stages(env, sizes, stages, &client, &sender, &event_topics).await?;
+    }
+    drop(sender);
+    env.stop(ingest).await?;
+    Ok(())
+}
+
+async fn produce_stages(
+    sizes: &Sizes,
+    stages: &mut Vec<Stage>,
+    producer: &rdkafka::producer::FutureProducer,
+    records: &std::sync::Arc<Vec<workload::RawRecord>>,
+    sender: &std::sync::Arc<tributary_client::Sender>,
+) {
+    let runs = sizes.runs;
     progress("producing, closed loop: raw producer and streaming ingest");
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        raw.push(produce::raw_closed(&producer, RAW_TOPIC, &records, sizes.window).await);
+        raw.push(produce::raw_closed(producer, RAW_TOPIC, records, sizes.window).await);
         let events = (0..sizes.events).map(workload::ad_click).collect();
-        ours.push(produce::stream_closed(&sender, events, sizes.window).await);
+        ours.push(produce::stream_closed(sender, events, sizes.window).await);
     }
     stages.push(Stage::new(names::RAW_PRODUCER, true, "records", raw));
     stages.push(Stage::new(names::STREAM, false, "events", ours));
@@ -117,7 +158,7 @@ async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> an
     for _ in 0..runs {
         raw.push(
             produce::raw_open(
-                &producer,
+                producer,
                 RAW_TOPIC,
                 records.clone(),
                 sizes.latency_rate,
@@ -131,37 +172,43 @@ async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> an
     }
     stages.push(Stage::new(names::RAW_PRODUCER_OPEN, true, "records", raw));
     stages.push(Stage::new(names::STREAM_OPEN, false, "events", ours));
+}
 
+async fn request_stages(sizes: &Sizes, stages: &mut Vec<Stage>, client: &Client, http_addr: &str) {
+    let runs = sizes.runs;
     progress("one event per request: unary gRPC and POST /submit");
     let (mut unary, mut submit) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        unary.push(requests::unary_grpc(&client, sizes.concurrency, sizes.request_duration).await);
+        unary.push(requests::unary_grpc(client, sizes.concurrency, sizes.request_duration).await);
         submit.push(
-            requests::http_submit(
-                &http_addr.to_string(),
-                sizes.concurrency,
-                sizes.request_duration,
-            )
-            .await,
+            requests::http_submit(http_addr, sizes.concurrency, sizes.request_duration).await,
         );
     }
     stages.push(Stage::new(names::UNARY, false, "requests", unary));
     stages.push(Stage::new(names::HTTP_SUBMIT, false, "requests", submit));
+}
 
+async fn consume_stages(
+    env: &mut Env,
+    sizes: &Sizes,
+    stages: &mut Vec<Stage>,
+    event_topics: &[String],
+) -> anyhow::Result<()> {
+    let runs = sizes.runs;
     progress("consuming the event backlog: raw consumer and processor");
-    let event_topics = vec![
-        ad_click_topic.clone(),
-        env.kafka.event_topic(schemas::PRICE_TICK),
-    ];
-    let backlog = consume::backlog(&env.kafka, &event_topics).await?;
+    let backlog = consume::backlog(&env.kafka, event_topics).await?;
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
     for run in 0..runs {
-        raw.push(consume::raw_consumer(&env.kafka, &event_topics, backlog, run).await?);
+        raw.push(consume::raw_consumer(&env.kafka, event_topics, backlog, run).await?);
         ours.push(consume::processor(env, backlog, run).await?);
     }
     stages.push(Stage::new(names::RAW_CONSUMER, true, "records", raw));
     stages.push(Stage::new(names::PROCESSOR, false, "events", ours));
+    Ok(())
+}
 
+async fn sink_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> anyhow::Result<()> {
+    let runs = sizes.runs;
     progress("writing aggregates: raw upsert loop and sink");
     let rows = sink::fill_backlog(env, sizes.sink_rows).await?;
     let pool = sqlx::PgPool::connect(env.database.url()).await?;
@@ -172,7 +219,19 @@ async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> an
     }
     stages.push(Stage::new(names::RAW_UPSERT, true, "rows", raw));
     stages.push(Stage::new(names::SINK, false, "rows", ours));
+    pool.close().await;
+    Ok(())
+}
 
+async fn freshness_stages(
+    env: &mut Env,
+    sizes: &Sizes,
+    stages: &mut Vec<Stage>,
+    client: &Client,
+    sender: &std::sync::Arc<tributary_client::Sender>,
+    event_topics: &[String],
+) -> anyhow::Result<()> {
+    let runs = sizes.runs;
     progress("end-to-end freshness: the whole pipeline, open loop");
     let processor = env
         .spawn("processor", env.service_command("tributary-processor"))
@@ -180,11 +239,11 @@ async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> an
     let sink_service = env
         .spawn("sink", env.service_command("tributary-sink"))
         .await?;
-    catch_up(&processor, &env.kafka, &event_topics).await?;
+    catch_up(&processor, &env.kafka, event_topics).await?;
     let (mut probes, mut background) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let (p, b) = freshness::run(
-            &client,
+            client,
             sender.clone(),
             sizes.freshness_rate,
             sizes.probe_rate,
@@ -203,11 +262,8 @@ async fn run_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> an
         background,
     ));
 
-    drop(sender);
     env.stop(sink_service).await?;
     env.stop(processor).await?;
-    env.stop(ingest).await?;
-    pool.close().await;
     Ok(())
 }
 

@@ -6,9 +6,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
+use tonic::{service::interceptor::InterceptedService, transport::server::TcpIncoming};
 use tributary_common::proto::{
     self,
     v1::{ingest_service_server::IngestServiceServer, query_service_server::QueryServiceServer},
@@ -170,8 +169,10 @@ impl Ingest {
             .add_service(reflection_v1alpha)
             .add_service(service)
             .add_service(query_service)
+            // No Nagle: acks are small writes that must not wait for the
+            // peer's delayed ACK (40 ms on Linux).
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(grpc),
+                TcpIncoming::from(grpc).with_nodelay(Some(true)),
                 stop.clone().cancelled_owned(),
             );
 
@@ -196,6 +197,11 @@ impl Ingest {
                         .await
                 }
                 None => {
+                    let http = http.tap_io(|tcp| {
+                        if let Err(e) = tcp.set_nodelay(true) {
+                            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                        }
+                    });
                     axum::serve(http, app)
                         .with_graceful_shutdown(http_stop.cancelled_owned())
                         .await

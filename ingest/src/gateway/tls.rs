@@ -95,6 +95,8 @@ impl Listener for TlsListener {
                 accepted = self.tcp.accept(), if self.handshakes.len() < MAX_HANDSHAKES => {
                     match accepted {
                         Ok((stream, peer)) => {
+                            // Responses are small writes: no Nagle delay.
+                            let _ = stream.set_nodelay(true);
                             self.handshakes.spawn(handshake(self.acceptor.clone(), stream, peer));
                         }
                         Err(e) => {
