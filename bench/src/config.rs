@@ -32,6 +32,11 @@ pub struct BenchConfig {
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
 
+    /// Events (records) in flight in the closed-loop runs, for the SDK
+    /// sender and the raw producer alike; the SDK's default window when unset.
+    #[arg(long)]
+    pub window: Option<usize>,
+
     /// Run only these stages (repeatable); all by default. A `consume` run
     /// on its own first fills the event topics with raw records.
     #[arg(long = "stage", value_enum)]
@@ -111,7 +116,9 @@ impl Sizes {
             Self {
                 runs: config.runs.unwrap_or(1),
                 events: 2_000,
-                window: 1024,
+                window: config
+                    .window
+                    .unwrap_or(tributary_client::SenderOptions::default().window),
                 latency_rate: 500,
                 latency_duration: Duration::from_secs(2),
                 concurrency: 16,
@@ -126,7 +133,9 @@ impl Sizes {
             Self {
                 runs: config.runs.unwrap_or(3),
                 events: 50_000,
-                window: 1024,
+                window: config
+                    .window
+                    .unwrap_or(tributary_client::SenderOptions::default().window),
                 latency_rate: 2_000,
                 latency_duration: Duration::from_secs(8),
                 concurrency: 64,
