@@ -37,6 +37,11 @@ pub struct BenchConfig {
     #[arg(long)]
     pub window: Option<usize>,
 
+    /// Streams (SDK senders, each on a connection of its own) of the
+    /// closed-loop streaming run; the in-flight window is shared.
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
+
     /// Run only these stages (repeatable); all by default. A `consume` run
     /// on its own first fills the event topics with raw records.
     #[arg(long = "stage", value_enum)]
@@ -89,6 +94,8 @@ pub struct Sizes {
     /// Events (or records) in flight in a closed-loop run: the SDK sender's
     /// window, and the raw producer's.
     pub window: usize,
+    /// Streams of the closed-loop streaming run.
+    pub streams: usize,
     /// Offered rate of the open-loop latency runs, events/s.
     pub latency_rate: u64,
     /// Length of each open-loop latency run.
@@ -119,6 +126,7 @@ impl Sizes {
                 window: config
                     .window
                     .unwrap_or(tributary_client::SenderOptions::default().window),
+                streams: config.streams.max(1),
                 latency_rate: 500,
                 latency_duration: Duration::from_secs(2),
                 concurrency: 16,
@@ -136,6 +144,7 @@ impl Sizes {
                 window: config
                     .window
                     .unwrap_or(tributary_client::SenderOptions::default().window),
+                streams: config.streams.max(1),
                 latency_rate: 2_000,
                 latency_duration: Duration::from_secs(8),
                 concurrency: 64,

@@ -100,7 +100,7 @@ async fn run_stages(
     let warm = sizes.window.min(records.len());
     produce::raw_closed(&producer, RAW_TOPIC, &records[..warm], sizes.window).await;
     produce::stream_closed(
-        &sender,
+        std::slice::from_ref(&sender),
         (0..warm).map(workload::ad_click).collect(),
         sizes.window,
     )
@@ -116,7 +116,12 @@ async fn run_stages(
         freshness_stages(env, sizes, stages, &client, &sender, &event_topics).await?;
     }
     if config.runs_stage(StageGroup::Produce) {
-        produce_stages(sizes, stages, &producer, &records, &sender).await;
+        let mut senders = vec![sender.clone()];
+        for _ in 1..sizes.streams {
+            let client = Client::new(format!("http://{grpc_addr}"))?;
+            senders.push(produce::sender(&client, sizes.window));
+        }
+        produce_stages(sizes, stages, &producer, &records, &senders).await;
     }
     if config.runs_stage(StageGroup::Requests) {
         request_stages(sizes, stages, &client, &http_addr.to_string()).await;
@@ -142,7 +147,7 @@ async fn produce_stages(
     stages: &mut Vec<Stage>,
     producer: &rdkafka::producer::FutureProducer,
     records: &std::sync::Arc<Vec<workload::RawRecord>>,
-    sender: &std::sync::Arc<tributary_client::Sender>,
+    senders: &[std::sync::Arc<tributary_client::Sender>],
 ) {
     let runs = sizes.runs;
     progress("producing, closed loop: raw producer and streaming ingest");
@@ -150,7 +155,7 @@ async fn produce_stages(
     for _ in 0..runs {
         raw.push(produce::raw_closed(producer, RAW_TOPIC, records, sizes.window).await);
         let events = (0..sizes.events).map(workload::ad_click).collect();
-        ours.push(produce::stream_closed(sender, events, sizes.window).await);
+        ours.push(produce::stream_closed(senders, events, sizes.window).await);
     }
     stages.push(Stage::new(names::RAW_PRODUCER, true, "records", raw));
     stages.push(Stage::new(names::STREAM, false, "events", ours));
@@ -169,7 +174,12 @@ async fn produce_stages(
             .await,
         );
         ours.push(
-            produce::stream_open(sender.clone(), sizes.latency_rate, sizes.latency_duration).await,
+            produce::stream_open(
+                senders[0].clone(),
+                sizes.latency_rate,
+                sizes.latency_duration,
+            )
+            .await,
         );
     }
     stages.push(Stage::new(names::RAW_PRODUCER_OPEN, true, "records", raw));

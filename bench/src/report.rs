@@ -252,9 +252,10 @@ impl Report {
         let s = &self.sizes;
         let _ = writeln!(
             md,
-            "\n## Sizes\n\nclosed loop: {} events, {} in flight; open loop: {} events/s for {:?}; unary and POST /submit: {} callers for {:?}; sink backlog: {} rows, baseline batches of {}; freshness: {} events/s background, {} probes/s, for {:?}.",
+            "\n## Sizes\n\nclosed loop: {} events, {} in flight, {} stream(s); open loop: {} events/s for {:?}; unary and POST /submit: {} callers for {:?}; sink backlog: {} rows, baseline batches of {}; freshness: {} events/s background, {} probes/s, for {:?}.",
             s.events,
             s.window,
+            s.streams,
             s.latency_rate,
             s.latency_duration,
             s.concurrency,

@@ -106,14 +106,18 @@ async fn send_event(sender: &Sender, event: proto::Event) -> anyhow::Result<()> 
     }
 }
 
-/// Streaming ingest, closed loop: `events` through the SDK sender, at most
-/// `window` unanswered.
-pub async fn stream_closed(sender: &Sender, events: Vec<proto::Event>, window: usize) -> RunResult {
+/// Streaming ingest, closed loop: `events` through the SDK senders (one
+/// stream each, events dealt round-robin), at most `window` unanswered in all.
+pub async fn stream_closed(
+    senders: &[Arc<Sender>],
+    events: Vec<proto::Event>,
+    window: usize,
+) -> RunResult {
     let mut events: Vec<Option<proto::Event>> = events.into_iter().map(Some).collect();
     let count = events.len();
     drive::closed_loop(count, window, |i| {
         let event = events[i].take().expect("each event is sent once");
-        send_event(sender, event)
+        send_event(&senders[i % senders.len()], event)
     })
     .await
 }
