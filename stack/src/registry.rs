@@ -38,6 +38,22 @@ impl RunningRegistry {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// Stops the registry and returns once its listener is closed (after
+    /// a graceful shutdown of up to 5 s, then by abort), so a test that
+    /// needs the registry gone does not race a still-serving task.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+            let _ = (&mut self.task).await;
+        }
+    }
 }
 
 impl Drop for RunningRegistry {
