@@ -41,3 +41,20 @@ pub fn cancel_on(
     });
     token
 }
+
+/// Runs `start` (a service's start-up: connecting, migrating, subscribing)
+/// unless `stop` is cancelled first; `None` when it was. Services watch the
+/// signal from the beginning, so a SIGTERM while start-up still waits on the
+/// broker, the registry or Postgres stops them cleanly instead of killing them.
+pub async fn unless_stopped<T>(
+    stop: &tokio_util::sync::CancellationToken,
+    start: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
+    tokio::select! {
+        () = stop.cancelled() => {
+            tracing::info!("stopped before it started");
+            Ok(None)
+        }
+        started = start => started.map(Some),
+    }
+}

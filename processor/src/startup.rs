@@ -74,15 +74,10 @@ pub async fn run(
     config: ProcessorConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // Listen before building: building waits on the registry and the broker,
-    // and a SIGTERM meanwhile must stop the processor cleanly, not kill it.
     let stop = tributary_common::shutdown::cancel_on(shutdown);
-    let pipeline = tokio::select! {
-        () = stop.cancelled() => {
-            tracing::info!("stopped before it started");
-            return Ok(());
-        }
-        pipeline = build(&config) => pipeline?,
+    let Some(pipeline) = tributary_common::shutdown::unless_stopped(&stop, build(&config)).await?
+    else {
+        return Ok(());
     };
     tracing::info!(group = %config.group, pattern = %config.kafka.topic_prefix, "processor running");
     pipeline.run(stop).await

@@ -68,12 +68,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let stop = tributary_common::shutdown::cancel_on(shutdown);
-    let registry = tokio::select! {
-        () = stop.cancelled() => {
-            tracing::info!("stopped before it started");
-            return Ok(());
-        }
-        registry = Registry::build(config) => registry?,
+    let Some(registry) =
+        tributary_common::shutdown::unless_stopped(&stop, Registry::build(config)).await?
+    else {
+        return Ok(());
     };
     tracing::info!(addr = %registry.local_addr(), "registry listening");
     registry.serve(stop.cancelled_owned()).await?;

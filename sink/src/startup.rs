@@ -61,15 +61,10 @@ pub async fn run(
     config: SinkConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // Listen before building: building may wait on Postgres (migrations),
-    // and a SIGTERM meanwhile must stop the sink cleanly, not kill it.
     let stop = tributary_common::shutdown::cancel_on(shutdown);
-    let pipeline = tokio::select! {
-        () = stop.cancelled() => {
-            tracing::info!("stopped before it started");
-            return Ok(());
-        }
-        pipeline = build(&config) => pipeline?,
+    let Some(pipeline) = tributary_common::shutdown::unless_stopped(&stop, build(&config)).await?
+    else {
+        return Ok(());
     };
     tracing::info!(group = %config.group, topic = %config.kafka.aggregates_topic, "sink running");
     pipeline.run(stop).await
