@@ -1,33 +1,33 @@
 //! The benchmark's environment: one broker, one fresh database and the
-//! registry, shared by every stage, and the services as real processes (so
-//! their peak RSS is theirs alone).
-use std::{
-    collections::BTreeMap,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+//! registry, shared by every stage, and the services as real processes
+//! (started by the test harness's [`Cluster`], so their peak RSS is theirs
+//! alone).
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use anyhow::{Context as _, bail};
-use tokio::process::Command;
+use anyhow::Context as _;
 use tributary_common::config::{KafkaArgs, RegistryArgs};
 use tributary_stack::{
     bootstrap,
+    cluster::{Cluster, ServiceProcess},
     postgres::TestDatabase,
-    process::ChildProcess,
-    tansu::{self, Storage, Tansu},
+    tansu::{Storage, Tansu},
 };
 
 use crate::config::BrokerStorage;
 
-/// Broker, database and registry, and where the service binaries are.
+/// How long a service may take to exit after SIGTERM.
+const STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Broker, database and registry, and the services started on them.
 pub struct Env {
     /// The broker.
     pub broker: Tansu,
     /// The benchmark's own database, dropped at the end.
     pub database: TestDatabase,
+    /// Starts the service processes.
+    cluster: Cluster,
     /// The registry process, until [`Env::finish`].
-    registry: Option<Service>,
+    registry: Option<ServiceProcess>,
     /// Broker settings for the pipeline's topics.
     pub kafka: KafkaArgs,
     /// Registry settings.
@@ -36,17 +36,8 @@ pub struct Env {
     pub partitions: i32,
     /// Schema ids by subject and version.
     pub schema_ids: BTreeMap<(String, u32), u32>,
-    bin_dir: PathBuf,
-    log_dir: PathBuf,
     /// Peak RSS (KiB) of every service process stopped so far, by service.
     peak_rss: BTreeMap<String, u64>,
-}
-
-/// A service process with its metrics endpoint.
-pub struct Service {
-    process: ChildProcess,
-    /// Where it serves Prometheus metrics.
-    pub metrics: SocketAddr,
 }
 
 impl Env {
@@ -70,16 +61,18 @@ impl Env {
         tributary_sink::schema::migrate(&pool).await?;
         pool.close().await;
 
-        let registry_addr = free_addr()?;
-        let mut command = Command::new(bin_dir.join("tributary-registry"));
-        command
-            .env("TRIBUTARY_HTTP_ADDR", registry_addr.to_string())
-            .env("DATABASE_URL", database.url());
-        let registry = Service::spawn("registry", command, log_dir).await?;
-        let registry_args = RegistryArgs {
-            url: format!("http://{registry_addr}"),
+        let mut cluster = Cluster {
+            bin_dir: bin_dir.to_path_buf(),
+            log_dir: log_dir.to_path_buf(),
+            kafka: kafka.clone(),
+            registry: RegistryArgs { url: String::new() },
+            database_url: database.url().to_string(),
         };
-        wait_for_http(&format!("{}/schemas/types", registry_args.url)).await?;
+        let registry = cluster.registry("registry").await?;
+        cluster.registry = RegistryArgs {
+            url: registry.http_url(),
+        };
+        let registry_args = cluster.registry.clone();
         bootstrap::create_topics(&kafka, partitions).await?;
         let schema_ids = bootstrap::register_schemas(&kafka, &registry_args)
             .await?
@@ -89,13 +82,12 @@ impl Env {
         Ok(Self {
             broker,
             database,
+            cluster,
             registry: Some(registry),
             kafka,
             registry_args,
             partitions,
             schema_ids,
-            bin_dir: bin_dir.to_path_buf(),
-            log_dir: log_dir.to_path_buf(),
             peak_rss: BTreeMap::new(),
         })
     }
@@ -112,38 +104,44 @@ impl Env {
             .with_context(|| format!("{subject} v{version} was not registered"))
     }
 
-    /// A pipeline service's command: broker, registry, partitions, JSON logs.
-    pub fn service_command(&self, binary: &str) -> Command {
-        let mut command = Command::new(self.bin_dir.join(binary));
-        command
-            .env("TRIBUTARY_KAFKA_BROKERS", &self.kafka.brokers)
-            .env("TRIBUTARY_REGISTRY_URL", &self.registry_args.url)
-            .env("TRIBUTARY_PARTITIONS", self.partitions.to_string())
-            .env("DATABASE_URL", self.database.url());
-        command
+    /// Starts ingest and waits until it is ready.
+    pub async fn ingest(&self) -> anyhow::Result<ServiceProcess> {
+        self.cluster.ingest("ingest").await
     }
 
-    /// Starts `command` as service `name`, with metrics on a free port.
-    pub async fn spawn(&self, name: &str, command: Command) -> anyhow::Result<Service> {
-        Service::spawn(name, command, &self.log_dir).await
+    /// Starts a processor named `name` with extra environment `env` and
+    /// waits until it serves metrics.
+    pub async fn processor(
+        &self,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ServiceProcess> {
+        let partitions = self.partitions.to_string();
+        let env = [env, &[("TRIBUTARY_PARTITIONS", partitions.as_str())]].concat();
+        let mut service = self.cluster.processor(name, &env)?;
+        Cluster::wait_for_metrics(&mut service).await?;
+        Ok(service)
+    }
+
+    /// Starts a sink named `name` with extra environment `env` and waits
+    /// until it serves metrics.
+    pub async fn sink(&self, name: &str, env: &[(&str, &str)]) -> anyhow::Result<ServiceProcess> {
+        let mut service = self.cluster.sink(name, env)?;
+        Cluster::wait_for_metrics(&mut service).await?;
+        Ok(service)
     }
 
     /// Stops `service` with SIGTERM, recording its peak RSS first; fails if
     /// it does not exit 0 within 30 s.
-    pub async fn stop(&mut self, mut service: Service) -> anyhow::Result<()> {
-        let name = service.process.name().to_string();
+    pub async fn stop(&mut self, mut service: ServiceProcess) -> anyhow::Result<()> {
         if let Some(kib) = service.process.peak_rss_kib() {
-            let peak = self.peak_rss.entry(service_kind(&name)).or_default();
+            let peak = self
+                .peak_rss
+                .entry(service_kind(service.name()))
+                .or_default();
             *peak = (*peak).max(kib);
         }
-        match service.process.terminate(Duration::from_secs(30)).await? {
-            Some(status) if status.success() => Ok(()),
-            Some(status) => bail!(
-                "{name} exited with {status}; log {}",
-                service.process.log_path().display()
-            ),
-            None => bail!("{name} did not stop within 30 s of SIGTERM"),
-        }
+        service.stop(STOP_LIMIT).await.map(drop)
     }
 
     /// Stops the registry and returns the peak RSS (KiB) of every service
@@ -159,109 +157,20 @@ impl Env {
     }
 }
 
+/// The value of counter `name` of `service` (0 before it is first counted).
+pub async fn counter(service: &ServiceProcess, name: &str) -> anyhow::Result<u64> {
+    Ok(service.metric(name).await?.unwrap_or(0.0) as u64)
+}
+
 /// `ingest-2` → `ingest`: peak RSS is reported per service, the largest of
 /// its processes.
 fn service_kind(name: &str) -> String {
     name.split('-').next().unwrap_or(name).to_string()
 }
 
-impl Service {
-    async fn spawn(name: &str, mut command: Command, log_dir: &Path) -> anyhow::Result<Self> {
-        let metrics = free_addr()?;
-        command
-            .env("TRIBUTARY_METRICS_ADDR", metrics.to_string())
-            .env("TRIBUTARY_LOG_FORMAT", "json")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
-        let process = ChildProcess::spawn(name, command, &log_dir.join(format!("{name}.log")))?;
-        let mut service = Self { process, metrics };
-        service.wait_for_metrics().await?;
-        Ok(service)
-    }
-
-    async fn wait_for_metrics(&mut self) -> anyhow::Result<()> {
-        let url = format!("http://{}/metrics", self.metrics);
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.process.try_wait()? {
-                bail!(
-                    "{} exited with {status}; log {}:\n{}",
-                    self.process.name(),
-                    self.process.log_path().display(),
-                    self.process.log_tail(20)
-                );
-            }
-            if reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(());
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!(
-                    "{} serves no metrics at {url} after 60 s",
-                    self.process.name()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The value of counter or gauge `name` (summed over its labels).
-    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
-        let text = reqwest::get(format!("http://{}/metrics", self.metrics))
-            .await?
-            .text()
-            .await?;
-        Ok(sum_metric(&text, name))
-    }
-}
-
-/// Sums every sample of metric `name` in a Prometheus text exposition.
-fn sum_metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(name)?;
-            let value = match rest.chars().next()? {
-                '{' => rest.split_once('}')?.1,
-                ' ' => rest,
-                _ => return None,
-            };
-            value.trim().split(' ').next()?.parse::<f64>().ok()
-        })
-        .sum()
-}
-
-/// A loopback address that is free right now.
-pub fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(SocketAddr::from(([127, 0, 0, 1], tansu::free_port()?)))
-}
-
-/// Waits until `url` answers 2xx.
-pub async fn wait_for_http(url: &str) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while !reqwest::get(url)
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("{url} did not answer within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metrics_are_summed_over_labels() {
-        let text = "# HELP x\n# TYPE x counter\nx_total{a=\"1\"} 3\nx_total{a=\"2\"} 4.5\nx_total_other 9\nx_total 1\n";
-        assert_eq!(sum_metric(text, "x_total"), 8.5);
-        assert_eq!(sum_metric(text, "missing"), 0.0);
-    }
 
     #[test]
     fn services_are_reported_by_kind() {

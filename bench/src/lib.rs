@@ -25,7 +25,7 @@ use tributary_common::{kafka, schemas};
 
 use crate::{
     config::{BenchConfig, Sizes, StageGroup},
-    env::{Env, Service, free_addr, wait_for_http},
+    env::{Env, counter},
     report::{Machine, Report, Stage, names},
     stages::{consume, freshness, produce, requests, sink},
 };
@@ -86,14 +86,8 @@ async fn run_stages(
     let producer = produce::raw_producer(&env.kafka)?;
     let records = produce::raw_records(sizes.events, schema_id)?;
 
-    let (grpc_addr, http_addr) = (free_addr()?, free_addr()?);
-    let mut command = env.service_command("tributary-ingest");
-    command
-        .env("TRIBUTARY_GRPC_ADDR", grpc_addr.to_string())
-        .env("TRIBUTARY_HTTP_ADDR", http_addr.to_string());
-    let ingest = env.spawn("ingest", command).await?;
-    wait_for_http(&format!("http://{http_addr}/readyz")).await?;
-    let client = Client::new(format!("http://{grpc_addr}"))?;
+    let ingest = env.ingest().await?;
+    let client = Client::new(ingest.grpc_url())?;
     let sender = produce::sender(&client, sizes.window);
 
     // Warm-up: connections, the producer's metadata, schema caches.
@@ -118,13 +112,14 @@ async fn run_stages(
     if config.runs_stage(StageGroup::Produce) {
         let mut senders = vec![sender.clone()];
         for _ in 1..sizes.streams {
-            let client = Client::new(format!("http://{grpc_addr}"))?;
+            let client = Client::new(ingest.grpc_url())?;
             senders.push(produce::sender(&client, sizes.window));
         }
         produce_stages(sizes, stages, &producer, &records, &senders).await;
     }
     if config.runs_stage(StageGroup::Requests) {
-        request_stages(sizes, stages, &client, &http_addr.to_string()).await;
+        let http_addr = ingest.http.expect("ingest serves HTTP").to_string();
+        request_stages(sizes, stages, &client, &http_addr).await;
     }
     if config.runs_stage(StageGroup::Consume) {
         let backlog = consume::backlog(&env.kafka, &event_topics).await?;
@@ -245,12 +240,8 @@ async fn freshness_stages(
 ) -> anyhow::Result<()> {
     let runs = sizes.runs;
     progress("end-to-end freshness: the whole pipeline, open loop");
-    let processor = env
-        .spawn("processor", env.service_command("tributary-processor"))
-        .await?;
-    let sink_service = env
-        .spawn("sink", env.service_command("tributary-sink"))
-        .await?;
+    let processor = env.processor("processor", &[]).await?;
+    let sink_service = env.sink("sink", &[]).await?;
     catch_up(&processor, &env.kafka, event_topics).await?;
     let (mut probes, mut background) = (Vec::new(), Vec::new());
     for run in 0..runs {
@@ -281,7 +272,7 @@ async fn freshness_stages(
 
 /// Waits until `processor` has read every record now in `topics`.
 async fn catch_up(
-    processor: &Service,
+    processor: &tributary_stack::cluster::ServiceProcess,
     kafka_args: &tributary_common::config::KafkaArgs,
     topics: &[String],
 ) -> anyhow::Result<()> {
@@ -290,11 +281,7 @@ async fn catch_up(
         "processor catching up",
         target,
         std::time::Duration::from_secs(60),
-        || async {
-            Ok(processor
-                .metric("tributary_processor_records_total")
-                .await? as u64)
-        },
+        || counter(processor, "tributary_processor_records_total"),
     )
     .await
     .map(drop)

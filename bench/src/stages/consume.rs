@@ -12,7 +12,7 @@ use tributary_common::{config::KafkaArgs, kafka};
 
 use crate::{
     drive::RunResult,
-    env::Env,
+    env::{Env, counter},
     stages::time_progress,
     stats::{Latency, rate},
 };
@@ -82,18 +82,18 @@ pub async fn raw_consumer(
 /// The processor as a process of its own (a fresh group), until its
 /// records counter reaches `target`; then stopped with SIGTERM.
 pub async fn processor(env: &mut Env, target: u64, run: usize) -> anyhow::Result<RunResult> {
-    let mut command = env.service_command("tributary-processor");
-    command
-        .env(
-            "TRIBUTARY_PROCESSOR_GROUP",
-            format!("bench-processor-{run}-{}", uuid::Uuid::new_v4().simple()),
-        )
-        .env("TRIBUTARY_AGGREGATES_TOPIC", "bench.processor-aggregates");
+    let group = format!("bench-processor-{run}-{}", uuid::Uuid::new_v4().simple());
     let service = env
-        .spawn(&format!("processor-backlog-{run}"), command)
+        .processor(
+            &format!("processor-backlog-{run}"),
+            &[
+                ("TRIBUTARY_PROCESSOR_GROUP", &group),
+                ("TRIBUTARY_AGGREGATES_TOPIC", "bench.processor-aggregates"),
+            ],
+        )
         .await?;
-    let elapsed = time_progress("processor", target, STALL, || async {
-        Ok(service.metric("tributary_processor_records_total").await? as u64)
+    let elapsed = time_progress("processor", target, STALL, || {
+        counter(&service, "tributary_processor_records_total")
     })
     .await;
     env.stop(service).await?;

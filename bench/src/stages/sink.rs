@@ -19,7 +19,7 @@ use tributary_sink::{
 
 use crate::{
     drive::{self, RunResult},
-    env::Env,
+    env::{Env, counter},
     stages::{produce, time_progress},
     stats::{Latency, rate},
 };
@@ -139,16 +139,18 @@ pub async fn sink(
     run: usize,
 ) -> anyhow::Result<RunResult> {
     empty_tables(pool).await?;
-    let mut command = env.service_command("tributary-sink");
-    command
-        .env("TRIBUTARY_AGGREGATES_TOPIC", BACKLOG_TOPIC)
-        .env(
-            "TRIBUTARY_SINK_GROUP",
-            format!("bench-sink-{run}-{}", uuid::Uuid::new_v4().simple()),
-        );
-    let service = env.spawn(&format!("sink-backlog-{run}"), command).await?;
-    let elapsed = time_progress("sink", target, Duration::from_secs(60), || async {
-        Ok(service.metric("tributary_sink_rows_total").await? as u64)
+    let group = format!("bench-sink-{run}-{}", uuid::Uuid::new_v4().simple());
+    let service = env
+        .sink(
+            &format!("sink-backlog-{run}"),
+            &[
+                ("TRIBUTARY_AGGREGATES_TOPIC", BACKLOG_TOPIC),
+                ("TRIBUTARY_SINK_GROUP", &group),
+            ],
+        )
+        .await?;
+    let elapsed = time_progress("sink", target, Duration::from_secs(60), || {
+        counter(&service, "tributary_sink_rows_total")
     })
     .await;
     env.stop(service).await?;
