@@ -9,7 +9,8 @@ COPY . .
 RUN cargo build --release --locked --bins \
  && mkdir /out \
  && cp target/release/tributary-ingest target/release/tributary-processor target/release/tributary-sink \
-       target/release/tributary-registry target/release/tributary-stack target/release/trib /out/
+       target/release/tributary-registry target/release/tributary-query target/release/tributary-server \
+       target/release/tributary-stack target/release/trib /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -58,7 +58,7 @@ impl Env {
         )?;
         let kafka = KafkaArgs::for_brokers(broker.brokers());
         let pool = sqlx::PgPool::connect(database.url()).await?;
-        tributary_sink::schema::migrate(&pool).await?;
+        tributary_store::migrate(&pool).await?;
         pool.close().await;
 
         let mut cluster = Cluster {

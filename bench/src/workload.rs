@@ -4,7 +4,7 @@
 use apache_avro::{types::Value, writer::datum::GenericDatumWriter};
 use chrono::Utc;
 use tributary_client::{event, proto};
-use tributary_common::{schemas, wire};
+use tributary_common::{headers, schemas, wire};
 
 /// Advertisers the events are spread over (the aggregation keys).
 pub const ADVERTISERS: usize = 100;
@@ -94,13 +94,10 @@ pub fn raw_ad_click(i: usize, schema_id: u32) -> anyhow::Result<RawRecord> {
         key: advertiser(i),
         payload,
         headers: vec![
-            ("tributary.event_type", schemas::AD_CLICK.to_string()),
-            ("tributary.schema_id", schema_id.to_string()),
-            (
-                "tributary.idempotency_key",
-                uuid::Uuid::new_v4().to_string(),
-            ),
-            ("traceparent", traceparent),
+            (headers::EVENT_TYPE, schemas::AD_CLICK.to_string()),
+            (headers::SCHEMA_ID, schema_id.to_string()),
+            (headers::IDEMPOTENCY_KEY, uuid::Uuid::new_v4().to_string()),
+            (headers::TRACEPARENT, traceparent),
         ],
     })
 }

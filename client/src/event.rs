@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use prost_types::{Struct, Timestamp};
 use serde_json::Value;
-pub(crate) use tributary_common::envelope::millis;
-use tributary_common::envelope::{self, object_to_struct};
+pub(crate) use tributary_proto::envelope::millis;
+use tributary_proto::envelope::{self, object_to_struct};
 
 use crate::{
     error::{Error, Result},
@@ -219,7 +219,7 @@ impl GenericBuilder {
 /// Reads the JSON envelope of `POST /v1/events` —
 /// `{event_type, key, event_time (RFC 3339 or epoch ms), idempotency_key,
 /// ad_click | price_tick | generic}` — into an event; see
-/// [`tributary_common::envelope`]. The idempotency key is left as given.
+/// [`tributary_proto::envelope`]. The idempotency key is left as given.
 ///
 /// ```
 /// let event = tributary_client::event::from_json(&serde_json::json!({

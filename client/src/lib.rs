@@ -1,5 +1,6 @@
 //! Tributary's Rust SDK: the generated gRPC clients, re-exported as [`proto`],
-//! and an ergonomic layer over them.
+//! and an ergonomic layer over them. Its only internal dependency is
+//! `tributary-proto`: no Kafka, database or Avro library is built with it.
 //!
 //! - [`connect`]: [`ClientBuilder`] / [`Client`] — URL, API key, timeouts.
 //! - [`event`]: typed builders for `ad_click` and `price_tick`, generic JSON
@@ -32,7 +33,7 @@ pub use connect::{Client, ClientBuilder, DEFAULT_URL};
 pub use error::{Error, Result};
 pub use query::AggregatePages;
 pub use sender::{Outcome, Pending, Sender, SenderOptions};
-pub use tributary_common::proto::v1::{
+pub use tributary_proto::v1::{
     self as proto, ingest_service_client::IngestServiceClient,
     query_service_client::QueryServiceClient,
 };

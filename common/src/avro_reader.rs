@@ -17,16 +17,16 @@ use std::{
     },
 };
 
-use apache_avro::{
-    Schema, reader::datum::GenericDatumReader, schema_compatibility::SchemaCompatibility,
-    types::Value,
-};
+use apache_avro::{Schema, reader::datum::GenericDatumReader, types::Value};
 use schema_registry_converter::{
     async_impl::schema_registry::SrSettings, schema_registry_common::SchemaType,
 };
 use thiserror::Error;
 
-use crate::{registry_client, wire};
+use crate::{
+    avro_resolution::{self, Resolvable, named_types},
+    registry_client, wire,
+};
 
 /// Why a record could not be read.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -210,8 +210,9 @@ fn prepare(
         Some(reader) => {
             // The datum reader resolves per value and would only fail on some
             // records; checking up front refuses every record of an
-            // unreadable writer with the same, complete reason.
-            SchemaCompatibility::can_read(writer, reader).map_err(|e| unusable(&e))?;
+            // unreadable writer with the same, complete reason, and with the
+            // registry's own judge, so what it accepts is read here.
+            readable_as(writer, reader).map_err(|e| unusable(&e))?;
             GenericDatumReader::builder(writer)
                 .reader_schema(reader)
                 .build()
@@ -219,6 +220,31 @@ fn prepare(
         None => GenericDatumReader::builder(writer).build(),
     };
     built.map(Arc::new).map_err(|e| unusable(&e))
+}
+
+/// Whether data written with `writer` can be read as `reader`, by the same
+/// judge the registry's compatibility checks use; the error lists every
+/// reason, with Java Avro's names.
+pub fn readable_as(writer: &Schema, reader: &Schema) -> Result<(), String> {
+    let (writer_names, reader_names) = (named_types(writer), named_types(reader));
+    let incompatibilities = avro_resolution::can_read(
+        Resolvable {
+            schema: writer,
+            names: &writer_names,
+        },
+        Resolvable {
+            schema: reader,
+            names: &reader_names,
+        },
+    );
+    if incompatibilities.is_empty() {
+        return Ok(());
+    }
+    let reasons: Vec<String> = incompatibilities
+        .iter()
+        .map(|i| format!("{} at {}: {}", i.kind.as_str(), i.location, i.message))
+        .collect();
+    Err(reasons.join("; "))
 }
 
 /// Parses a writer schema and leaks it on purpose: one per schema id ever

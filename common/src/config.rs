@@ -1,7 +1,7 @@
 //! Flags shared by every service. Each flag has a matching environment
 //! variable (the configuration contract in the README); services flatten the
 //! groups they need into their own `clap::Parser`.
-use std::time::Duration;
+
 /// How to reach Kafka, and the librdkafka properties passed through untouched
 /// (SASL, TLS, ...).
 #[derive(clap::Args, Debug, Clone)]
@@ -124,25 +124,6 @@ pub enum LogFormat {
     Text,
 }
 
-/// Parses durations such as `500ms`, `10s`, `5m`, `24h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s, 5m or 24h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!(
-            "`{s}` has unknown unit `{unit}`; use ms, s, m or h"
-        )),
-    }
-}
-
 /// `url` with its password, if any, replaced by `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -169,18 +150,6 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_take_the_usual_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86400)));
-        assert_eq!(
-            parse_duration("3d"),
-            Err("`3d` has unknown unit `d`; use ms, s, m or h".to_string())
-        );
-    }
 
     #[test]
     fn kafka_property_is_split_at_the_first_equals_sign() {

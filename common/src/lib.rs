@@ -1,8 +1,9 @@
 //! Tributary's shared plumbing: what every service needs and nothing more.
 //!
 //! - [`avro_reader`]: reading framed Avro records by writer schema id.
+//! - [`avro_resolution`]: the one judge of whether a reader schema reads a writer's data.
 //! - [`dead_letter`]: the dead-letter topic.
-//! - [`envelope`]: the JSON event envelope.
+//! - [`headers`]: the Kafka header names of event records.
 //! - [`rebalance`]: partition revocations seen by a consumer.
 //! - [`config`]: the command-line flags and environment variables every
 //!   service shares (Kafka, registry, telemetry).
@@ -10,18 +11,17 @@
 //! - [`trace_context`]: the W3C `traceparent` header on Kafka records.
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
 //! - [`metrics`]: the Prometheus endpoint.
-//! - [`proto`]: the gRPC contracts.
 //! - [`kafka`]: producer, consumer and admin settings, written once.
 //! - [`registry_client`]: Schema Registry access over the Confluent REST API.
 //! - [`schemas`]: the Avro schemas of `schemas/`, compiled in.
 //! - [`wire`]: the Confluent wire format (magic byte + schema id).
 pub mod avro_reader;
+pub mod avro_resolution;
 pub mod config;
 pub mod dead_letter;
-pub mod envelope;
+pub mod headers;
 pub mod kafka;
 pub mod metrics;
-pub mod proto;
 pub mod rebalance;
 pub mod registry_client;
 pub mod schemas;

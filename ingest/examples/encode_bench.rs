@@ -18,7 +18,6 @@ use schema_registry_converter::{
 };
 use tributary_common::{
     config::{KafkaArgs, RegistryArgs},
-    proto::v1::{AdClick, Event, event::Payload},
     schemas,
 };
 use tributary_ingest::{
@@ -28,6 +27,7 @@ use tributary_ingest::{
     event::{ValidEvent, Validation},
     writer_schema::WriterSchemas,
 };
+use tributary_proto::v1::{AdClick, Event, event::Payload};
 use tributary_stack::{postgres::TestDatabase, registry::RunningRegistry};
 
 fn events(n: usize, now_ms: i64) -> Vec<ValidEvent> {

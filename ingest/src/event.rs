@@ -2,10 +2,8 @@
 //! nothing downstream validates again.
 use std::{net::IpAddr, time::Duration};
 
-use tributary_common::{
-    proto::v1::{self as proto, event::Payload},
-    schemas::{AD_CLICK, PRICE_TICK},
-};
+use tributary_common::schemas::{AD_CLICK, PRICE_TICK};
+use tributary_proto::v1::{self as proto, event::Payload};
 
 use crate::rejection::Rejection;
 

@@ -18,21 +18,19 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument as _, Span};
-use tributary_common::{
-    proto::v1::{
-        self as proto, EventResult, SubmitBatchRequest, SubmitBatchResponse, SubmitEventRequest,
-        SubmitEventResponse, SubmitEventsRequest, SubmitEventsResponse, event_result::Outcome,
-        ingest_service_server::IngestService,
-    },
-    trace_context,
+use tributary_common::trace_context;
+use tributary_proto::v1::{
+    self as proto, EventResult, SubmitBatchRequest, SubmitBatchResponse, SubmitEventRequest,
+    SubmitEventResponse, SubmitEventsRequest, SubmitEventsResponse, event_result::Outcome,
+    ingest_service_server::IngestService,
 };
 
-use crate::{
+use tributary_edge::{
     auth::rate_limited_status,
-    ingestor::Ingestor,
     rate_limit::{Caller, RateLimiter},
-    rejection::Rejection,
 };
+
+use crate::{ingestor::Ingestor, rejection::Rejection};
 
 /// The gRPC service.
 pub struct IngestGrpc {

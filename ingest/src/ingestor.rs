@@ -8,9 +8,8 @@ use std::{
 };
 
 use tracing::Instrument as _;
-use tributary_common::{
-    config::KafkaArgs, kafka, proto::v1 as proto, registry_client, telemetry, trace_context,
-};
+use tributary_common::{config::KafkaArgs, kafka, registry_client, telemetry, trace_context};
+use tributary_proto::v1 as proto;
 
 use crate::{
     config::IngestConfig,

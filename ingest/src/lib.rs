@@ -4,7 +4,6 @@
 //! encoded as Avro with a cached writer schema ([`writer_schema`],
 //! [`avro_json`], [`encode`]) and produced to Kafka ([`publisher`]), and are
 //! acknowledged only once the broker has stored them.
-pub mod auth;
 pub mod avro_json;
 pub mod config;
 pub mod encode;
@@ -15,7 +14,6 @@ pub mod health;
 pub mod ingestor;
 pub mod metrics;
 pub mod publisher;
-pub mod rate_limit;
 pub mod rejection;
 pub mod startup;
 pub mod writer_schema;

@@ -10,21 +10,9 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord, Producer as _, PurgeConfig},
     util::Timeout,
 };
-use tributary_common::{config::KafkaArgs, kafka};
+use tributary_common::{config::KafkaArgs, headers, kafka};
 
 use crate::rejection::Rejection;
-
-/// Header names on every event record.
-pub mod headers {
-    /// The event type.
-    pub const EVENT_TYPE: &str = "tributary.event_type";
-    /// The writer schema id (also in the Confluent header of the value).
-    pub const SCHEMA_ID: &str = "tributary.schema_id";
-    /// The client's idempotency key.
-    pub const IDEMPOTENCY_KEY: &str = "tributary.idempotency_key";
-    /// W3C trace context.
-    pub const TRACEPARENT: &str = "traceparent";
-}
 
 /// Where the broker stored a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +149,7 @@ impl Publisher {
     fn rejection(&self, topic: &str, error: KafkaError) -> Rejection {
         match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::MessageSizeTooLarge) => Rejection {
-                code: tributary_common::proto::v1::EventErrorCode::TooLarge,
+                code: tributary_proto::v1::EventErrorCode::TooLarge,
                 field: "payload".into(),
                 message: format!("the encoded event is larger than the broker accepts: {error}"),
             },

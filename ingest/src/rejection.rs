@@ -2,7 +2,7 @@
 //! and batch results carry it as `EventError`, unary calls as a `Status` with
 //! the field in its message and details, the JSON gateway as a 4xx/5xx body.
 use tonic_types::{ErrorDetails, StatusExt as _};
-use tributary_common::proto::v1::{EventError, EventErrorCode};
+use tributary_proto::v1::{EventError, EventErrorCode};
 
 /// An event that was refused, and nothing of it was stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

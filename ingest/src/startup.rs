@@ -1,225 +1,80 @@
-//! Builds ingest (producer, schema cache, gRPC and HTTP listeners) and runs it
-//! until shutdown: then it stops accepting, lets in-flight events finish,
-//! flushes the producer and returns.
+//! Builds ingest (producer, schema cache, its gRPC service and JSON routes)
+//! and runs it until shutdown: then it stops accepting, lets in-flight events
+//! finish, flushes the producer and returns.
+//!
+//! [`IngestService`] is the part that mounts on any [`Edge`], alone
+//! ([`Ingest`], the `tributary-ingest` binary) or beside the query API in one
+//! process (`tributary-server`).
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{service::interceptor::InterceptedService, transport::server::TcpIncoming};
-use tributary_common::proto::{
-    self,
-    v1::{ingest_service_server::IngestServiceServer, query_service_server::QueryServiceServer},
-};
-use tributary_sink::query::{QueryApi, QueryGrpc};
+use tonic::service::interceptor::InterceptedService;
+use tributary_common::shutdown;
+use tributary_edge::{Edge, auth::Charge};
+use tributary_proto::v1::ingest_service_server::IngestServiceServer;
 
 use crate::{
-    auth::{ApiKeys, Charge},
     config::IngestConfig,
     gateway::{self, GatewayState},
     grpc::IngestGrpc,
-    health::{self, Readiness},
+    health,
     ingestor::Ingestor,
-    rate_limit::RateLimiter,
 };
-
-/// The query API over `--database-url`, or one that answers UNAVAILABLE when
-/// no database is configured (ingest alone is still useful). The pool connects
-/// on first use, so ingest starts while Postgres is down.
-fn query_api(config: &IngestConfig) -> anyhow::Result<QueryApi> {
-    anyhow::ensure!(!config.window.is_zero(), "--window must be positive");
-    match &config.database_url {
-        Some(url) => QueryApi::connect_lazy(url, config.window)
-            .context("invalid --database-url (DATABASE_URL)"),
-        None => {
-            tracing::warn!(
-                "no --database-url: QueryService and GET /v1/aggregates answer UNAVAILABLE"
-            );
-            Ok(QueryApi::not_configured())
-        }
-    }
-}
 
 /// How long in-flight events get to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Ingest, bound to its addresses and ready to serve.
-pub struct Ingest {
+/// Ingest's event path, ready to mount on an [`Edge`].
+pub struct IngestService {
     config: IngestConfig,
     ingestor: Arc<Ingestor>,
-    api_keys: ApiKeys,
-    rate_limiter: Option<RateLimiter>,
-    queries: QueryApi,
-    grpc: TcpListener,
-    http: TcpListener,
-    grpc_tls: Option<tonic::transport::ServerTlsConfig>,
-    http_tls: Option<rustls::ServerConfig>,
 }
 
-impl Ingest {
-    /// Creates the producer and binds both listeners.
-    pub async fn build(config: IngestConfig) -> anyhow::Result<Self> {
-        let api_keys = ApiKeys::new(&config.auth.load()?);
-        let rate_limiter = config.rate_limit.limiter();
-        gateway::cors::layer(&config.cors_allowed_origins)?;
-        let grpc_tls = tls_config(&config)?;
-        let http_tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(gateway::tls::server_config(cert, key)?),
-            _ => None,
-        };
+impl IngestService {
+    /// Creates the producer and the schema cache.
+    pub fn new(config: IngestConfig) -> anyhow::Result<Self> {
         let ingestor = Arc::new(Ingestor::new(&config)?);
-        let queries = query_api(&config)?;
-        let grpc = TcpListener::bind(config.grpc_addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (gRPC)", config.grpc_addr))?;
-        let http = TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (HTTP)", config.http_addr))?;
-        Ok(Self {
-            config,
-            ingestor,
-            api_keys,
-            rate_limiter,
-            queries,
-            grpc,
-            http,
-            grpc_tls,
-            http_tls,
-        })
+        Ok(Self { config, ingestor })
     }
 
-    /// The bound gRPC address.
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().expect("bound listener")
-    }
-
-    /// The bound HTTP address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http.local_addr().expect("bound listener")
-    }
-
-    /// Serves until `shutdown` completes, then drains and flushes.
-    pub async fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Self {
-            config,
-            ingestor,
-            api_keys,
-            rate_limiter,
-            queries,
-            grpc,
-            http,
-            grpc_tls,
-            http_tls,
-        } = self;
-        let stop = CancellationToken::new();
-        let readiness = Readiness::default();
-
-        let (reporter, health_service) = tonic_health::server::health_reporter();
-        reporter
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
-        let watcher = tokio::spawn(health::watch(
-            ingestor.clone(),
-            config.registry.url.clone(),
-            reporter,
-            readiness.clone(),
+    /// Adds the gRPC `IngestService`, the JSON event routes, their OpenAPI
+    /// fragment and a readiness check (broker and registry, watched until
+    /// `stop`) to `edge`.
+    pub fn mount(&self, edge: &mut Edge, stop: &CancellationToken) {
+        let limits = &self.config.limits;
+        let access = edge.access().clone();
+        tokio::spawn(health::watch(
+            self.ingestor.clone(),
+            self.config.registry.url.clone(),
+            edge.readiness_check(health::INGEST_SERVICE),
             stop.clone(),
         ));
-        // Both reflection protocols: grpcurl and many other tools still speak v1alpha.
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
-        let limits = &config.limits;
-        // Ingest calls are charged per event by the handlers; queries per call.
+        // Ingest calls are charged per event by the handlers.
         let service = InterceptedService::new(
             IngestServiceServer::new(
                 IngestGrpc::new(
-                    ingestor.clone(),
+                    self.ingestor.clone(),
                     limits.max_in_flight_per_stream,
                     stop.clone(),
                 )
-                .with_rate_limit(rate_limiter.clone()),
+                .with_rate_limit(access.rate_limiter().cloned()),
             )
             .max_decoding_message_size(limits.max_message_bytes),
-            api_keys.guard(rate_limiter.clone(), Charge::Nothing),
+            access.guard(Charge::Nothing),
         );
-        let query_service = InterceptedService::new(
-            QueryServiceServer::new(QueryGrpc::new(queries.clone())),
-            api_keys.guard(rate_limiter.clone(), Charge::PerCall),
-        );
-        let mut server = tonic::transport::Server::builder();
-        if let Some(tls) = grpc_tls {
-            server = server
-                .tls_config(tls)
-                .context("invalid TLS configuration")?;
-        }
-        let grpc_server = server
-            .timeout(limits.request_timeout)
-            .layer(
-                tower::ServiceBuilder::new()
-                    .load_shed()
-                    .concurrency_limit(limits.max_concurrent_requests)
-                    .into_inner(),
-            )
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(service)
-            .add_service(query_service)
-            // No Nagle: acks are small writes that must not wait for the
-            // peer's delayed ACK (40 ms on Linux).
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(grpc).with_nodelay(Some(true)),
-                stop.clone().cancelled_owned(),
-            );
-
-        let router = gateway::router(GatewayState {
-            ingestor: ingestor.clone(),
-            readiness,
-            api_keys,
-            queries,
+        edge.grpc().add_service(service);
+        edge.http(gateway::router(GatewayState {
+            ingestor: self.ingestor.clone(),
+            access,
             max_body_bytes: limits.max_message_bytes,
-            rate_limiter,
-        });
-        let app = gateway::cors::apply(router, &config.cors_allowed_origins)?
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let http_stop = stop.clone();
-        let http_server = async move {
-            match http_tls {
-                Some(tls) => {
-                    // tap_io gives the listener axum's ConnectInfo<SocketAddr>.
-                    let listener = gateway::tls::TlsListener::new(http, tls).tap_io(|_| {});
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(http_stop.cancelled_owned())
-                        .await
-                }
-                None => {
-                    let http = http.tap_io(|tcp| {
-                        if let Err(e) = tcp.set_nodelay(true) {
-                            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                        }
-                    });
-                    axum::serve(http, app)
-                        .with_graceful_shutdown(http_stop.cancelled_owned())
-                        .await
-                }
-            }
-        };
+        }));
+        edge.document(gateway::openapi::document());
+    }
 
-        let trigger = stop.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new events accepted; finishing in-flight events");
-            trigger.cancel();
-        });
-        let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
-        grpc_result.context("gRPC server failed")?;
-        http_result.context("HTTP server failed")?;
-        let _ = watcher.await;
-        ingestor
+    /// Flushes the producer: every event answered is in Kafka.
+    pub async fn drain(self) -> anyhow::Result<()> {
+        self.ingestor
             .publisher()
             .flush(DRAIN_TIMEOUT)
             .await
@@ -229,25 +84,39 @@ impl Ingest {
     }
 }
 
-/// Reflection over every service ingest serves, and the google.rpc error
-/// detail types its statuses carry, so tools can decode them.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+/// Ingest alone, bound to its addresses and ready to serve.
+pub struct Ingest {
+    edge: Edge,
+    service: IngestService,
 }
 
-/// The gRPC listener's TLS settings, when a certificate and key are configured.
-fn tls_config(config: &IngestConfig) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
-    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
-        return Ok(None);
-    };
-    let read = |path: &std::path::PathBuf| {
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
-    Ok(Some(
-        tonic::transport::ServerTlsConfig::new().identity(identity),
-    ))
+impl Ingest {
+    /// Creates the producer and binds both listeners.
+    pub async fn build(config: IngestConfig) -> anyhow::Result<Self> {
+        let edge = Edge::bind(&config.edge).await?;
+        let service = IngestService::new(config)?;
+        Ok(Self { edge, service })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.edge.grpc_addr()
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.edge.http_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains and flushes.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { mut edge, service } = self;
+        let stop = shutdown::cancel_on(shutdown);
+        service.mount(&mut edge, &stop);
+        edge.serve(stop).await?;
+        service.drain().await
+    }
 }

@@ -127,7 +127,7 @@ impl WriterSchemas {
                 Ok(schema)
             }
             // A registry hiccup must not stop traffic that already has a schema.
-            Err(e) if e.code == tributary_common::proto::v1::EventErrorCode::Unavailable => {
+            Err(e) if e.code == tributary_proto::v1::EventErrorCode::Unavailable => {
                 self.cached(event_type, true).ok_or(e)
             }
             Err(e) => Err(e),

@@ -230,7 +230,7 @@ async fn events_that_are_not_an_array_or_not_json_typed_are_refused_whole() -> a
 #[tokio::test]
 async fn events_without_a_valid_api_key_are_401_and_nothing_is_produced() -> anyhow::Result<()> {
     let gateway =
-        Gateway::start_with(|config| config.auth.api_keys = vec!["secret".into()]).await?;
+        Gateway::start_with(|config| config.edge.auth.api_keys = vec!["secret".into()]).await?;
     let batch = json!([click("adv-5", "k0")]);
 
     let refused = gateway

@@ -29,9 +29,9 @@ async fn over_tls_a_client_trusting_the_ca_submits_and_plain_http_is_refused() -
 {
     let certs = TestCertificates::generate()?;
     let gateway = Gateway::start_with(|config| {
-        config.tls_cert = Some(certs.cert());
-        config.tls_key = Some(certs.key());
-        config.auth.api_keys = vec!["secret".into()];
+        config.edge.tls_cert = Some(certs.cert());
+        config.edge.tls_key = Some(certs.key());
+        config.edge.auth.api_keys = vec!["secret".into()];
     })
     .await?;
     let trusting = reqwest::Client::builder()
@@ -108,7 +108,7 @@ fn preflight(gateway: &Gateway, origin: &str) -> reqwest::RequestBuilder {
 #[tokio::test]
 async fn cors_answers_only_the_configured_origins() -> anyhow::Result<()> {
     let gateway = Gateway::start_with(|config| {
-        config.cors_allowed_origins = vec![ALLOWED.into(), "http://localhost:3000".into()];
+        config.edge.cors_allowed_origins = vec![ALLOWED.into(), "http://localhost:3000".into()];
     })
     .await?;
 
@@ -205,9 +205,9 @@ fn retry_after(response: &reqwest::Response) -> anyhow::Result<u64> {
 async fn over_its_rate_limit_a_key_gets_429_with_retry_after_and_other_keys_do_not()
 -> anyhow::Result<()> {
     let gateway = Gateway::start_with(|config| {
-        config.auth.api_keys = vec!["busy".into(), "quiet".into(), "warm-up".into()];
-        config.rate_limit.per_second = Some(1.0);
-        config.rate_limit.burst = Some(3.0);
+        config.edge.auth.api_keys = vec!["busy".into(), "quiet".into(), "warm-up".into()];
+        config.edge.rate_limit.per_second = Some(1.0);
+        config.edge.rate_limit.burst = Some(3.0);
     })
     .await?;
     let submit = |key: &'static str| {

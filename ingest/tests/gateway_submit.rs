@@ -290,7 +290,7 @@ async fn submit_with_a_body_over_the_limit_is_413_and_nothing_is_produced() -> a
 #[tokio::test]
 async fn submit_without_a_valid_api_key_is_401_and_nothing_is_produced() -> anyhow::Result<()> {
     let gateway =
-        Gateway::start_with(|config| config.auth.api_keys = vec!["secret".into()]).await?;
+        Gateway::start_with(|config| config.edge.auth.api_keys = vec!["secret".into()]).await?;
 
     let missing = gateway
         .post_json("/submit", &click_body("adv-1"))

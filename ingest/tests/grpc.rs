@@ -10,17 +10,14 @@ use apache_avro::types::Value;
 use futures::StreamExt as _;
 use rdkafka::consumer::Consumer as _;
 use tonic::{Code, Request};
-use tributary_common::{
-    avro_reader::ReaderCache,
-    config::KafkaArgs,
+use tributary_common::{avro_reader::ReaderCache, config::KafkaArgs, kafka, registry_client, wire};
+use tributary_proto::{
     envelope::object_to_struct,
-    kafka,
-    proto::v1::{
+    v1::{
         AdClick, Event, EventErrorCode, PriceTick, SubmitBatchRequest, SubmitEventRequest,
         SubmitEventsRequest, event::Payload, event_result::Outcome,
         ingest_service_client::IngestServiceClient,
     },
-    registry_client, wire,
 };
 use tributary_stack::{TestStack, ingest::RunningIngest};
 
@@ -386,7 +383,10 @@ async fn a_newly_registered_schema_driven_type_is_accepted_without_a_restart() -
 async fn with_api_keys_a_call_without_the_right_key_is_unauthenticated_and_nothing_is_produced()
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
-    let ingest = RunningIngest::start(&stack, |c| c.auth.api_keys = vec!["s3cret".into()]).await?;
+    let ingest = RunningIngest::start(&stack, |c| {
+        c.ingest.edge.auth.api_keys = vec!["s3cret".into()]
+    })
+    .await?;
     let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
 
     let status = client

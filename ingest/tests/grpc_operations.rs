@@ -9,7 +9,7 @@ use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-use tributary_common::proto::v1::{
+use tributary_proto::v1::{
     AdClick, Event, SubmitEventRequest, SubmitEventsRequest, event::Payload, event_result::Outcome,
     ingest_service_client::IngestServiceClient,
 };
@@ -122,7 +122,7 @@ async fn while_the_broker_is_down_calls_fail_unavailable_in_bounded_time_and_tra
 -> anyhow::Result<()> {
     let mut stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |c| {
-        c.limits.produce_timeout = Duration::from_secs(3)
+        c.ingest.limits.produce_timeout = Duration::from_secs(3)
     })
     .await?;
     let url = ingest.grpc_url();
@@ -277,8 +277,8 @@ async fn requests_beyond_the_concurrency_limit_are_refused_with_resource_exhaust
 -> anyhow::Result<()> {
     let mut stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |c| {
-        c.limits.max_concurrent_requests = 1;
-        c.limits.produce_timeout = Duration::from_secs(4);
+        c.ingest.edge.max_concurrent_requests = 1;
+        c.ingest.limits.produce_timeout = Duration::from_secs(4);
     })
     .await?;
     let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use support::records_in;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt as _;
-use tributary_common::proto::v1::{
+use tributary_proto::v1::{
     AdClick, Event, GetAggregatesRequest, SubmitBatchRequest, SubmitEventRequest,
     SubmitEventsRequest, event::Payload, event_result::Outcome,
     ingest_service_client::IngestServiceClient, query_service_client::QueryServiceClient,
@@ -68,9 +68,9 @@ fn retry_after(status: &Status) -> u64 {
 async fn over_its_rate_limit_a_key_gets_resource_exhausted_with_retry_info() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |c| {
-        c.auth.api_keys = vec!["busy".into(), "quiet".into(), "warm-up".into()];
-        c.rate_limit.per_second = Some(1.0);
-        c.rate_limit.burst = Some(3.0);
+        c.ingest.edge.auth.api_keys = vec!["busy".into(), "quiet".into(), "warm-up".into()];
+        c.ingest.edge.rate_limit.per_second = Some(1.0);
+        c.ingest.edge.rate_limit.burst = Some(3.0);
     })
     .await?;
     let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
@@ -168,8 +168,8 @@ async fn without_api_keys_callers_are_limited_by_address() -> anyhow::Result<()>
     tributary_common::kafka::ensure_topics(&stack.kafka(), &[AD_CLICK_TOPIC.to_string()], 4)
         .await?;
     let ingest = RunningIngest::start(&stack, |c| {
-        c.rate_limit.per_second = Some(0.5);
-        c.rate_limit.burst = Some(1.0);
+        c.ingest.edge.rate_limit.per_second = Some(0.5);
+        c.ingest.edge.rate_limit.burst = Some(1.0);
     })
     .await?;
     let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;

@@ -1,7 +1,8 @@
 //! The processor's flags and environment variables.
 use std::time::Duration;
 
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, parse_duration};
+use humantime::parse_duration;
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs};
 
 use crate::window::WindowSpec;
 

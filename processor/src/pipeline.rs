@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, Span};
 
 use tributary_common::{
-    dead_letter::DeadLetters, rebalance::RevocationLog, telemetry, trace_context,
+    dead_letter::DeadLetters, headers, rebalance::RevocationLog, telemetry, trace_context,
 };
 
 use crate::{
@@ -218,7 +218,7 @@ impl Pipeline {
             }
             Err(DecodeError::Unavailable(_)) => unreachable!("retried above"),
         };
-        let idempotency_key = header(message, "tributary.idempotency_key").unwrap_or_default();
+        let idempotency_key = header(message, headers::IDEMPOTENCY_KEY).unwrap_or_default();
         match partition.add(
             message.offset(),
             &group_key,

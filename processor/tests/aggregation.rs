@@ -13,13 +13,10 @@ use rdkafka::{
     message::Headers as _,
     producer::{FutureProducer, FutureRecord},
 };
-use tributary_common::{
-    kafka,
-    proto::v1::{
-        AdClick, Event, PriceTick, SubmitBatchRequest, event::Payload, event_result::Outcome,
-        ingest_service_client::IngestServiceClient,
-    },
-    schemas, wire,
+use tributary_common::{kafka, schemas, wire};
+use tributary_proto::v1::{
+    AdClick, Event, PriceTick, SubmitBatchRequest, event::Payload, event_result::Outcome,
+    ingest_service_client::IngestServiceClient,
 };
 use tributary_stack::{TestStack, ingest::RunningIngest, processor};
 

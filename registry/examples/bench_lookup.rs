@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let database_url = match &args.database_url {
         Some(url) => url.clone(),
         None => {
-            test_database = tributary_stack::postgres::TestDatabase::create().await?;
+            test_database = tributary_testkit::postgres::TestDatabase::create().await?;
             test_database.url().to_owned()
         }
     };

@@ -16,6 +16,8 @@ use apache_avro::Schema;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
+use tributary_common::avro_resolution::{Resolvable, collect_names};
+
 use crate::error::{RegistryError, RegistryResult};
 
 /// The only schema type this registry stores.
@@ -59,6 +61,14 @@ pub struct ParsedSchema {
 }
 
 impl ParsedSchema {
+    /// The schema with its named types, for the resolution judge.
+    pub fn resolvable(&self) -> Resolvable<'_> {
+        Resolvable {
+            schema: &self.schema,
+            names: &self.names,
+        }
+    }
+
     /// Parses `text` (whose references' texts are `references`, dependencies first),
     /// canonicalising it, and further normalising it when `normalize` is set.
     pub fn parse(text: &str, references: &[String], normalize: bool) -> RegistryResult<Self> {
@@ -260,38 +270,6 @@ fn qualify(name: &str, namespace: Option<&str>) -> String {
 }
 
 /// Records every named type in `schema` under its full name.
-fn collect_names(schema: &Schema, names: &mut HashMap<String, Schema>) {
-    match schema {
-        Schema::Record(record) => {
-            names.insert(record.name.fullname(None), schema.clone());
-            for field in &record.fields {
-                collect_names(&field.schema, names);
-            }
-        }
-        Schema::Enum(e) => {
-            names.insert(e.name.fullname(None), schema.clone());
-        }
-        Schema::Fixed(f) | Schema::Duration(f) => {
-            names.insert(f.name.fullname(None), Schema::Fixed(f.clone()));
-        }
-        Schema::Decimal(apache_avro::schema::DecimalSchema {
-            inner: apache_avro::schema::InnerDecimalSchema::Fixed(f),
-            ..
-        })
-        | Schema::Uuid(apache_avro::schema::UuidSchema::Fixed(f)) => {
-            names.insert(f.name.fullname(None), Schema::Fixed(f.clone()));
-        }
-        Schema::Array(array) => collect_names(&array.items, names),
-        Schema::Map(map) => collect_names(&map.types, names),
-        Schema::Union(union) => {
-            for variant in union.variants() {
-                collect_names(variant, names);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! The Avro schema-resolution rules as a matrix: our checker against the
-//! expected answer, and apache-avro 0.22's checker beside it to record where
-//! it is wrong for a registry (the reason the registry has its own).
+//! expected answer, apache-avro 0.22's checker beside it to record where it
+//! is wrong for a registry (the reason the registry has its own), and the
+//! consumers' up-front check (`avro_reader::readable_as`), which must give
+//! the registry's verdict on every case.
 use apache_avro::{
     Schema,
     schema_compatibility::{Compatibility, SchemaCompatibility},
@@ -406,4 +408,30 @@ fn apache_avro_is_wrong_exactly_where_the_recorded_answer_disagrees_with_the_rul
             "decimal precision changed",
         ]
     );
+}
+
+#[test]
+fn consumers_give_the_registrys_verdict_on_every_case() {
+    for case in CASES {
+        let registry = can_read(&parse(case.writer), &parse(case.reader)).is_empty();
+        let writer = Schema::parse_str(case.writer).unwrap();
+        let reader = Schema::parse_str(case.reader).unwrap();
+        let consumer = tributary_common::avro_reader::readable_as(&writer, &reader);
+        assert_eq!(
+            consumer.is_ok(),
+            registry,
+            "{}: registry says {registry}, consumer says {consumer:?}",
+            case.rule
+        );
+    }
+}
+
+#[test]
+fn the_cases_where_apache_avro_disagreed_are_in_the_matrix() {
+    for rule in ["decimal precision", "enum symbol", "union", "alias"] {
+        assert!(
+            CASES.iter().any(|c| c.rule.contains(rule)),
+            "no case about {rule}"
+        );
+    }
 }

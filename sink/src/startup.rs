@@ -13,7 +13,7 @@ use tributary_common::{
     registry_client,
 };
 
-use crate::{config::SinkConfig, pipeline::Pipeline, schema, store::Store};
+use crate::{config::SinkConfig, pipeline::Pipeline, store::Store};
 
 /// Connects to Postgres (migrating when asked), the registry and Kafka.
 pub async fn build(config: &SinkConfig) -> anyhow::Result<Pipeline> {
@@ -30,7 +30,7 @@ pub async fn build(config: &SinkConfig) -> anyhow::Result<Pipeline> {
             )
         })?;
     if config.migrate {
-        schema::migrate(&pool)
+        tributary_store::migrate(&pool)
             .await
             .context("cannot apply the sink's migrations")?;
     }

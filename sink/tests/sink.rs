@@ -180,7 +180,7 @@ async fn crashes_in_the_middle_of_batches_and_restarts_leave_exactly_the_expecte
     let stack = TestStack::start().await?;
     let aggregates = Aggregates::new(&stack).await?;
     let pool = PgPool::connect(stack.database.url()).await?;
-    tributary_sink::schema::migrate(&pool).await?;
+    tributary_store::migrate(&pool).await?;
 
     // 300 keys, each updated 1..=5 times with growing counts; the last is final.
     let mut expected = HashMap::new();
@@ -268,7 +268,7 @@ async fn the_sink_binary_killed_with_sigkill_mid_stream_resumes_exactly() -> any
     let stack = TestStack::start().await?;
     let aggregates = Aggregates::new(&stack).await?;
     let pool = PgPool::connect(stack.database.url()).await?;
-    tributary_sink::schema::migrate(&pool).await?;
+    tributary_store::migrate(&pool).await?;
     let mut expected = HashMap::new();
     for k in 0..600 {
         let key = format!("key-{k}");

@@ -1,12 +1,16 @@
-//! Ingest running in-process on free ports against a [`TestStack`], for tests.
-use std::net::SocketAddr;
+//! Ingest and the query API running in-process on free ports against a
+//! [`TestStack`], composed as `tributary-server` composes them, for tests.
+use std::{net::SocketAddr, time::Duration};
 
 use tokio::{sync::oneshot, task::JoinHandle};
-use tributary_ingest::{config::IngestConfig, startup::Ingest};
+use tributary_ingest::config::IngestConfig;
+use tributary_query::config::QueryArgs;
+use tributary_server::{Server, ServerConfig};
 
 use crate::TestStack;
 
-/// Ingest served until dropped or [`RunningIngest::shutdown`].
+/// Ingest (with the query API over the stack's database) served until
+/// dropped or [`RunningIngest::shutdown`].
 pub struct RunningIngest {
     grpc: SocketAddr,
     http: SocketAddr,
@@ -15,18 +19,25 @@ pub struct RunningIngest {
 }
 
 impl RunningIngest {
-    /// Starts ingest against `stack` with the default configuration, changed
-    /// by `configure` (e.g. to set API keys).
+    /// Starts ingest and the query API against `stack` with the default
+    /// configuration (a one-minute window), changed by `configure` (e.g. to
+    /// set API keys).
     pub async fn start(
         stack: &TestStack,
-        configure: impl FnOnce(&mut IngestConfig),
+        configure: impl FnOnce(&mut ServerConfig),
     ) -> anyhow::Result<Self> {
-        let mut config = IngestConfig::local(stack.kafka(), stack.registry_args());
+        let mut config = ServerConfig {
+            ingest: IngestConfig::local(stack.kafka(), stack.registry_args()),
+            query: QueryArgs {
+                database_url: stack.database.url().to_string(),
+                window: Duration::from_secs(60),
+            },
+        };
         configure(&mut config);
-        let ingest = Ingest::build(config).await?;
-        let (grpc, http) = (ingest.grpc_addr(), ingest.http_addr());
+        let server = Server::build(config).await?;
+        let (grpc, http) = (server.grpc_addr(), server.http_addr());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(ingest.serve(async {
+        let task = tokio::spawn(server.serve(async {
             let _ = stopped.await;
         }));
         Ok(Self {
@@ -47,7 +58,7 @@ impl RunningIngest {
         self.grpc
     }
 
-    /// The JSON gateway's base URL.
+    /// The HTTP API's base URL.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http)
     }

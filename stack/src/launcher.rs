@@ -5,17 +5,21 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio::process::Command;
 use tributary_common::{
     config::{KafkaArgs, RegistryArgs, TelemetryArgs},
     shutdown,
 };
 
-use crate::{bootstrap, postgres, process::ChildProcess, tansu};
+use tributary_testkit::{
+    bootstrap, postgres,
+    process::{ChildProcess, wait_for_http},
+    tansu,
+};
 
 /// Configuration of `tributary-stack`.
 #[derive(clap::Parser, Debug, Clone)]
@@ -106,7 +110,7 @@ pub async fn run(config: LauncherConfig) -> anyhow::Result<()> {
         .max_connections(1)
         .connect(&config.database_url)
         .await?;
-    tributary_sink::schema::migrate(&pool)
+    tributary_store::migrate(&pool)
         .await
         .context("cannot apply the sink's migrations")?;
     pool.close().await;
@@ -230,7 +234,7 @@ async fn start_services(
     )?);
     tracing::info!("sink started");
 
-    let mut ingest = pipeline_service(bin_dir, "tributary-ingest", config, kafka);
+    let mut ingest = pipeline_service(bin_dir, "tributary-server", config, kafka);
     ingest
         .env("DATABASE_URL", &config.database_url)
         .env("TRIBUTARY_GRPC_ADDR", config.ingest_grpc_addr.to_string())
@@ -302,36 +306,6 @@ fn pipeline_service(
         .env("TRIBUTARY_WINDOW", &config.window)
         .env("TRIBUTARY_LOG_FORMAT", "json");
     command
-}
-
-/// Waits until `url` answers with a success status; fails when `process`
-/// exits first or after 30 s.
-pub(crate) async fn wait_for_http(url: &str, process: &mut ChildProcess) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let client = reqwest::Client::new();
-    loop {
-        if let Some(status) = process.try_wait()? {
-            bail!(
-                "{} exited with {status}; log {}:\n{}",
-                process.name(),
-                process.log_path().display(),
-                process.log_tail(20)
-            );
-        }
-        if let Ok(response) = client.get(url).send().await
-            && response.status().is_success()
-        {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!(
-                "{} did not answer {url} within 30 s; log {}",
-                process.name(),
-                process.log_path().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Completes with the name of the first service that exits.

@@ -46,6 +46,7 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         "postgres",
         "ingest-1",
         "ingest-2",
+        "query",
         "envoy",
         "processor",
         "sink",
@@ -136,26 +137,32 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         }
     }
 
-    // Envoy balances over the ingest replicas on the ports they listen on.
+    // Envoy balances over the ingest replicas and the query API on the
+    // ports they listen on, each cluster over the services of its side.
     let envoy = load("deploy/envoy.yaml")?;
-    let ingest_env = &services["ingest-1"]["environment"];
-    let grpc_port = port_of(ingest_env["TRIBUTARY_GRPC_ADDR"].as_str().unwrap());
-    let http_port = port_of(ingest_env["TRIBUTARY_HTTP_ADDR"].as_str().unwrap());
     for cluster in envoy["static_resources"]["clusters"].as_sequence().unwrap() {
-        let wanted = if cluster["name"] == "ingest_grpc" {
-            grpc_port
+        let name = cluster["name"].as_str().unwrap();
+        let (side, protocol) = name.split_once('_').unwrap();
+        let serving = |service: &str| service.starts_with(side);
+        let example = services
+            .iter()
+            .find(|(n, _)| serving(n.as_str().unwrap()))
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("envoy cluster {name} has no {side} service"));
+        let variable = if protocol == "grpc" {
+            "TRIBUTARY_GRPC_ADDR"
         } else {
-            http_port
+            "TRIBUTARY_HTTP_ADDR"
         };
+        let wanted = port_of(example["environment"][variable].as_str().unwrap());
         for endpoint in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
             .as_sequence()
             .unwrap()
         {
             let address = &endpoint["endpoint"]["address"]["socket_address"];
-            assert!(
-                names.contains(address["address"].as_str().unwrap()),
-                "envoy targets an unknown service"
-            );
+            let target = address["address"].as_str().unwrap();
+            assert!(names.contains(target), "envoy targets an unknown service");
+            assert!(serving(target), "{name} targets {target}");
             assert_eq!(address["port_value"].as_u64(), Some(u64::from(wanted)));
         }
     }

@@ -32,7 +32,7 @@ async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_m
     let bin_dir = build_service_binaries()?;
     let (tansu, database) = tokio::try_join!(Tansu::start(), TestDatabase::create())?;
     let pool = sqlx::PgPool::connect(database.url()).await?;
-    tributary_sink::schema::migrate(&pool).await?;
+    tributary_store::migrate(&pool).await?;
     let kafka = KafkaArgs::for_brokers(tansu.brokers());
     let mut cluster = Cluster {
         bin_dir,

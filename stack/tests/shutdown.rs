@@ -27,10 +27,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tributary_common::{
     config::{KafkaArgs, RegistryArgs},
     kafka,
-    proto::v1::{
-        AdClick, Event, SubmitEventsRequest, event::Payload, event_result::Outcome,
-        ingest_service_client::IngestServiceClient,
-    },
+};
+use tributary_proto::v1::{
+    AdClick, Event, SubmitEventsRequest, event::Payload, event_result::Outcome,
+    ingest_service_client::IngestServiceClient,
 };
 use tributary_stack::{
     TestStack,
@@ -373,7 +373,7 @@ async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_e
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let pool = sqlx::PgPool::connect(stack.database.url()).await?;
-    tributary_sink::schema::migrate(&pool).await?;
+    tributary_store::migrate(&pool).await?;
     let kafka = stack.kafka();
     bootstrap::create_topics(&kafka, 4).await?;
     bootstrap::register_schemas(&kafka, &stack.registry_args()).await?;

@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
 };
 
-use super::error::ApiError;
+use tributary_edge::error::ApiError;
 
 /// The media types the gateway reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,172 +1,32 @@
-//! The gateway's error responses: every refusal, whether it comes from the
-//! event path ([`Rejection`]), the API key check or the request itself (content
-//! type, body, routing), leaves as one JSON shape, [`ErrorBody`]. Server-side
-//! failures carry a request id, in the body and the `x-request-id` header, that
-//! is also logged, so an operator can find what a client reports.
-use axum::{
-    Json,
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
-use serde::Serialize;
-use tributary_common::proto::v1::EventErrorCode;
-use tributary_sink::query::QueryError;
+//! The gateway's refusals of events: a [`Rejection`] of the event path as
+//! the edge's one JSON error shape ([`ApiError`]).
+use axum::http::StatusCode;
+use tributary_edge::error::ApiError;
+use tributary_proto::v1::EventErrorCode;
 
-use crate::{auth::AuthError, rate_limit::Exhausted, rejection::Rejection};
+use crate::rejection::Rejection;
 
-/// The header carrying the id of a failed request.
-pub const REQUEST_ID: &str = "x-request-id";
-
-/// The JSON body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorBody {
-    /// The class of the error in snake case, e.g. `invalid_argument`.
-    pub error: String,
-    /// The offending field, when the error is about one.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub field: String,
-    /// What was wrong.
-    pub message: String,
-    /// The id under which a server-side failure was logged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
-
-/// An error response: a status and an [`ErrorBody`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The body.
-    pub body: ErrorBody,
-    /// Seconds for the `Retry-After` header (429).
-    pub retry_after_secs: Option<u64>,
-}
-
-impl ApiError {
-    /// An error that is not about one field.
-    pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
-        Self::with_field(status, error, "", message)
-    }
-
-    /// An error about `field`.
-    pub fn with_field(
-        status: StatusCode,
-        error: &str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        let body = ErrorBody {
-            error: error.into(),
-            field: field.into(),
-            message: message.into(),
-            request_id: None,
-        };
-        Self {
-            status,
-            body,
-            retry_after_secs: None,
-        }
-    }
-
-    /// A 429 for a caller over its rate limit, with `Retry-After` (whole
-    /// seconds, rounded up) and a request id.
-    pub fn rate_limited(exhausted: Exhausted) -> Self {
-        let secs = exhausted.retry_after_secs();
-        let mut error = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "resource_exhausted",
-            format!(
-                "rate limit exceeded; nothing was accepted; retry after {secs} s (--rate-limit)"
-            ),
-        );
-        let id = uuid::Uuid::new_v4().to_string();
-        tracing::debug!(request_id = %id, retry_after_secs = secs, "gateway request over the rate limit");
-        error.body.request_id = Some(id);
-        error.retry_after_secs = Some(secs);
+/// The response to a rejected event; `rename` turns the event path's field
+/// names into the ones the route's clients know.
+pub fn from_rejection(rejection: Rejection, rename: impl Fn(&str) -> String) -> ApiError {
+    let status = match rejection.code {
+        EventErrorCode::InvalidArgument
+        | EventErrorCode::SchemaMismatch
+        | EventErrorCode::UnknownEventType => StatusCode::BAD_REQUEST,
+        EventErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        EventErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        EventErrorCode::Internal | EventErrorCode::Unspecified => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let error = ApiError::with_field(
+        status,
+        &code_name(rejection.code).to_ascii_lowercase(),
+        rename(&rejection.field),
+        rejection.message,
+    );
+    if status.is_server_error() {
+        error.logged()
+    } else {
         error
-    }
-
-    /// A 400 about `field` of the request.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::with_field(StatusCode::BAD_REQUEST, "invalid_argument", field, message)
-    }
-
-    /// A 413 for a request larger than a limit.
-    pub fn too_large(message: impl Into<String>) -> Self {
-        Self::with_field(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body", message)
-    }
-
-    /// A 415 for a body of another type than `expected`.
-    pub fn unsupported_media_type(given: Option<&str>, expected: &str) -> Self {
-        let given = given.map_or_else(
-            || "no content type".to_string(),
-            |g| format!("content type `{g}`"),
-        );
-        Self::with_field(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "content-type",
-            format!("expected {expected}, got {given}"),
-        )
-    }
-
-    /// The response to a rejected event; `rename` turns the event path's field
-    /// names into the ones the route's clients know.
-    pub fn from_rejection(rejection: Rejection, rename: impl Fn(&str) -> String) -> Self {
-        let status = match rejection.code {
-            EventErrorCode::InvalidArgument
-            | EventErrorCode::SchemaMismatch
-            | EventErrorCode::UnknownEventType => StatusCode::BAD_REQUEST,
-            EventErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            EventErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            EventErrorCode::Internal | EventErrorCode::Unspecified => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let mut error = Self::with_field(
-            status,
-            &code_name(rejection.code).to_ascii_lowercase(),
-            rename(&rejection.field),
-            rejection.message,
-        );
-        if status.is_server_error() {
-            error = error.logged();
-        }
-        error
-    }
-
-    /// The response to a failed query; `rename` turns the protobuf field
-    /// names into the route's query parameters.
-    pub fn from_query(error: QueryError, rename: impl Fn(&str) -> String) -> Self {
-        match error {
-            QueryError::InvalidArgument { field, message } => Self::invalid(rename(field), message),
-            QueryError::NotConfigured => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                error.to_string(),
-            ),
-            QueryError::Unavailable(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                error.to_string(),
-            )
-            .logged(),
-            QueryError::Database(_) => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-            )
-            .logged(),
-        }
-    }
-
-    /// Gives a server-side failure an id, and logs it under that id.
-    fn logged(mut self) -> Self {
-        let id = uuid::Uuid::new_v4().to_string();
-        tracing::error!(request_id = %id, status = self.status.as_u16(), error = %self.body.error, message = %self.body.message, "gateway request failed");
-        self.body.request_id = Some(id);
-        self
     }
 }
 
@@ -177,46 +37,18 @@ pub fn code_name(code: EventErrorCode) -> &'static str {
     name.strip_prefix("EVENT_ERROR_CODE_").unwrap_or(name)
 }
 
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            error.to_string(),
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let request_id = self.body.request_id.clone();
-        let unauthenticated = self.status == StatusCode::UNAUTHORIZED;
-        let retry_after = self.retry_after_secs;
-        let mut response = (self.status, Json(self.body)).into_response();
-        let headers = response.headers_mut();
-        if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-            headers.insert(REQUEST_ID, id);
-        }
-        if unauthenticated {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use axum::response::IntoResponse as _;
+    use tributary_edge::error::REQUEST_ID;
+
     use super::*;
 
     #[test]
     fn client_errors_keep_the_field_and_carry_no_request_id() {
-        let error =
-            ApiError::from_rejection(Rejection::invalid("ad_click.ip_address", "bad"), |f| {
-                f.to_string()
-            });
+        let error = from_rejection(Rejection::invalid("ad_click.ip_address", "bad"), |f| {
+            f.to_string()
+        });
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
         assert_eq!(
             serde_json::to_value(&error.body).unwrap(),
@@ -226,8 +58,7 @@ mod tests {
 
     #[test]
     fn unavailable_is_503_with_a_request_id() {
-        let error =
-            ApiError::from_rejection(Rejection::unavailable("broker down"), |f| f.to_string());
+        let error = from_rejection(Rejection::unavailable("broker down"), |f| f.to_string());
         assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(error.body.error, "unavailable");
         assert!(error.body.request_id.is_some());
@@ -236,21 +67,8 @@ mod tests {
     }
 
     #[test]
-    fn rate_limited_is_429_with_retry_after_and_a_request_id() {
-        let error = ApiError::rate_limited(Exhausted {
-            retry_after: std::time::Duration::from_millis(2100),
-        });
-        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(error.body.error, "resource_exhausted");
-        assert!(error.body.request_id.is_some());
-        let response = error.into_response();
-        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
-        assert!(response.headers().contains_key(REQUEST_ID));
-    }
-
-    #[test]
     fn internal_is_500() {
-        let error = ApiError::from_rejection(Rejection::internal("oops"), |f| f.to_string());
+        let error = from_rejection(Rejection::internal("oops"), |f| f.to_string());
         assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(error.body.error, "internal");
     }

@@ -7,14 +7,16 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument as _;
-use tributary_common::{proto::v1 as proto, trace_context};
+use tributary_common::trace_context;
+use tributary_proto::v1 as proto;
+
+use tributary_edge::{authorized::AuthorizedBatch, error::ApiError};
 
 use super::{
     GatewayState,
-    auth::AuthorizedBatch,
     body::{self, Body, MediaType},
     envelope,
-    error::{ApiError, code_name},
+    error::code_name,
     json::kind,
     traceparent,
 };

@@ -3,8 +3,8 @@
 //! (`metadata: must be a JSON object, got a number`) rather than a serde
 //! error about positions. JSON `null` counts as absent, as in the old Go API.
 use serde_json::{Map, Value};
-pub use tributary_common::envelope::kind;
-use tributary_common::envelope::object_to_struct;
+pub use tributary_proto::envelope::kind;
+use tributary_proto::envelope::object_to_struct;
 
 use crate::rejection::Rejection;
 

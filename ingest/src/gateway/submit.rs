@@ -7,17 +7,15 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use tracing::Instrument as _;
-use tributary_common::{
-    proto::v1::{self as proto, event::Payload},
-    schemas::AD_CLICK,
-    trace_context,
-};
+use tributary_common::{schemas::AD_CLICK, trace_context};
+use tributary_proto::v1::{self as proto, event::Payload};
+
+use tributary_edge::{authorized::Authorized, error::ApiError};
 
 use super::{
     GatewayState,
-    auth::Authorized,
     body::{self, Body, MediaType},
-    error::ApiError,
+    error::from_rejection,
     json::Fields,
     traceparent,
 };
@@ -40,7 +38,7 @@ pub async fn submit(
         ));
     }
     let event = parse(&body::parse_json(&bytes)?, &headers)
-        .map_err(|r| ApiError::from_rejection(r, old_field_name))?;
+        .map_err(|r| from_rejection(r, old_field_name))?;
     let trace = traceparent(&headers);
     let span = tracing::info_span!(
         "ingest.http",
@@ -55,7 +53,7 @@ pub async fn submit(
         .submit(event, trace.as_deref())
         .instrument(span)
         .await
-        .map_err(|r| ApiError::from_rejection(r, old_field_name))?;
+        .map_err(|r| from_rejection(r, old_field_name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 

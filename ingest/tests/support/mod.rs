@@ -33,7 +33,7 @@ impl Gateway {
     /// Starts ingest with its configuration changed by `configure`.
     pub async fn start_with(configure: impl FnOnce(&mut IngestConfig)) -> anyhow::Result<Self> {
         let stack = TestStack::start().await?;
-        let ingest = RunningIngest::start(&stack, configure).await?;
+        let ingest = RunningIngest::start(&stack, |c| configure(&mut c.ingest)).await?;
         Ok(Self {
             ingest,
             stack,

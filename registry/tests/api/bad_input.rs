@@ -158,7 +158,7 @@ async fn subject_with_invalid_utf8_is_a_422_not_a_500() {
 
 #[tokio::test]
 async fn oversized_schema_is_refused_with_the_configured_limit() {
-    let database = tributary_stack::postgres::TestDatabase::create()
+    let database = tributary_testkit::postgres::TestDatabase::create()
         .await
         .unwrap();
     let mut config = RegistryConfig::new(([127, 0, 0, 1], 0).into(), database.url());

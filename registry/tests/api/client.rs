@@ -1,7 +1,7 @@
 //! A registry on a fresh database, and an HTTP client that returns status and JSON body.
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tributary_stack::{postgres::TestDatabase, registry::RunningRegistry};
+use tributary_testkit::{postgres::TestDatabase, registry::RunningRegistry};
 
 /// The media type Confluent clients send and the registry answers with.
 pub const V1_JSON: &str = "application/vnd.schemaregistry.v1+json";

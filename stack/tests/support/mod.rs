@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use tributary_common::proto::v1::{
+use tributary_proto::v1::{
     AdClick, Event, PriceTick, SubmitBatchRequest, event::Payload, event_result::Outcome,
     ingest_service_client::IngestServiceClient,
 };

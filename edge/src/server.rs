@@ -1,0 +1,246 @@
+//! Serving what the services contribute (gRPC services and HTTP routes) on
+//! one gRPC and one HTTP listener, with what every listener
+//! needs: TLS, gRPC health and reflection, a load-shedding concurrency limit
+//! and deadline, CORS, one JSON shape for unknown routes, `TCP_NODELAY`, and
+//! a graceful stop. Ingest, the query API, or both in one process (the
+//! stack's `tributary-server`) are served by the same [`Edge`].
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::StatusCode,
+    routing::get,
+    serve::ListenerExt as _,
+};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{service::RoutesBuilder, transport::server::TcpIncoming};
+
+use crate::{
+    access::Access,
+    config::EdgeArgs,
+    cors,
+    error::ApiError,
+    openapi,
+    readiness::{Check, Readiness},
+    tls,
+};
+
+/// Both listeners, bound, with their TLS settings and access rules.
+pub struct Edge {
+    args: EdgeArgs,
+    access: Access,
+    grpc: TcpListener,
+    http: TcpListener,
+    grpc_tls: Option<tonic::transport::ServerTlsConfig>,
+    http_tls: Option<rustls::ServerConfig>,
+    readiness: Readiness,
+    grpc_services: RoutesBuilder,
+    http_routes: Router,
+    openapi: Value,
+}
+
+impl Edge {
+    /// Reads the TLS files and API keys and binds both listeners.
+    pub async fn bind(args: &EdgeArgs) -> anyhow::Result<Self> {
+        let access = Access::from_args(args)?;
+        cors::layer(&args.cors_allowed_origins)?;
+        let (grpc_tls, http_tls) = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => (
+                Some(tls::grpc_server_config(cert, key)?),
+                Some(tls::server_config(cert, key)?),
+            ),
+            _ => (None, None),
+        };
+        let grpc = TcpListener::bind(args.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (gRPC)", args.grpc_addr))?;
+        let http = TcpListener::bind(args.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (HTTP)", args.http_addr))?;
+        let (health, service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let mut grpc_services = RoutesBuilder::default();
+        grpc_services.add_service(service);
+        Ok(Self {
+            args: args.clone(),
+            access,
+            grpc,
+            http,
+            grpc_tls,
+            http_tls,
+            readiness: Readiness::new(health),
+            grpc_services,
+            http_routes: Router::new(),
+            openapi: openapi::base(),
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("bound listener")
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound listener")
+    }
+
+    /// Who may call, and how often.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// A readiness check for the gRPC service `service`: the process is
+    /// ready (gRPC health `""`, `GET /readyz`) when every check is.
+    pub fn readiness_check(&self, service: &'static str) -> Check {
+        self.readiness.check(service)
+    }
+
+    /// Merges a service's OpenAPI paths and schemas into `GET /openapi.json`.
+    pub fn document(&mut self, fragment: Value) -> &mut Self {
+        openapi::merge(&mut self.openapi, fragment);
+        self
+    }
+
+    /// The gRPC services to serve, to add to.
+    pub fn grpc(&mut self) -> &mut RoutesBuilder {
+        &mut self.grpc_services
+    }
+
+    /// Adds HTTP routes (without a fallback: the edge answers unknown routes).
+    pub fn http(&mut self, routes: Router) -> &mut Self {
+        self.http_routes = std::mem::take(&mut self.http_routes).merge(routes);
+        self
+    }
+
+    /// Serves until `stop` is cancelled, then lets in-flight requests finish
+    /// and returns.
+    pub async fn serve(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            args,
+            grpc,
+            http,
+            grpc_tls,
+            http_tls,
+            readiness,
+            grpc_services: mut routes,
+            http_routes: router,
+            openapi,
+            ..
+        } = self;
+        routes.add_service(reflection().build_v1()?);
+        // grpcurl and many other tools still speak v1alpha.
+        routes.add_service(reflection().build_v1alpha()?);
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = grpc_tls {
+            server = server
+                .tls_config(tls)
+                .context("invalid TLS configuration")?;
+        }
+        let grpc_server = server
+            .timeout(args.request_timeout)
+            .layer(
+                tower::ServiceBuilder::new()
+                    .load_shed()
+                    .concurrency_limit(args.max_concurrent_requests)
+                    .into_inner(),
+            )
+            .add_routes(routes.routes())
+            // No Nagle: acks are small writes that must not wait for the
+            // peer's delayed ACK (40 ms on Linux).
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(grpc).with_nodelay(Some(true)),
+                stop.clone().cancelled_owned(),
+            );
+
+        let document = Json(openapi);
+        let probes = Router::new()
+            .route("/healthz", get(|| async { StatusCode::NO_CONTENT }))
+            .route("/readyz", get(readyz))
+            .with_state(readiness)
+            .route(
+                "/openapi.json",
+                get(move || async move { document.clone() }),
+            );
+        let router = router
+            .merge(probes)
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed);
+        let app = cors::apply(router, &args.cors_allowed_origins)?
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let http_stop = stop.clone();
+        let http_server = async move {
+            match http_tls {
+                Some(tls) => {
+                    // tap_io gives the listener axum's ConnectInfo<SocketAddr>.
+                    let listener = tls::TlsListener::new(http, tls).tap_io(|_| {});
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(http_stop.cancelled_owned())
+                        .await
+                }
+                None => {
+                    let http = http.tap_io(|tcp| {
+                        if let Err(e) = tcp.set_nodelay(true) {
+                            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                        }
+                    });
+                    axum::serve(http, app)
+                        .with_graceful_shutdown(http_stop.cancelled_owned())
+                        .await
+                }
+            }
+        };
+        let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
+        grpc_result.context("gRPC server failed")?;
+        http_result.context("HTTP server failed")?;
+        Ok(())
+    }
+}
+
+/// Reflection over every Tributary service, and the google.rpc error detail
+/// types its statuses carry, so tools can decode them.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tributary_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// `GET /readyz`: 204 when every service of the process is ready, 503 otherwise.
+async fn readyz(State(readiness): State<Readiness>) -> StatusCode {
+    if readiness.is_ready() {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no route {} {}; see GET /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; see GET /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

@@ -1,0 +1,26 @@
+//! `tributary-query`: config → telemetry → bind → serve the query API until SIGINT/SIGTERM.
+use clap::Parser as _;
+use tributary_common::{metrics, shutdown, telemetry};
+use tributary_edge::Edge;
+use tributary_query::{config::QueryConfig, service::QueryService};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = QueryConfig::parse();
+    let telemetry = telemetry::init(&config.telemetry, "tributary-query");
+    let result = async {
+        metrics::serve_configured(&config.telemetry).await?;
+        let mut edge = Edge::bind(&config.edge).await?;
+        let service = QueryService::new(&config.query)?;
+        tracing::info!(grpc = %edge.grpc_addr(), http = %edge.http_addr(), "query API listening");
+        let stop = shutdown::cancel_on(shutdown::signal());
+        service.mount(&mut edge, &stop);
+        edge.serve(stop).await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
+}

@@ -1,0 +1,84 @@
+//! The query API mounted on an [`Edge`]: the gRPC `QueryService` (one rate
+//! limit token per call), the JSON routes and their OpenAPI fragment, and a
+//! readiness check that pings the database. Served alone by
+//! `tributary-query`, or beside ingest by `tributary-server`.
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tonic::{server::NamedService, service::interceptor::InterceptedService};
+use tributary_edge::{Edge, auth::Charge};
+use tributary_proto::v1::query_service_server::QueryServiceServer;
+
+use crate::{
+    QueryApi, QueryGrpc,
+    config::QueryArgs,
+    http::{self, QueryState},
+    openapi,
+};
+
+/// The gRPC service name the query API's readiness is reported under.
+pub const QUERY_SERVICE: &str = <QueryServiceServer<QueryGrpc> as NamedService>::NAME;
+
+/// How often the database is pinged for readiness.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The query API, ready to mount.
+pub struct QueryService {
+    api: QueryApi,
+}
+
+impl QueryService {
+    /// Over the database of `args` (connected on first use).
+    pub fn new(args: &QueryArgs) -> anyhow::Result<Self> {
+        anyhow::ensure!(!args.window.is_zero(), "--window must be positive");
+        let api = QueryApi::connect_lazy(&args.database_url, args.window)
+            .context("invalid --database-url (DATABASE_URL)")?;
+        Ok(Self { api })
+    }
+
+    /// Over an existing API (tests).
+    pub fn from_api(api: QueryApi) -> Self {
+        Self { api }
+    }
+
+    /// Adds the gRPC service, the JSON routes, their OpenAPI fragment and a
+    /// readiness check (the database, pinged until `stop`) to `edge`.
+    pub fn mount(&self, edge: &mut Edge, stop: &CancellationToken) {
+        let access = edge.access().clone();
+        edge.grpc().add_service(InterceptedService::new(
+            QueryServiceServer::new(QueryGrpc::new(self.api.clone())),
+            access.guard(Charge::PerCall),
+        ));
+        edge.http(http::router(QueryState {
+            api: self.api.clone(),
+            access,
+        }));
+        edge.document(openapi::document());
+        let check = edge.readiness_check(QUERY_SERVICE);
+        let api = self.api.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let ready = api.reachable().await && !stop.is_cancelled();
+                if last != Some(ready) {
+                    check.set(ready).await;
+                    if ready {
+                        tracing::info!("database reachable: SERVING");
+                    } else {
+                        tracing::warn!("database unreachable: NOT_SERVING");
+                    }
+                    last = Some(ready);
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(CHECK_INTERVAL) => {}
+                    () = stop.cancelled() => {
+                        check.set(false).await;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
