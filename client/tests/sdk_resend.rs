@@ -18,7 +18,7 @@ const MINUTE: i64 = 60_000;
 const EVENTS: usize = 3000;
 
 fn ingest_binary() -> anyhow::Result<PathBuf> {
-    Ok(tributary_stack::binaries::build_service_binaries()?.join("tributary-ingest"))
+    Ok(tributary_stack::binaries::build_service_binaries()?.join("tributary-server"))
 }
 
 fn start_ingest(

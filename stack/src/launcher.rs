@@ -173,7 +173,7 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) 
         println!(
             "  Metrics          registry {}  ingest {}  processor {}  sink {}",
             addr("tributary-registry"),
-            addr("tributary-ingest"),
+            addr("tributary-server"),
             addr("tributary-processor"),
             addr("tributary-sink")
         );
@@ -265,7 +265,7 @@ async fn start_services(
 fn metrics_addr(config: &LauncherConfig, binary: &str) -> Option<SocketAddr> {
     let offset = match binary {
         "tributary-registry" => 1,
-        "tributary-ingest" => 2,
+        "tributary-server" => 2,
         "tributary-processor" => 3,
         "tributary-sink" => 4,
         _ => return None,

@@ -24,6 +24,7 @@ pub fn build_service_binaries() -> anyhow::Result<PathBuf> {
         .args(["build", "--quiet", "--bins"])
         .args(["-p", "tributary-registry", "-p", "tributary-ingest"])
         .args(["-p", "tributary-processor", "-p", "tributary-sink"])
+        .args(["-p", "tributary-query", "-p", "tributary-server"])
         .status()
         .context("cannot run cargo")?;
     anyhow::ensure!(status.success(), "cannot build the service binaries");

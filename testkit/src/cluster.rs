@@ -114,7 +114,7 @@ pub struct Cluster {
     pub kafka: KafkaArgs,
     /// The registry every pipeline service uses.
     pub registry: RegistryArgs,
-    /// The database of the registry, the sink and ingest's query API.
+    /// The database of the registry, the sink and the query API.
     pub database_url: String,
 }
 
@@ -186,11 +186,11 @@ impl Cluster {
         Ok(service)
     }
 
-    /// Starts an ingest instance (with the query API on the database) and
-    /// waits until it is ready.
+    /// Starts an ingest instance (`tributary-server`: with the query API on
+    /// the database) and waits until it is ready.
     pub async fn ingest(&self, name: &str) -> anyhow::Result<ServiceProcess> {
         let (metrics, grpc, http) = (loopback()?, loopback()?, loopback()?);
-        let mut command = self.pipeline_command("tributary-ingest", metrics);
+        let mut command = self.pipeline_command("tributary-server", metrics);
         command
             .env("TRIBUTARY_GRPC_ADDR", grpc.to_string())
             .env("TRIBUTARY_HTTP_ADDR", http.to_string())
