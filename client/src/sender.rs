@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use futures::{StreamExt as _, channel::mpsc::UnboundedSender};
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot},
@@ -49,7 +50,8 @@ pub struct SenderOptions {
     /// How long the sender keeps reconnecting without any event being
     /// answered before it gives up and fails the unanswered events.
     pub retry_timeout: Duration,
-    /// The first pause before reconnecting; doubled after each failure.
+    /// The first pause before reconnecting; doubled after each failure, with
+    /// jitter (the services' policy, `backon`'s exponential backoff).
     pub initial_backoff: Duration,
     /// The longest pause before reconnecting.
     pub max_backoff: Duration,
@@ -201,7 +203,13 @@ async fn run(
     let mut unanswered: VecDeque<InFlight> = VecDeque::new();
     let mut open = true;
     let mut attempts = 0;
-    let mut backoff = options.initial_backoff;
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(options.initial_backoff)
+        .with_max_delay(options.max_backoff)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    let mut delays = policy.build();
     let mut failing_since: Option<Instant> = None;
     loop {
         if unanswered.is_empty() {
@@ -232,7 +240,7 @@ async fn run(
             StreamEnd::Retry(reason) => {
                 if answered {
                     failing_since = None;
-                    backoff = options.initial_backoff;
+                    delays = policy.build();
                 }
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= options.retry_timeout {
@@ -245,9 +253,9 @@ async fn run(
                     }
                     return Err(gave_up());
                 }
+                let backoff = delays.next().unwrap_or(options.max_backoff);
                 tracing::debug!(%reason, ?backoff, unanswered = unanswered.len(), "reconnecting");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(options.max_backoff);
             }
         }
     }

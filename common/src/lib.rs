@@ -12,6 +12,7 @@
 //! - [`shutdown`]: the signal that starts a graceful shutdown.
 //! - [`metrics`]: the Prometheus endpoint.
 //! - [`kafka`]: producer, consumer and admin settings, written once.
+//! - [`retry`]: the services' one retry policy (exponential backoff).
 //! - [`registry_client`]: Schema Registry access over the Confluent REST API.
 //! - [`schemas`]: the Avro schemas of `schemas/`, compiled in.
 //! - [`wire`]: the Confluent wire format (magic byte + schema id).
@@ -24,6 +25,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod rebalance;
 pub mod registry_client;
+pub mod retry;
 pub mod schemas;
 pub mod shutdown;
 pub mod telemetry;

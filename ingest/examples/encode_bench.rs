@@ -105,12 +105,12 @@ async fn main() -> anyhow::Result<()> {
 
     // The shared part: validated event → Avro value (as ingest's encode does).
     let to_value = |e: &ValidEvent| -> Value {
-        let tributary_ingest::event::ValidPayload::AdClick(c) = &e.payload else {
+        let tributary_ingest::event::ValidPayload::AdClick(c) = e.payload() else {
             unreachable!()
         };
         let object = serde_json::json!({
-            "ip_address": c.ip_address.to_string(), "user_agent": c.user_agent, "referring_url": c.referring_url,
-            "advertiser_id": c.advertiser_id, "metadata": c.metadata_json, "event_time": e.event_time_ms,
+            "ip_address": c.ip_address().to_string(), "user_agent": c.user_agent(), "referring_url": c.referring_url(),
+            "advertiser_id": c.advertiser_id(), "metadata": c.metadata_json(), "event_time": e.event_time_ms(),
         });
         avro_json::record_value(
             record,
@@ -124,13 +124,13 @@ async fn main() -> anyhow::Result<()> {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Ingest consumes each validated event; the copies are made untimed.
-        let payloads: Vec<_> = events.iter().map(|e| e.payload.clone()).collect();
+        let payloads: Vec<_> = events.iter().map(|e| e.payload().clone()).collect();
         let started = Instant::now();
         let mut bytes = 0usize;
         let mut buf = Vec::with_capacity(256);
         for (e, payload) in events.iter().zip(payloads) {
             buf.clear();
-            encode(&e.event_type, e.event_time_ms, payload, &writer, &mut buf)
+            encode(e.event_type(), e.event_time_ms(), payload, &writer, &mut buf)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             bytes += buf.len();
         }

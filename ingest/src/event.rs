@@ -1,5 +1,7 @@
 //! Events parsed at the boundary: a [`ValidEvent`] has passed every check, so
-//! nothing downstream validates again.
+//! nothing downstream validates again. Its fields (and those of its typed
+//! payloads) are private to the crate and [`ValidEvent::parse`] is its only
+//! constructor, so no unvalidated event can reach the encoder.
 use std::{net::IpAddr, time::Duration};
 
 use tributary_common::schemas::{AD_CLICK, PRICE_TICK};
@@ -20,15 +22,15 @@ pub const MAX_URL_LEN: usize = 4096;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidEvent {
     /// The event type, e.g. `ad_click`.
-    pub event_type: String,
+    pub(crate) event_type: String,
     /// The partitioning key (defaulted to the payload's natural key).
-    pub key: String,
+    pub(crate) key: String,
     /// Event time in milliseconds since the Unix epoch.
-    pub event_time_ms: i64,
+    pub(crate) event_time_ms: i64,
     /// The client's idempotency key, or a fresh one when the client sent none.
-    pub idempotency_key: String,
+    pub(crate) idempotency_key: String,
     /// The payload.
-    pub payload: ValidPayload,
+    pub(crate) payload: ValidPayload,
 }
 
 /// The validated payload.
@@ -47,30 +49,57 @@ pub enum ValidPayload {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdClick {
     /// The client's address.
-    pub ip_address: IpAddr,
+    pub(crate) ip_address: IpAddr,
     /// The client's User-Agent.
-    pub user_agent: String,
+    pub(crate) user_agent: String,
     /// An absolute http(s) URL.
-    pub referring_url: String,
+    pub(crate) referring_url: String,
     /// The advertiser.
-    pub advertiser_id: String,
+    pub(crate) advertiser_id: String,
     /// Metadata as a JSON object, serialised.
-    pub metadata_json: String,
+    pub(crate) metadata_json: String,
     /// The campaign, when known.
-    pub campaign_id: Option<String>,
+    pub(crate) campaign_id: Option<String>,
+}
+
+impl AdClick {
+    /// The client's address.
+    pub fn ip_address(&self) -> IpAddr {
+        self.ip_address
+    }
+
+    /// The client's User-Agent.
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
+    /// An absolute http(s) URL.
+    pub fn referring_url(&self) -> &str {
+        &self.referring_url
+    }
+
+    /// The advertiser.
+    pub fn advertiser_id(&self) -> &str {
+        &self.advertiser_id
+    }
+
+    /// Metadata as a serialised JSON object.
+    pub fn metadata_json(&self) -> &str {
+        &self.metadata_json
+    }
 }
 
 /// A validated price tick.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriceTick {
     /// The pair, e.g. `ETH-USD`.
-    pub pair: String,
+    pub(crate) pair: String,
     /// The source of the price.
-    pub source: String,
+    pub(crate) source: String,
     /// Finite and positive.
-    pub price: f64,
+    pub(crate) price: f64,
     /// Finite and non-negative, when known.
-    pub volume: Option<f64>,
+    pub(crate) volume: Option<f64>,
 }
 
 /// The checks that depend on configuration and the clock.
@@ -83,6 +112,31 @@ pub struct Validation {
 }
 
 impl ValidEvent {
+    /// The event type, e.g. `ad_click`.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The partitioning key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Event time in milliseconds since the Unix epoch.
+    pub fn event_time_ms(&self) -> i64 {
+        self.event_time_ms
+    }
+
+    /// The idempotency key.
+    pub fn idempotency_key(&self) -> &str {
+        &self.idempotency_key
+    }
+
+    /// The validated payload.
+    pub fn payload(&self) -> &ValidPayload {
+        &self.payload
+    }
+
     /// Validates a submitted event.
     pub fn parse(event: proto::Event, rules: Validation) -> Result<Self, Rejection> {
         let payload = event.payload.ok_or_else(|| {

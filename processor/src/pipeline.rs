@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, Span};
 
 use tributary_common::{
-    dead_letter::DeadLetters, headers, rebalance::RevocationLog, telemetry, trace_context,
+    dead_letter::DeadLetters, headers, rebalance::RevocationLog, retry, telemetry, trace_context,
 };
 
 use crate::{
@@ -169,6 +169,7 @@ impl Pipeline {
         let timestamp = message.timestamp().to_millis();
         // The registry being down is not the record's fault: wait for it
         // rather than dead-lettering good records.
+        let mut delays = retry::delays();
         let decoded = loop {
             match self
                 .decoder
@@ -176,10 +177,11 @@ impl Pipeline {
                 .await
             {
                 Err(DecodeError::Unavailable(reason)) => {
-                    tracing::warn!(%reason, "schema registry unavailable; retrying");
+                    let backoff = delays.next().unwrap_or(retry::MAX_DELAY);
+                    tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "schema registry unavailable; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = tokio::time::sleep(backoff) => continue,
                     }
                 }
                 other => break other,

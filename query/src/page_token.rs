@@ -3,10 +3,12 @@
 //! whatever was inserted meanwhile, and a fingerprint of the filter it was
 //! issued for, so it cannot silently be applied to another query.
 //!
-//! The token is opaque to clients: hex text (safe in a URL query string) of a
-//! small versioned record. It is not a secret; forging one only moves the
+//! The token is opaque to clients: unpadded URL-safe base64 (safe in a URL
+//! query string) of a small versioned record. It is not a secret; forging one only moves the
 //! caller's own cursor.
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
 
 /// Version tag of the token layout, so a later layout can refuse old tokens
 /// clearly instead of misreading them.
@@ -37,18 +39,13 @@ impl PageToken {
             self.fingerprint,
             self.key
         );
-        record.bytes().map(|b| format!("{b:02x}")).collect()
+        URL_SAFE_NO_PAD.encode(record)
     }
 
     /// Reads a token produced by [`PageToken::encode`].
     pub fn decode(token: &str) -> Result<Self, MalformedToken> {
-        if !token.len().is_multiple_of(2) || !token.is_ascii() {
-            return Err(MalformedToken);
-        }
-        let bytes = (0..token.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token)
             .map_err(|_| MalformedToken)?;
         let record = String::from_utf8(bytes).map_err(|_| MalformedToken)?;
         // The key comes last and may itself contain newlines.
@@ -67,24 +64,18 @@ impl PageToken {
     }
 }
 
-/// A stable 64-bit fingerprint (FNV-1a) of `parts`. Each part is
-/// length-prefixed so that `["ab", "c"]` and `["a", "bc"]` differ. Not
-/// cryptographic: it only has to catch a token reused with other parameters.
+/// A stable 64-bit fingerprint of `parts`: the first 8 bytes of their
+/// SHA-256, each part length-prefixed so that `["ab", "c"]` and
+/// `["a", "bc"]` differ. It only has to catch a token reused with other
+/// parameters, and stays the same across versions and restarts.
 pub fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    };
+    let mut hash = Sha256::new();
     for part in parts {
-        feed(&(part.len() as u64).to_le_bytes());
-        feed(part);
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
     }
-    hash
+    let digest = hash.finalize();
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 #[cfg(test)]
@@ -105,7 +96,8 @@ mod tests {
     fn garbage_is_not_a_token() {
         assert_eq!(PageToken::decode("zz"), Err(MalformedToken));
         assert_eq!(PageToken::decode("abc"), Err(MalformedToken));
-        assert_eq!(PageToken::decode("7631"), Err(MalformedToken));
+        assert_eq!(PageToken::decode("djE"), Err(MalformedToken));
+        assert_eq!(PageToken::decode("not base64!"), Err(MalformedToken));
         assert_eq!(PageToken::decode("é1"), Err(MalformedToken));
     }
 

@@ -24,7 +24,7 @@ use tributary_common::{
     avro_reader::{ReadError, ReaderCache},
     dead_letter::DeadLetters,
     rebalance::RevocationLog,
-    telemetry, trace_context,
+    retry, telemetry, trace_context,
 };
 
 use crate::{
@@ -54,11 +54,6 @@ struct Gathered {
     records: Vec<OwnedMessage>,
     revoked: Vec<(String, i32)>,
 }
-
-/// The first backoff after a failed write; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest wait between write attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Pipeline {
     /// Runs until `shutdown`; the batches in hand are written first. One
@@ -283,17 +278,17 @@ impl Pipeline {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
-        let mut backoff = FIRST_BACKOFF;
+        let mut delays = retry::delays();
         loop {
             match attempt().await {
                 Ok(value) => return Ok(Some(value)),
                 Err(e) => {
+                    let backoff = delays.next().unwrap_or(retry::MAX_DELAY);
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "Postgres write failed; offsets not advanced");
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(None),
                         () = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
