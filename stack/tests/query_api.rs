@@ -341,9 +341,9 @@ async fn get_aggregates_refuses_each_bad_parameter_with_400_naming_it() -> anyho
             "90s is not a multiple of the processor's window (1m); use a multiple such as 1h",
         ),
         (
-            format!("event_type=ad_click&{range}&granularity=1w"),
+            format!("event_type=ad_click&{range}&granularity=1x"),
             "granularity",
-            "`1w` has unknown unit `w`; use ms, s, m, h or d",
+            "`1x` is not a duration such as 1m, 1h or 1d: unknown time unit \"x\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)",
         ),
         (
             format!("event_type=ad_click&{range}&order=sideways"),
