@@ -130,8 +130,14 @@ async fn main() -> anyhow::Result<()> {
         let mut buf = Vec::with_capacity(256);
         for (e, payload) in events.iter().zip(payloads) {
             buf.clear();
-            encode(e.event_type(), e.event_time_ms(), payload, &writer, &mut buf)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            encode(
+                e.event_type(),
+                e.event_time_ms(),
+                payload,
+                &writer,
+                &mut buf,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             bytes += buf.len();
         }
         let ours_rate = n as f64 / started.elapsed().as_secs_f64();

@@ -44,9 +44,7 @@ impl PageToken {
 
     /// Reads a token produced by [`PageToken::encode`].
     pub fn decode(token: &str) -> Result<Self, MalformedToken> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(token)
-            .map_err(|_| MalformedToken)?;
+        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| MalformedToken)?;
         let record = String::from_utf8(bytes).map_err(|_| MalformedToken)?;
         // The key comes last and may itself contain newlines.
         let mut parts = record.splitn(4, '\n');
