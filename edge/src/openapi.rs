@@ -68,6 +68,32 @@ pub fn base() -> Value {
     })
 }
 
+/// Removes the API key scheme and every operation's `security` requirement:
+/// a process started without API keys lets every call in, and its document
+/// must say so.
+pub fn without_security(document: &mut Value) {
+    if let Some(components) = document["components"].as_object_mut() {
+        components.remove("securitySchemes");
+    }
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            if let Some(operations) = item.as_object_mut() {
+                for operation in operations.values_mut() {
+                    if let Some(operation) = operation.as_object_mut() {
+                        operation.remove("security");
+                        if let Some(responses) = operation
+                            .get_mut("responses")
+                            .and_then(Value::as_object_mut)
+                        {
+                            responses.remove("401");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Adds a service's `paths` and `components.schemas` to `document`.
 pub fn merge(document: &mut Value, fragment: Value) {
     for section in ["paths", "components"] {
@@ -107,5 +133,23 @@ mod tests {
         assert!(document["components"]["schemas"]["Error"].is_object());
         assert!(document["paths"]["/v1/things"]["get"].is_object());
         assert!(document["paths"]["/readyz"]["get"].is_object());
+    }
+
+    #[test]
+    fn without_keys_no_operation_asks_for_one() {
+        let mut document = base();
+        merge(
+            &mut document,
+            json!({"paths": {"/v1/things": {"get": {
+                "security": [{"apiKey": []}],
+                "responses": {"200": {"description": "ok"}, "401": unauthorized()}
+            }}}}),
+        );
+        without_security(&mut document);
+        let operation = &document["paths"]["/v1/things"]["get"];
+        assert!(operation.get("security").is_none());
+        assert!(operation["responses"].get("401").is_none());
+        assert!(operation["responses"].get("200").is_some());
+        assert!(document["components"].get("securitySchemes").is_none());
     }
 }

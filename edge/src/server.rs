@@ -124,6 +124,7 @@ impl Edge {
     pub async fn serve(self, stop: CancellationToken) -> anyhow::Result<()> {
         let Self {
             args,
+            access,
             grpc,
             http,
             grpc_tls,
@@ -131,9 +132,12 @@ impl Edge {
             readiness,
             grpc_services: mut routes,
             http_routes: router,
-            openapi,
+            mut openapi,
             ..
         } = self;
+        if !access.api_keys().enabled() {
+            openapi::without_security(&mut openapi);
+        }
         routes.add_service(reflection().build_v1()?);
         // grpcurl and many other tools still speak v1alpha.
         routes.add_service(reflection().build_v1alpha()?);

@@ -70,8 +70,8 @@ pub fn document() -> Value {
                     "description": "The same request and rules as gRPC `QueryService.GetAggregates`.",
                     "security": [{"apiKey": []}],
                     "parameters": [
-                        {"name": "event_type", "in": "query", "required": true, "schema": {"type": "string"}, "description": "ad_click, price_tick, or a schema-driven type with stored aggregates."},
-                        {"name": "key", "in": "query", "required": false, "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": true, "description": "Only these keys (repeat the parameter); all keys when absent."},
+                        {"name": "event_type", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,99}$"}, "description": "ad_click, price_tick, or a schema-driven type with stored aggregates."},
+                        {"name": "key", "in": "query", "required": false, "schema": {"type": "array", "items": {"type": "string", "minLength": 1}}, "style": "form", "explode": true, "description": "Only these keys (repeat the parameter); all keys when absent."},
                         time_param("start_time", "Inclusive start of the range of window starts (RFC 3339)."),
                         time_param("end_time", "Exclusive end of the range (RFC 3339); after start_time."),
                         granularity_param,
@@ -94,7 +94,7 @@ pub fn document() -> Value {
                     "description": "The same request and rules as gRPC `QueryService.GetPriceAccuracy`.",
                     "security": [{"apiKey": []}],
                     "parameters": [
-                        {"name": "pair", "in": "query", "required": false, "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": true, "description": "Only these pairs (repeat the parameter); all when absent."},
+                        {"name": "pair", "in": "query", "required": false, "schema": {"type": "array", "items": {"type": "string", "minLength": 1}}, "style": "form", "explode": true, "description": "Only these pairs (repeat the parameter); all when absent."},
                         time_param("start_time", "Inclusive start of the range of window starts (RFC 3339)."),
                         time_param("end_time", "Exclusive end of the range (RFC 3339); after start_time."),
                         granularity_param

@@ -50,12 +50,12 @@ pub fn document() -> Value {
                     "description": "The old Go ad-click API's body. Unknown fields are ignored.",
                     "required": ["ip_address", "user_agent", "referring_url", "advertiser_id"],
                     "properties": {
-                        "ip_address": {"type": "string", "description": "IPv4 or IPv6 address.", "example": "203.0.113.7"},
-                        "user_agent": {"type": "string", "maxLength": 2048},
-                        "referring_url": {"type": "string", "format": "uri", "description": "Absolute http(s) URL with a host."},
-                        "advertiser_id": {"type": "string", "maxLength": 256, "description": "The Kafka key and aggregation key."},
-                        "metadata": {"type": "object", "additionalProperties": true, "description": "Free-form metadata."},
-                        "campaign_id": {"type": "string", "maxLength": 256, "description": "The campaign, when known."}
+                        "ip_address": {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}], "description": "IPv4 or IPv6 address.", "example": "203.0.113.7"},
+                        "user_agent": {"type": "string", "pattern": "\\S", "maxLength": 2048, "description": "Not blank."},
+                        "referring_url": {"type": "string", "format": "uri", "pattern": "^https?://[A-Za-z0-9.-]+", "maxLength": 4096, "description": "Absolute http(s) URL with a host."},
+                        "advertiser_id": {"type": "string", "pattern": "\\S", "maxLength": 256, "description": "The Kafka key and aggregation key; not blank."},
+                        "metadata": {"type": "object", "nullable": true, "additionalProperties": true, "description": "Free-form metadata; null is the same as absent."},
+                        "campaign_id": {"type": "string", "nullable": true, "maxLength": 256, "description": "The campaign, when known; null is the same as absent."}
                     }
                 },
                 "AdClick": {
