@@ -8,16 +8,24 @@
 //! debt: the caller's next request waits until the debt is repaid, so the
 //! long-run rate holds for every request size and no batch is refused forever.
 //!
+//! The buckets live in a concurrent map (`dashmap`, one lock per shard), so
+//! callers charging at once do not queue behind one lock; only the sweep
+//! takes a lock of its own, and only when one is due.
+//!
 //! Buckets of idle callers are dropped: a bucket that has refilled to the
 //! burst is the same as no bucket, so dropping it forgets nothing, and the
 //! map holds only callers seen within the last `burst / rate` seconds (plus
 //! what arrived since the last sweep).
 use std::{
-    collections::HashMap,
     net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
+
+use dashmap::{DashMap, mapref::entry::Entry};
 
 /// Who a token is charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,11 +86,17 @@ struct Bucket {
 
 #[derive(Debug)]
 struct Buckets {
-    by_caller: HashMap<Caller, Bucket>,
+    by_caller: DashMap<Caller, Bucket>,
+    /// Buckets in the map, counted as they are added and recounted by sweeps.
+    len: AtomicUsize,
     /// A sweep runs when the map grows past this many buckets...
-    sweep_at_len: usize,
-    /// ...or this much time has passed since the last one.
-    last_sweep: Instant,
+    sweep_at_len: AtomicUsize,
+    /// ...or [`SWEEP_INTERVAL`] has passed since the last one (nanoseconds
+    /// after `origin`).
+    last_sweep: AtomicU64,
+    origin: Instant,
+    /// Held by the one sweep running.
+    sweeping: Mutex<()>,
 }
 
 /// Tokens a bucket may be short of and still pay (float rounding).
@@ -98,7 +112,7 @@ const MIN_SWEEP_LEN: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     limit: Limit,
-    buckets: Arc<Mutex<Buckets>>,
+    buckets: Arc<Buckets>,
 }
 
 impl RateLimiter {
@@ -118,11 +132,14 @@ impl RateLimiter {
     fn with_limit(limit: Limit, now: Instant) -> Self {
         Self {
             limit,
-            buckets: Arc::new(Mutex::new(Buckets {
-                by_caller: HashMap::new(),
-                sweep_at_len: MIN_SWEEP_LEN,
-                last_sweep: now,
-            })),
+            buckets: Arc::new(Buckets {
+                by_caller: DashMap::new(),
+                len: AtomicUsize::new(0),
+                sweep_at_len: AtomicUsize::new(MIN_SWEEP_LEN),
+                last_sweep: AtomicU64::new(0),
+                origin: now,
+                sweeping: Mutex::new(()),
+            }),
         }
     }
 
@@ -139,12 +156,18 @@ impl RateLimiter {
     /// [`Self::acquire`] at time `now` (tests drive the clock by hand).
     pub fn acquire_at(&self, caller: &Caller, tokens: u64, now: Instant) -> Result<(), Exhausted> {
         let Limit { per_second, burst } = self.limit;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        buckets.sweep_if_due(self.limit, now);
-        let bucket = buckets.by_caller.entry(*caller).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
+        // Before taking the caller's entry: a sweep visits every shard.
+        self.buckets.sweep_if_due(self.limit, now);
+        let mut bucket = match self.buckets.by_caller.entry(*caller) {
+            Entry::Occupied(occupied) => occupied.into_ref(),
+            Entry::Vacant(vacant) => {
+                self.buckets.len.fetch_add(1, Ordering::Relaxed);
+                vacant.insert(Bucket {
+                    tokens: burst,
+                    updated: now,
+                })
+            }
+        };
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
         bucket.updated = bucket.updated.max(now);
@@ -168,34 +191,39 @@ impl RateLimiter {
 
     /// How many callers have a bucket.
     pub fn tracked_callers(&self) -> usize {
-        self.buckets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_caller
-            .len()
+        self.buckets.by_caller.len()
     }
 }
 
 impl Buckets {
     /// Drops the buckets that have refilled to the burst, when the map has
     /// doubled since the last sweep or [`SWEEP_INTERVAL`] has passed.
-    fn sweep_if_due(&mut self, limit: Limit, now: Instant) {
-        let len = self.by_caller.len();
-        if len < self.sweep_at_len
-            && now.saturating_duration_since(self.last_sweep) < SWEEP_INTERVAL
+    /// Another caller's sweep in progress is enough: this one is skipped.
+    fn sweep_if_due(&self, limit: Limit, now: Instant) {
+        let since_origin =
+            |at: Instant| at.saturating_duration_since(self.origin).as_nanos() as u64;
+        let last = Duration::from_nanos(self.last_sweep.load(Ordering::Relaxed));
+        let idle = Duration::from_nanos(since_origin(now)).saturating_sub(last);
+        if self.len.load(Ordering::Relaxed) < self.sweep_at_len.load(Ordering::Relaxed)
+            && idle < SWEEP_INTERVAL
         {
             return;
         }
+        let Ok(_sweeping) = self.sweeping.try_lock() else {
+            return;
+        };
         self.by_caller.retain(|_, bucket| {
             let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
             bucket.tokens + elapsed * limit.per_second < limit.burst
         });
         let kept = self.by_caller.len();
         if self.by_caller.capacity() > 4 * kept.max(MIN_SWEEP_LEN) {
-            self.by_caller.shrink_to(2 * kept);
+            self.by_caller.shrink_to_fit();
         }
-        self.sweep_at_len = (2 * kept).max(MIN_SWEEP_LEN);
-        self.last_sweep = now;
+        self.len.store(kept, Ordering::Relaxed);
+        self.sweep_at_len
+            .store((2 * kept).max(MIN_SWEEP_LEN), Ordering::Relaxed);
+        self.last_sweep.store(since_origin(now), Ordering::Relaxed);
     }
 }
 
