@@ -14,7 +14,7 @@ use tributary_proto::v1 as proto;
 use crate::{
     config::IngestConfig,
     encode::encode,
-    event::{ValidEvent, Validation},
+    event::{ValidEvent, ValidPayload, Validation},
     metrics,
     publisher::{Outgoing, Publisher},
     rejection::Rejection,
@@ -56,8 +56,21 @@ impl Ingestor {
         event: proto::Event,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
+        self.submit_json(event, None, traceparent).await
+    }
+
+    /// [`Self::submit`] for an event read from JSON: `generic` is the JSON
+    /// object of its `generic` payload as the client wrote it, used instead
+    /// of the `Struct` (whose numbers are doubles), so an integer of a
+    /// `long` field beyond 2^53 arrives exact.
+    pub async fn submit_json(
+        &self,
+        event: proto::Event,
+        generic: Option<serde_json::Map<String, serde_json::Value>>,
+        traceparent: Option<&str>,
+    ) -> Result<proto::EventAck, Rejection> {
         metrics::RECEIVED.inc();
-        let result = self.submit_inner(event, traceparent).await;
+        let result = self.submit_inner(event, generic, traceparent).await;
         match &result {
             Ok(ack) => {
                 let event_type = ack
@@ -76,21 +89,26 @@ impl Ingestor {
     async fn submit_inner(
         &self,
         event: proto::Event,
+        generic: Option<serde_json::Map<String, serde_json::Value>>,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
-        let ValidEvent {
-            event_type,
-            key,
-            event_time_ms,
-            idempotency_key,
-            payload,
-        } = ValidEvent::parse(
+        let mut valid = ValidEvent::parse(
             event,
             Validation {
                 max_skew: self.max_skew,
                 now_ms: now_ms(),
             },
         )?;
+        if let (Some(object), ValidPayload::Generic(_)) = (generic, &valid.payload) {
+            valid.payload = ValidPayload::Generic(object);
+        }
+        let ValidEvent {
+            event_type,
+            key,
+            event_time_ms,
+            idempotency_key,
+            payload,
+        } = valid;
         let schema = self.schemas.get(&event_type).await?;
         self.ensure_topic(&event_type).await?;
         let mut encoded = Vec::with_capacity(256);

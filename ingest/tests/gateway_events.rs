@@ -260,3 +260,62 @@ async fn events_without_a_valid_api_key_are_401_and_nothing_is_produced() -> any
     assert_eq!(ack(&results, 0).2, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_long_beyond_2_pow_53_in_a_generic_event_is_stored_exactly() -> anyhow::Result<()> {
+    let gateway = Gateway::start().await?;
+    let schema = r#"{"type":"record","name":"Transfer","fields":[{"name":"amount","type":"long"},{"name":"event_time","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+    let registered: Value = gateway
+        .http
+        .post(format!(
+            "{}/subjects/tributary.events.transfer-value/versions",
+            gateway.stack.registry.url()
+        ))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&json!({ "schema": schema }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(registered["id"].is_u64(), "{registered}");
+    // 2^53 + 1 and i64::MAX: neither is a double.
+    let amounts = [9_007_199_254_740_993_i64, i64::MAX];
+    let body = Value::Array(
+        amounts
+            .iter()
+            .map(|amount| {
+                json!({
+                    "event_type": "transfer",
+                    "key": "acct-1",
+                    "event_time": now_ms(),
+                    "generic": {"amount": amount}
+                })
+            })
+            .collect(),
+    );
+    let (status, results) =
+        status_and_json(gateway.post_json("/v1/events", &body).send().await?).await?;
+    assert_eq!(status, 200, "{results}");
+    ack(&results, 0);
+    ack(&results, 1);
+
+    let records = read_topic(&gateway.kafka(), "tributary.events.transfer", 2).await?;
+    let writer = apache_avro::Schema::parse_str(schema)?;
+    let reader = apache_avro::reader::datum::GenericDatumReader::builder(&writer).build()?;
+    let mut stored: Vec<i64> = records
+        .iter()
+        .map(|r| {
+            let value = reader.read_value(&mut r.avro.as_slice())?;
+            let apache_avro::types::Value::Record(fields) = value else {
+                anyhow::bail!("not a record")
+            };
+            match &fields[0].1 {
+                apache_avro::types::Value::Long(n) => Ok(*n),
+                other => anyhow::bail!("amount is {other:?}"),
+            }
+        })
+        .collect::<anyhow::Result<_>>()?;
+    stored.sort_unstable();
+    assert_eq!(stored, amounts);
+    Ok(())
+}

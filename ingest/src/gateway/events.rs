@@ -139,8 +139,13 @@ pub async fn submit_events(
         .map(|(index, envelope)| {
             let trace = trace.as_deref();
             async move {
-                let outcome = match envelope.and_then(|value| envelope::parse(&value)) {
-                    Ok(event) => ingestor.submit(event, trace).await,
+                let parsed = envelope.and_then(|value| {
+                    // The generic payload as written: its integers stay exact.
+                    let generic = value.get("generic").and_then(Value::as_object).cloned();
+                    envelope::parse(&value).map(|event| (event, generic))
+                });
+                let outcome = match parsed {
+                    Ok((event, generic)) => ingestor.submit_json(event, generic, trace).await,
                     Err(rejection) => Err(rejection),
                 };
                 EventResult::new(index, outcome)
