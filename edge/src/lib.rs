@@ -24,4 +24,4 @@ pub mod server;
 pub mod tls;
 
 pub use access::Access;
-pub use server::Edge;
+pub use server::{Edge, EdgeService};

@@ -4,7 +4,7 @@
 //! and deadline, CORS, one JSON shape for unknown routes, `TCP_NODELAY`, and
 //! a graceful stop. Ingest, the query API, or both in one process (the
 //! stack's `tributary-server`) are served by the same [`Edge`].
-use std::net::SocketAddr;
+use std::{future::Future, net::SocketAddr, pin::Pin};
 
 use anyhow::Context as _;
 use axum::{
@@ -28,6 +28,18 @@ use crate::{
     readiness::{Check, Readiness},
     tls,
 };
+
+/// A service served by an edge: it adds its routes (and readiness check)
+/// when mounted, and finishes its work (e.g. flushes a producer) after the
+/// edge has stopped serving.
+pub trait EdgeService: Send {
+    /// Adds the service's gRPC services, HTTP routes, OpenAPI fragment and
+    /// readiness check; background work stops with `stop`.
+    fn mount(&self, edge: &mut Edge, stop: &CancellationToken);
+
+    /// Finishes after the listeners have stopped.
+    fn drain(self: Box<Self>) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+}
 
 /// Both listeners, bound, with their TLS settings and access rules.
 pub struct Edge {
@@ -117,6 +129,30 @@ impl Edge {
     pub fn http(&mut self, routes: Router) -> &mut Self {
         self.http_routes = std::mem::take(&mut self.http_routes).merge(routes);
         self
+    }
+
+    /// Mounts `services`, serves them until `shutdown` completes, lets
+    /// in-flight requests finish, then drains each service in order.
+    pub async fn run(
+        mut self,
+        services: Vec<Box<dyn EdgeService>>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new requests accepted; finishing in-flight ones");
+            trigger.cancel();
+        });
+        for service in &services {
+            service.mount(&mut self, &stop);
+        }
+        self.serve(stop).await?;
+        for service in services {
+            service.drain().await?;
+        }
+        Ok(())
     }
 
     /// Serves until `stop` is cancelled, then lets in-flight requests finish

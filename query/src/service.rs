@@ -2,12 +2,12 @@
 //! limit token per call), the JSON routes and their OpenAPI fragment, and a
 //! readiness check that pings the database. Served alone by
 //! `tributary-query`, or beside ingest by `tributary-server`.
-use std::time::Duration;
+use std::{future::Future, pin::Pin, time::Duration};
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tonic::{server::NamedService, service::interceptor::InterceptedService};
-use tributary_edge::{Edge, auth::Charge};
+use tributary_edge::{Edge, EdgeService, auth::Charge};
 use tributary_proto::v1::query_service_server::QueryServiceServer;
 
 use crate::{
@@ -41,10 +41,12 @@ impl QueryService {
     pub fn from_api(api: QueryApi) -> Self {
         Self { api }
     }
+}
 
+impl EdgeService for QueryService {
     /// Adds the gRPC service, the JSON routes, their OpenAPI fragment and a
     /// readiness check (the database, pinged until `stop`) to `edge`.
-    pub fn mount(&self, edge: &mut Edge, stop: &CancellationToken) {
+    fn mount(&self, edge: &mut Edge, stop: &CancellationToken) {
         let access = edge.access().clone();
         edge.grpc().add_service(InterceptedService::new(
             QueryServiceServer::new(QueryGrpc::new(self.api.clone())),
@@ -80,5 +82,10 @@ impl QueryService {
                 }
             }
         });
+    }
+
+    /// Nothing to finish: queries are answered before the edge stops.
+    fn drain(self: Box<Self>) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> {
+        Box::pin(async { Ok(()) })
     }
 }

@@ -6,7 +6,6 @@
 //! proxy that routes by gRPC service (docker-compose's Envoy).
 use std::{future::Future, net::SocketAddr};
 
-use tributary_common::shutdown;
 use tributary_edge::Edge;
 use tributary_ingest::{config::IngestConfig, startup::IngestService};
 use tributary_query::{config::QueryArgs, service::QueryService};
@@ -64,14 +63,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self {
-            mut edge,
+            edge,
             ingest,
             query,
         } = self;
-        let stop = shutdown::cancel_on(shutdown);
-        ingest.mount(&mut edge, &stop);
-        query.mount(&mut edge, &stop);
-        edge.serve(stop).await?;
-        ingest.drain().await
+        edge.run(vec![Box::new(ingest), Box::new(query)], shutdown)
+            .await
     }
 }

@@ -1,7 +1,8 @@
-//! `tributary-ingest`: config → telemetry (span export flushed at exit) → build → serve until SIGINT/SIGTERM → drain.
+//! `tributary-ingest`: config → telemetry (span export flushed at exit) → bind → serve until SIGINT/SIGTERM → drain.
 use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
-use tributary_ingest::{config::IngestConfig, startup::Ingest};
+use tributary_edge::Edge;
+use tributary_ingest::{config::IngestConfig, startup::IngestService};
 
 // glibc malloc was a quarter of ingest's CPU under load (perf, tributary-bench).
 #[global_allocator]
@@ -13,9 +14,10 @@ async fn main() -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.telemetry, "tributary-ingest");
     let result = async {
         metrics::serve_configured(&config.telemetry).await?;
-        let ingest = Ingest::build(config).await?;
-        tracing::info!(grpc = %ingest.grpc_addr(), http = %ingest.http_addr(), "ingest listening");
-        ingest.serve(shutdown::signal()).await
+        let edge = Edge::bind(&config.edge).await?;
+        tracing::info!(grpc = %edge.grpc_addr(), http = %edge.http_addr(), "ingest listening");
+        let ingest = IngestService::new(config)?;
+        edge.run(vec![Box::new(ingest)], shutdown::signal()).await
     }
     .await;
     telemetry.shutdown().await;

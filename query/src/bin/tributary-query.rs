@@ -13,12 +13,10 @@ async fn main() -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.telemetry, "tributary-query");
     let result = async {
         metrics::serve_configured(&config.telemetry).await?;
-        let mut edge = Edge::bind(&config.edge).await?;
-        let service = QueryService::new(&config.query)?;
+        let edge = Edge::bind(&config.edge).await?;
         tracing::info!(grpc = %edge.grpc_addr(), http = %edge.http_addr(), "query API listening");
-        let stop = shutdown::cancel_on(shutdown::signal());
-        service.mount(&mut edge, &stop);
-        edge.serve(stop).await
+        let query = QueryService::new(&config.query)?;
+        edge.run(vec![Box::new(query)], shutdown::signal()).await
     }
     .await;
     telemetry.shutdown().await;
