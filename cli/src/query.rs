@@ -31,7 +31,8 @@ pub struct QueryArgs {
     /// End of the range, exclusive (RFC 3339); default: now.
     #[arg(long)]
     to: Option<DateTime<Utc>>,
-    /// Bucket size, a multiple of the window, e.g. `1m`, `1h`.
+    /// Bucket size, a multiple of the window, e.g. `1m`, `1h`, `1d` (the same
+    /// duration syntax as every flag and `GET /v1/aggregates`).
     #[arg(long, value_parser = parse_duration)]
     granularity: Option<Duration>,
     /// Order of the buckets.

@@ -3,9 +3,10 @@
 //!
 //! Each line is the JSON envelope of `POST /v1/events`. A line that is not
 //! JSON or not a valid envelope is rejected with its line number without
-//! being sent. A line without an idempotency key gets `{file name}:{line}`
-//! (stdin: `stdin:{line}:{hash of the line}`), so sending the same file again
-//! is not counted twice.
+//! being sent. A line without an idempotency key gets `trib:` and a hash of
+//! the event (its canonical JSON), from a file and from stdin alike, so the
+//! same events sent again — the same file, or the same lines piped — are
+//! counted once, and identical lines are one event.
 use std::{
     io::IsTerminal as _,
     path::{Path, PathBuf},
@@ -28,6 +29,9 @@ pub struct SendArgs {
     #[command(flatten)]
     ingest: IngestArgs,
     /// A file of JSON envelopes, one per line; stdin when absent or `-`.
+    /// A line without `idempotency_key` gets `trib:` and a SHA-256 of the
+    /// event's canonical JSON, so sending the same events again (from a file
+    /// or stdin) counts them once, and identical lines are one event.
     file: Option<PathBuf>,
     /// The most events in flight (unacknowledged) at a time.
     #[arg(long, default_value_t = 1024)]
@@ -67,7 +71,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut early = Vec::new(); // rejected before sending: (line, reason, message)
-    let (mut lines, source) = open(args.file.as_deref()).await?;
+    let mut lines = open(args.file.as_deref()).await?;
     let mut number = 0;
     while let Some(line) = lines.next_line().await? {
         number += 1;
@@ -90,7 +94,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         };
         if event.idempotency_key.is_empty() {
-            event.idempotency_key = idempotency_key(&source, number, &line);
+            event.idempotency_key = idempotency_key(&value);
         }
         let answer = sender.send(event).await?;
         let _ = answers.send((number, answer));
@@ -113,45 +117,49 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Where lines come from: a named file or stdin.
-enum Source {
-    File(String),
-    Stdin,
-}
-
+/// The lines of `file`, or of stdin when it is absent or `-`.
 async fn open(
     file: Option<&Path>,
-) -> anyhow::Result<(
-    tokio::io::Lines<Box<dyn AsyncBufRead + Unpin + Send>>,
-    Source,
-)> {
-    match file {
+) -> anyhow::Result<tokio::io::Lines<Box<dyn AsyncBufRead + Unpin + Send>>> {
+    let reader: Box<dyn AsyncBufRead + Unpin + Send> = match file {
         Some(path) if path != Path::new("-") => {
             let opened = tokio::fs::File::open(path)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.display().to_string());
-            let reader: Box<dyn AsyncBufRead + Unpin + Send> = Box::new(BufReader::new(opened));
-            Ok((reader.lines(), Source::File(name)))
+            Box::new(BufReader::new(opened))
         }
-        _ => {
-            let reader: Box<dyn AsyncBufRead + Unpin + Send> =
-                Box::new(BufReader::new(tokio::io::stdin()));
-            Ok((reader.lines(), Source::Stdin))
-        }
-    }
+        _ => Box::new(BufReader::new(tokio::io::stdin())),
+    };
+    Ok(reader.lines())
 }
 
-fn idempotency_key(source: &Source, line: u64, text: &str) -> String {
-    match source {
-        Source::File(name) => format!("{name}:{line}"),
-        // stdin has no name: the content keeps different inputs apart.
-        Source::Stdin => {
-            let hash = Sha256::digest(text.as_bytes());
-            format!("stdin:{line}:{}", &hex::encode(hash)[..16])
-        }
+/// `trib:` and the first 32 hex digits of the SHA-256 of the envelope's
+/// canonical JSON (serde_json writes object keys sorted, without spaces).
+fn idempotency_key(envelope: &serde_json::Value) -> String {
+    let hash = Sha256::digest(envelope.to_string().as_bytes());
+    format!("trib:{}", &hex::encode(hash)[..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::idempotency_key;
+
+    #[test]
+    fn the_key_is_a_hash_of_the_event_whatever_its_spelling() {
+        let a: serde_json::Value = serde_json::from_str(
+            r#"{"event_time": 1, "price_tick": {"pair": "BTC-USD", "source": "a", "price": 1.5}}"#,
+        )
+        .unwrap();
+        let b: serde_json::Value = serde_json::from_str(
+            r#"{"price_tick":{"price":1.5,"source":"a","pair":"BTC-USD"},"event_time":1}"#,
+        )
+        .unwrap();
+        assert_eq!(idempotency_key(&a), idempotency_key(&b));
+        assert!(idempotency_key(&a).starts_with("trib:"));
+        assert_eq!(idempotency_key(&a).len(), "trib:".len() + 32);
+        let other = json!({"event_time": 2, "price_tick": {"pair": "BTC-USD", "source": "a", "price": 1.5}});
+        assert_ne!(idempotency_key(&a), idempotency_key(&other));
     }
 }

@@ -75,3 +75,33 @@ async fn trib_send_of_good_lines_from_stdin_exits_zero() -> anyhow::Result<()> {
     assert_eq!(output.status.code(), Some(0));
     Ok(())
 }
+
+#[tokio::test]
+async fn trib_send_stops_quietly_when_its_output_is_closed() -> anyhow::Result<()> {
+    // No events: nothing is sent, and at the end the summary is printed to a
+    // pipe whose reader is gone (`trib send - | head -0`).
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args(["send", "--url", "http://127.0.0.1:9", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take());
+    drop(child.stdin.take());
+    let output = child.wait_with_output().await?;
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(
+        output.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?}",
+        output.status
+    );
+    Ok(())
+}
+
+/// SIGPIPE's number (13 on Linux).
+fn libc_sigpipe() -> i32 {
+    13
+}

@@ -27,9 +27,11 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     sender.close().await?;
+    let mut acked = 0;
     for outcome in outcomes {
         match outcome.await? {
             Outcome::Acked(ack) => {
+                acked += 1;
                 println!("acked: {}/{}@{}", ack.topic, ack.partition, ack.offset)
             }
             Outcome::Rejected(error) => println!("rejected: {}: {}", error.field, error.message),
@@ -43,11 +45,25 @@ async fn main() -> anyhow::Result<()> {
         end_time: Some(event::timestamp(now + chrono::Duration::minutes(1))),
         ..Default::default()
     };
-    for aggregate in client.aggregates(request).collect().await? {
-        println!(
-            "{} count={} avg={:?}",
-            aggregate.key, aggregate.count, aggregate.avg
-        );
+    // Aggregates are windowed by the processor and written by the sink:
+    // wait (up to a minute) until every acknowledged tick is counted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let aggregates = client.aggregates(request.clone()).collect().await?;
+        let counted: i64 = aggregates.iter().map(|a| a.count).sum();
+        if counted >= acked as i64 || std::time::Instant::now() > deadline {
+            for aggregate in aggregates {
+                println!(
+                    "{} count={} avg={:?}",
+                    aggregate.key, aggregate.count, aggregate.avg
+                );
+            }
+            anyhow::ensure!(
+                counted >= acked as i64,
+                "only {counted} of {acked} acknowledged ticks were counted within a minute"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    Ok(())
 }

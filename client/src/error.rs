@@ -25,9 +25,11 @@ pub enum Error {
         /// Why it is invalid.
         message: String,
     },
-    /// A call failed with a status the SDK does not retry.
+    /// A call failed with a status the SDK does not retry. Shown as the
+    /// code and message once (the status is not also chained as a source,
+    /// whose display would repeat them with its metadata).
     #[error("{}: {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
+    Status(tonic::Status),
     /// The sender gave up: the server stayed unreachable for longer than the
     /// sender's retry timeout. `last` is the last failure seen.
     #[error("gave up after {attempts} attempts to reach ingest: {last}")]
@@ -40,6 +42,12 @@ pub enum Error {
     /// The sender was closed, or its background task ended.
     #[error("the sender is closed")]
     Closed,
+}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        Self::Status(status)
+    }
 }
 
 impl Error {

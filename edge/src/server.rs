@@ -243,10 +243,14 @@ impl Edge {
     }
 }
 
-/// Reflection over every Tributary service, and the google.rpc error detail
+/// Reflection over every Tributary service, both reflection protocols (so
+/// whichever a tool speaks, it lists both), and the google.rpc error detail
 /// types its statuses carry, so tools can decode them.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tributary_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)

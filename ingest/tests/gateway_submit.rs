@@ -270,7 +270,7 @@ async fn submit_with_a_body_over_the_limit_is_413_and_nothing_is_produced() -> a
     let json_body = streamed.split("\r\n\r\n").nth(1).unwrap_or_default();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(json_body)?,
-        json!({"error": "too_large", "field": "body", "message": "the request body is larger than the configured limit (--max-message-bytes)"})
+        json!({"error": "too_large", "field": "body", "message": "the request body is larger than the limit of 512 bytes (--max-message-bytes)"})
     );
     // With a content-length the request is refused before the body is read,
     // with the same JSON.
@@ -279,7 +279,7 @@ async fn submit_with_a_body_over_the_limit_is_413_and_nothing_is_produced() -> a
         status_and_json(declared).await?,
         (
             413,
-            json!({"error": "too_large", "field": "body", "message": "the request body is larger than the configured limit (--max-message-bytes)"})
+            json!({"error": "too_large", "field": "body", "message": "the request body is larger than the limit of 512 bytes (--max-message-bytes)"})
         )
     );
 

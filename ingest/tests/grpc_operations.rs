@@ -89,6 +89,13 @@ async fn grpcurl_lists_the_services_and_submits_an_event_through_reflection() ->
         "{services:?}"
     );
     assert!(services.contains(&"grpc.health.v1.Health"), "{services:?}");
+    // Both reflection protocols are served, and listed whichever grpcurl speaks.
+    for reflection in [
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(services.contains(&reflection), "{services:?}");
+    }
 
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let request = serde_json::json!({"event": {

@@ -9,6 +9,8 @@ use axum::{
 
 use tributary_edge::error::ApiError;
 
+use super::GatewayState;
+
 /// The media types the gateway reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaType {
@@ -45,16 +47,17 @@ pub fn content_type(headers: &HeaderMap) -> Option<&str> {
 /// The whole request body.
 pub struct Body(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+impl FromRequest<GatewayState> for Body {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &GatewayState) -> Result<Self, ApiError> {
         match Bytes::from_request(request, state).await {
             Ok(bytes) => Ok(Self(bytes)),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::too_large(
-                    "the request body is larger than the configured limit (--max-message-bytes)",
-                ))
+                Err(ApiError::too_large(format!(
+                    "the request body is larger than the limit of {} bytes (--max-message-bytes)",
+                    state.max_body_bytes
+                )))
             }
             Err(rejection) => Err(ApiError::invalid(
                 "body",
