@@ -96,11 +96,19 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         if event.idempotency_key.is_empty() {
             event.idempotency_key = idempotency_key(&value);
         }
-        let answer = sender.send(event).await?;
+        // A refusal means the sender stopped: `close` says why.
+        let Ok(answer) = sender.send(event).await else {
+            break;
+        };
         let _ = answers.send((number, answer));
     }
     drop(answers);
     let closed = sender.close().await;
+    if let Err(unreachable @ Error::Unreachable { .. }) = closed {
+        // Nothing could be sent: the run failed (exit 2), not some events.
+        progress.finish_and_clear();
+        return Err(unreachable.into());
+    }
     let mut summary = tally.await?;
     progress.finish_and_clear();
     for (line, reason, message) in early {

@@ -105,3 +105,40 @@ async fn trib_send_stops_quietly_when_its_output_is_closed() -> anyhow::Result<(
 fn libc_sigpipe() -> i32 {
     13
 }
+
+#[tokio::test]
+async fn trib_send_to_a_stack_that_is_not_running_says_so_within_seconds_and_exits_2()
+-> anyhow::Result<()> {
+    let port = tributary_stack::tansu::free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args(["send", "--url", &url, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    use tokio::io::AsyncWriteExt as _;
+    let mut stdin = child.stdin.take().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    stdin
+        .write_all(
+            format!(
+                "{{\"event_time\": {now}, \"price_tick\": {{\"pair\": \"BTC-USD\", \"source\": \"a\", \"price\": 1.5}}}}\n"
+            )
+            .as_bytes(),
+        )
+        .await?;
+    drop(stdin);
+    let output = child.wait_with_output().await?;
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8(output.stderr)?;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("trib: cannot reach ingest at {url}: ")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(elapsed < std::time::Duration::from_secs(15), "{elapsed:?}");
+    Ok(())
+}

@@ -168,6 +168,7 @@ impl ClientBuilder {
             None => None,
         };
         Ok(Client {
+            url: self.url.clone(),
             channel: endpoint.connect_lazy(),
             api_key: ApiKey(api_key),
         })
@@ -178,6 +179,7 @@ impl ClientBuilder {
 /// query pager. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
 pub struct Client {
+    url: String,
     channel: Channel,
     api_key: ApiKey,
 }
@@ -238,7 +240,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn sender(&self, options: SenderOptions) -> Sender {
-        Sender::start(self.ingest(), options)
+        Sender::start(self.ingest(), self.url.clone(), options)
     }
 
     /// Pages through `GetAggregates`, following `next_page_token`.

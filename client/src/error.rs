@@ -39,6 +39,16 @@ pub enum Error {
         /// The last failure.
         last: String,
     },
+    /// The sender never reached ingest within
+    /// [`SenderOptions::first_connect_timeout`](crate::SenderOptions::first_connect_timeout):
+    /// nothing was sent.
+    #[error("cannot reach ingest at {url}: {last}")]
+    Unreachable {
+        /// The endpoint.
+        url: String,
+        /// The last failure.
+        last: String,
+    },
     /// The sender was closed, or its background task ended.
     #[error("the sender is closed")]
     Closed,

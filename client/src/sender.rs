@@ -55,6 +55,10 @@ pub struct SenderOptions {
     pub initial_backoff: Duration,
     /// The longest pause before reconnecting.
     pub max_backoff: Duration,
+    /// How long the sender tries to reach ingest when it has never reached
+    /// it in this run: a stack that is not running is reported quickly
+    /// ([`Error::Unreachable`]); once reached, `retry_timeout` applies.
+    pub first_connect_timeout: Duration,
 }
 
 impl Default for SenderOptions {
@@ -64,6 +68,7 @@ impl Default for SenderOptions {
             retry_timeout: Duration::from_secs(60),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            first_connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -118,10 +123,10 @@ struct InFlight {
 }
 
 impl Sender {
-    pub(crate) fn start(client: IngestClient, options: SenderOptions) -> Self {
+    pub(crate) fn start(client: IngestClient, url: String, options: SenderOptions) -> Self {
         let (events, queue) = mpsc::unbounded_channel();
         let window = Arc::new(Semaphore::new(options.window.max(1)));
-        let task = tokio::spawn(run(client, queue, options));
+        let task = tokio::spawn(run(client, url, queue, options));
         Self {
             events,
             window,
@@ -197,9 +202,12 @@ enum StreamEnd {
 
 async fn run(
     mut client: IngestClient,
+    url: String,
     mut queue: mpsc::UnboundedReceiver<InFlight>,
     options: SenderOptions,
 ) -> Result<()> {
+    let started = Instant::now();
+    let mut reached = false;
     let mut unanswered: VecDeque<InFlight> = VecDeque::new();
     let mut open = true;
     let mut attempts = 0;
@@ -227,6 +235,7 @@ async fn run(
             &mut unanswered,
             &mut open,
             &mut answered,
+            &mut reached,
         )
         .await;
         match end {
@@ -241,6 +250,16 @@ async fn run(
                 if answered {
                     failing_since = None;
                     delays = policy.build();
+                }
+                if !reached && started.elapsed() >= options.first_connect_timeout {
+                    let unreachable = || Error::Unreachable {
+                        url: url.clone(),
+                        last: reason.clone(),
+                    };
+                    for event in unanswered.drain(..) {
+                        let _ = event.reply.send(Err(unreachable()));
+                    }
+                    return Err(unreachable());
                 }
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= options.retry_timeout {
@@ -269,6 +288,7 @@ async fn stream(
     unanswered: &mut VecDeque<InFlight>,
     open: &mut bool,
     answered: &mut bool,
+    reached: &mut bool,
 ) -> StreamEnd {
     let (requests, outgoing) = futures::channel::mpsc::unbounded();
     let mut requests: Option<UnboundedSender<SubmitEventsRequest>> = Some(requests);
@@ -279,7 +299,10 @@ async fn stream(
         requests = None;
     }
     let mut results = match client.submit_events(outgoing).await {
-        Ok(response) => response.into_inner(),
+        Ok(response) => {
+            *reached = true;
+            response.into_inner()
+        }
         Err(status) => return classify(status),
     };
     let mut index = 0;

@@ -59,6 +59,9 @@ async fn the_sender_resends_unacknowledged_events_after_ingest_is_killed_and_cou
         tokio::spawn(async move {
             let sender = client.sender(SenderOptions {
                 window: 64,
+                // The ingest process may still be starting when the first
+                // event is sent.
+                first_connect_timeout: Duration::from_secs(60),
                 ..Default::default()
             });
             let mut outcomes = Vec::new();
