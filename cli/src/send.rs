@@ -36,6 +36,10 @@ pub struct SendArgs {
     /// The most events in flight (unacknowledged) at a time.
     #[arg(long, default_value_t = 1024)]
     window: usize,
+    /// When stderr is not a terminal, how often a progress line (counts and
+    /// rate) is printed to it; on a terminal a spinner shows the counts.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    progress_every: std::time::Duration,
 }
 
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -44,7 +48,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         window: args.window,
         ..Default::default()
     });
-    let progress = if std::io::stderr().is_terminal() {
+    let terminal = std::io::stderr().is_terminal();
+    let progress = if terminal {
         let bar = ProgressBar::new_spinner();
         bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -56,15 +61,29 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let (answers, mut pending) = mpsc::unbounded_channel::<(u64, Pending)>();
     let tally = {
         let progress = progress.clone();
+        let every = args.progress_every;
         tokio::spawn(async move {
             let mut summary = Summary::default();
+            let started = std::time::Instant::now();
+            let mut reported = started;
             while let Some((line, answer)) = pending.recv().await {
-                summary.record(format!("line {line}"), answer.await);
-                progress.set_message(format!(
-                    "{} acked, {} rejected",
-                    summary.acked(),
-                    summary.refused()
-                ));
+                let answer = answer.await;
+                if matches!(answer, Err(Error::Unreachable { .. })) {
+                    // Nothing was sent: the run fails as a whole (below).
+                    continue;
+                }
+                summary.record(format!("line {line}"), answer);
+                let counts = format!("{} acked, {} rejected", summary.acked(), summary.refused());
+                if terminal {
+                    progress.set_message(counts);
+                } else if reported.elapsed() >= every {
+                    // Not a terminal (a log, a pipe): a line now and then, as
+                    // `dd status=progress` does.
+                    reported = std::time::Instant::now();
+                    let done = summary.acked() + summary.refused();
+                    let rate = done as f64 / started.elapsed().as_secs_f64();
+                    eprintln!("trib: {counts} ({rate:.0} events/s)");
+                }
             }
             summary
         })

@@ -142,3 +142,47 @@ async fn trib_send_to_a_stack_that_is_not_running_says_so_within_seconds_and_exi
     assert!(elapsed < std::time::Duration::from_secs(15), "{elapsed:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn trib_send_prints_progress_lines_when_stderr_is_not_a_terminal() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let input: String = (0..2000)
+        .map(|i| {
+            format!(
+                "{{\"event_time\": {now}, \"idempotency_key\": \"p-{i}\", \"price_tick\": {{\"pair\": \"BTC-USD\", \"source\": \"a\", \"price\": 1.5}}}}\n"
+            )
+        })
+        .collect();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args([
+            "send",
+            "--url",
+            &ingest.grpc_url(),
+            "--progress-every",
+            "1ms",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    use tokio::io::AsyncWriteExt as _;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await?;
+    drop(stdin);
+    let output = child.wait_with_output().await?;
+    assert_eq!(
+        String::from_utf8(output.stdout)?,
+        "acked: 2000\nrejected: 0\n"
+    );
+    let stderr = String::from_utf8(output.stderr)?;
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("trib: ") && l.ends_with(" events/s)"))
+        .collect();
+    assert!(!progress.is_empty(), "no progress line in {stderr:?}");
+    assert!(progress[0].contains(" acked, 0 rejected ("), "{progress:?}");
+    Ok(())
+}
