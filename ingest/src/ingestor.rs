@@ -112,7 +112,17 @@ impl Ingestor {
         let schema = self.schemas.get(&event_type).await?;
         self.ensure_topic(&event_type).await?;
         let mut encoded = Vec::with_capacity(256);
-        encode(&event_type, event_time_ms, payload, &schema, &mut encoded)?;
+        encode(&event_type, event_time_ms, payload, &schema, &mut encoded).map_err(
+            |mut rejection| {
+                if rejection.code == proto::EventErrorCode::SchemaMismatch {
+                    let provenance = self.schemas.provenance(&event_type);
+                    if !provenance.is_empty() {
+                        rejection.message = format!("{} {provenance}", rejection.message);
+                    }
+                }
+                rejection
+            },
+        )?;
         // A span per event costs the log layer a formatted copy of its
         // fields (a tenth of the stream's CPU in a profile); without export
         // nothing would read it.

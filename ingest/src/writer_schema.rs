@@ -134,6 +134,31 @@ impl WriterSchemas {
         }
     }
 
+    /// Which schema `event_type` is written with and when the registry will
+    /// be asked again, for a refusal's message: e.g. `(written with schema
+    /// id 7, the subject's latest version 12 s ago; the registry is asked
+    /// again within 18 s (--schema-refresh 30s))`.
+    pub fn provenance(&self, event_type: &str) -> String {
+        let by_type = self.by_type.read().expect("schema cache lock");
+        let Some(cached) = by_type.get(event_type) else {
+            return String::new();
+        };
+        let id = cached.schema.id;
+        if !cached.refreshes {
+            return format!(
+                "(written with schema id {id}, fixed by --schema-id or --schema-policy auto-register)"
+            );
+        }
+        let age = cached.fetched.elapsed();
+        let left = self.args.refresh.saturating_sub(age);
+        format!(
+            "(written with schema id {id}, the subject's latest version {} s ago; the registry is asked again within {} s (--schema-refresh {}))",
+            age.as_secs(),
+            left.as_secs().max(1),
+            humantime::format_duration(self.args.refresh)
+        )
+    }
+
     fn cached(&self, event_type: &str, accept_stale: bool) -> Option<Arc<WriterSchema>> {
         let by_type = self.by_type.read().expect("schema cache lock");
         let cached = by_type.get(event_type)?;

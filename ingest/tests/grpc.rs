@@ -367,9 +367,19 @@ async fn a_newly_registered_schema_driven_type_is_accepted_without_a_restart() -
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(
-        status.message(),
-        "generic.duration_ms: expected an integer, got string \"slow\""
+    // The refusal says which schema was used and when the registry will be
+    // asked again (a newer version registered meanwhile is picked up then).
+    let message = status.message();
+    assert!(
+        message.starts_with(&format!(
+            "generic.duration_ms: expected an integer, got string \"slow\" (written with schema id {id}, the subject's latest version "
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(" s ago; the registry is asked again within ")
+            && message.ends_with(" s (--schema-refresh 30s))"),
+        "{message}"
     );
 
     let stored = read_back(&stack, "tributary.events.page_view", 1).await?;
