@@ -1,12 +1,13 @@
 //! Kafka client settings, written once for every service: the durable
 //! producer (idempotent, acks=all, batched, compressed), the consumer that
-//! commits only what it has finished, and topic creation.
+//! commits only what it has finished, topic creation and listing.
 use std::time::Duration;
 
 use rdkafka::{
     ClientConfig,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer as _},
     error::RDKafkaErrorCode,
 };
 use thiserror::Error;
@@ -111,6 +112,23 @@ pub async fn ensure_topics(
         }
     }
     Ok(())
+}
+
+/// Every topic on the broker but its internal ones (`__...`), sorted.
+pub async fn topic_names(args: &KafkaArgs) -> Result<Vec<String>, KafkaSetupError> {
+    let consumer: BaseConsumer = client_config(args).create()?;
+    let metadata =
+        tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, Duration::from_secs(10)))
+            .await
+            .expect("metadata fetch does not panic")?;
+    let mut names: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|name| !name.starts_with("__"))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 #[cfg(test)]

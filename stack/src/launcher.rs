@@ -12,9 +12,8 @@ use anyhow::Context as _;
 use tokio::process::Command;
 use tributary_common::{
     config::{KafkaArgs, RegistryArgs, TelemetryArgs},
-    shutdown,
+    kafka, shutdown,
 };
-
 use tributary_testkit::{
     bootstrap, postgres,
     process::{ChildProcess, wait_for_http},
@@ -130,7 +129,10 @@ pub async fn run(config: LauncherConfig) -> anyhow::Result<()> {
         return Err(e);
     }
 
-    print_endpoints(&config, &kafka, &data_dir);
+    // Every topic on the broker, not only the built-in ones: a schema-driven
+    // type's topic from an earlier run of this data directory too.
+    let topics = kafka::topic_names(&kafka).await?;
+    print_endpoints(&config, &kafka, &topics, &data_dir);
 
     tokio::select! {
         () = shutdown::signal() => {}
@@ -145,7 +147,7 @@ pub async fn run(config: LauncherConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) {
+fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, topics: &[String], data_dir: &Path) {
     let registry = format!("http://{}", config.registry_addr);
     let (grpc, http) = (config.ingest_grpc_addr, config.ingest_http_addr);
     println!();
@@ -153,7 +155,7 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, data_dir: &Path) 
     println!(
         "  Kafka (Tansu)    {}   topics: {}",
         kafka.brokers,
-        bootstrap::topics(kafka).join(", ")
+        topics.join(", ")
     );
     println!("  Schema Registry  {registry}   e.g. curl {registry}/subjects");
     println!("  Ingest gRPC      {grpc}   e.g. grpcurl -plaintext {grpc} list");

@@ -77,6 +77,13 @@ async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_
         ]
     );
     let kafka_args = KafkaArgs::for_brokers(format!("127.0.0.1:{kafka_port}"));
+    // The banner lists every topic on the broker.
+    let on_broker = kafka::topic_names(&kafka_args).await?;
+    assert!(on_broker.contains(&"tributary.events.ad_click".to_string()));
+    assert!(
+        printed.contains(&format!("   topics: {}\n", on_broker.join(", "))),
+        "{printed}"
+    );
     let consumer: BaseConsumer = kafka::client_config(&kafka_args).create()?;
     let metadata =
         consumer.fetch_metadata(Some("tributary.events.ad_click"), Duration::from_secs(10))?;
