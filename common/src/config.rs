@@ -55,6 +55,41 @@ pub struct KafkaArgs {
     pub dead_letter_topic: String,
 }
 
+/// Which of [`KafkaArgs`]' topics a binary uses, and from which side, so its
+/// `--help` shows only its own topic flags, described as it uses them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TopicUse {
+    /// How the binary uses `--topic-prefix` (`None`: hidden).
+    pub events: Option<&'static str>,
+    /// How it uses `--aggregates-topic` (`None`: hidden).
+    pub aggregates: Option<&'static str>,
+    /// How it uses `--dead-letter-topic` (`None`: hidden).
+    pub dead_letters: Option<&'static str>,
+}
+
+impl TopicUse {
+    /// `command` with the topic flags the binary does not use hidden (still
+    /// accepted, so a shared environment file does not break it) and the
+    /// others described from its side.
+    pub fn apply(self, command: clap::Command) -> clap::Command {
+        let describe = |command: clap::Command, id: &'static str, help: Option<&'static str>| {
+            command.mut_arg(id, |arg| match help {
+                Some(help) => arg.help(help),
+                None => arg.hide(true),
+            })
+        };
+        let command = describe(command, "topic_prefix", self.events);
+        let command = describe(command, "aggregates_topic", self.aggregates);
+        describe(command, "dead_letter_topic", self.dead_letters)
+    }
+
+    /// Parses `C` from the command line with [`Self::apply`]'s `--help`.
+    pub fn parse<C: clap::Parser>(self) -> C {
+        let matches = self.apply(C::command()).get_matches();
+        C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 impl KafkaArgs {
     /// Settings for a broker at `brokers` with every other flag at its default.
     pub fn for_brokers(brokers: impl Into<String>) -> Self {

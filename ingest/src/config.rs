@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use humantime::parse_duration;
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs};
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, TopicUse};
 use tributary_edge::config::EdgeArgs;
 
 /// Configuration of `tributary-ingest`.
@@ -98,6 +98,20 @@ pub struct LimitArgs {
 }
 
 impl IngestConfig {
+    /// How ingest uses the topics: it produces events, nothing else.
+    pub const TOPICS: TopicUse = TopicUse {
+        events: Some(
+            "Prefix of the per-event-type topics ingest produces to: events of type T go to `{prefix}T` (created on the type's first event)",
+        ),
+        aggregates: None,
+        dead_letters: None,
+    };
+
+    /// Parses the command line; `--help` shows only ingest's topic flag.
+    pub fn from_command_line() -> Self {
+        Self::TOPICS.parse()
+    }
+
     /// Settings for tests and embedding: both listeners on free loopback
     /// ports, everything else at its default.
     pub fn local(kafka: KafkaArgs, registry: RegistryArgs) -> Self {
@@ -141,5 +155,24 @@ mod tests {
     fn pinned_schema_ids_are_type_equals_id() {
         assert_eq!(parse_pin("ad_click=7"), Ok(("ad_click".to_string(), 7)));
         assert!(parse_pin("ad_click").is_err());
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory as _;
+
+    use super::IngestConfig;
+
+    #[test]
+    fn the_ingest_help_shows_only_the_event_topic_prefix() {
+        let help = IngestConfig::TOPICS
+            .apply(IngestConfig::command())
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--topic-prefix"), "{help}");
+        assert!(help.contains("ingest produces to"), "{help}");
+        assert!(!help.contains("--aggregates-topic"), "{help}");
+        assert!(!help.contains("--dead-letter-topic"), "{help}");
     }
 }

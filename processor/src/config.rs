@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use humantime::parse_duration;
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs};
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, TopicUse};
 
 use crate::window::WindowSpec;
 
@@ -59,6 +59,22 @@ pub struct ProcessorConfig {
 }
 
 impl ProcessorConfig {
+    /// How the processor uses the topics.
+    pub const TOPICS: TopicUse = TopicUse {
+        events: Some(
+            "Prefix of the event topics the processor consumes: every topic `{prefix}*`, new ones picked up within seconds",
+        ),
+        aggregates: Some("The topic the processor writes aggregates to"),
+        dead_letters: Some(
+            "The topic the processor sends events it cannot process to, with the reason",
+        ),
+    };
+
+    /// Parses the command line with the processor's own `--help`.
+    pub fn from_command_line() -> Self {
+        Self::TOPICS.parse()
+    }
+
     /// Defaults for tests and embedding.
     pub fn local(kafka: KafkaArgs, registry: RegistryArgs) -> Self {
         Self {

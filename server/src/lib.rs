@@ -27,6 +27,13 @@ pub struct ServerConfig {
     pub query: QueryArgs,
 }
 
+impl ServerConfig {
+    /// Parses the command line; `--help` shows ingest's topic flag only.
+    pub fn from_command_line() -> Self {
+        IngestConfig::TOPICS.parse()
+    }
+}
+
 /// Ingest and the query API, bound and ready to serve.
 pub struct Server {
     edge: Edge,

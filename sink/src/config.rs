@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use humantime::parse_duration;
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs};
+use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, TopicUse};
 
 /// Configuration of `tributary-sink`.
 #[derive(clap::Parser, Debug, Clone)]
@@ -53,6 +53,21 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
+    /// How the sink uses the topics: it reads aggregates and dead-letters
+    /// rows it can never write; it never touches event topics.
+    pub const TOPICS: TopicUse = TopicUse {
+        events: None,
+        aggregates: Some("The topic the sink reads aggregates from"),
+        dead_letters: Some(
+            "The topic the sink sends records it can never write to, with the reason",
+        ),
+    };
+
+    /// Parses the command line with the sink's own `--help`.
+    pub fn from_command_line() -> Self {
+        Self::TOPICS.parse()
+    }
+
     /// Defaults for tests and embedding.
     pub fn local(
         kafka: KafkaArgs,
@@ -69,5 +84,30 @@ impl SinkConfig {
             batch_linger: Duration::from_millis(50),
             telemetry: TelemetryArgs::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory as _;
+
+    use super::SinkConfig;
+
+    #[test]
+    fn the_sink_help_shows_only_its_own_topics_described_from_its_side() {
+        let help = SinkConfig::TOPICS
+            .apply(SinkConfig::command())
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("--topic-prefix"), "{help}");
+        assert!(
+            help.contains("The topic the sink reads aggregates from"),
+            "{help}"
+        );
+        assert!(
+            help.contains("The topic the sink sends records it can never write to"),
+            "{help}"
+        );
+        assert!(!help.contains("aggregates are written to"), "{help}");
     }
 }

@@ -1,5 +1,4 @@
 //! `tributary-ingest`: config → telemetry (span export flushed at exit) → bind → serve until SIGINT/SIGTERM → drain.
-use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
 use tributary_edge::Edge;
 use tributary_ingest::{config::IngestConfig, startup::IngestService};
@@ -10,7 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = IngestConfig::parse();
+    let config = IngestConfig::from_command_line();
     let telemetry = telemetry::init(&config.telemetry, "tributary-ingest");
     let result = async {
         metrics::serve_configured(&config.telemetry).await?;

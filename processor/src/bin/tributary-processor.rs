@@ -1,5 +1,4 @@
 //! `tributary-processor`: config → telemetry (span export flushed at exit) → run until SIGINT/SIGTERM → final emit and commit.
-use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
 use tributary_processor::{config::ProcessorConfig, startup};
 
@@ -9,7 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = ProcessorConfig::parse();
+    let config = ProcessorConfig::from_command_line();
     let telemetry = telemetry::init(&config.telemetry, "tributary-processor");
     let result = async {
         metrics::serve_configured(&config.telemetry).await?;

@@ -1,5 +1,4 @@
 //! `tributary-server`: config → telemetry → build → serve ingest and the query API until SIGINT/SIGTERM → drain.
-use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
 use tributary_server::{Server, ServerConfig};
 
@@ -8,7 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = ServerConfig::parse();
+    let config = ServerConfig::from_command_line();
     let telemetry = telemetry::init(&config.ingest.telemetry, "tributary-server");
     let result = async {
         metrics::serve_configured(&config.ingest.telemetry).await?;

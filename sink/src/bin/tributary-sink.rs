@@ -1,5 +1,4 @@
 //! `tributary-sink`: config → telemetry (span export flushed at exit) → run until SIGINT/SIGTERM.
-use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
 use tributary_sink::{config::SinkConfig, startup};
 
@@ -9,7 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = SinkConfig::parse();
+    let config = SinkConfig::from_command_line();
     let telemetry = telemetry::init(&config.telemetry, "tributary-sink");
     let result = async {
         metrics::serve_configured(&config.telemetry).await?;
