@@ -22,6 +22,8 @@ fn schemathesis(base_url: &str) -> anyhow::Result<(bool, String)> {
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", &dir)
         .env("NO_COLOR", "1")
+        // Schemathesis keeps a cache in its working directory: not in the tree.
+        .current_dir(std::env::temp_dir())
         .output()
         .map_err(|e| {
             anyhow::anyhow!(
