@@ -279,11 +279,14 @@ impl Pipeline {
     }
 
     /// Produces every pending update and, once all are acknowledged, marks
-    /// them emitted and commits the offsets they cover. On failure nothing is
-    /// marked or committed; the next tick tries again.
+    /// them emitted and commits the offsets they cover. On failure (an update
+    /// that cannot be encoded, or one the broker did not acknowledge) nothing
+    /// is marked or committed, so no event is dropped; the next tick tries
+    /// again.
     async fn emit_and_commit(&self, windows: &mut Windows) {
         let now = wall_ms();
         let mut sends = Vec::new();
+        let mut unencoded = 0;
         for ((topic, _), partition) in windows.iter() {
             let event_type = topic.strip_prefix(&self.topic_prefix).unwrap_or(topic);
             for update in partition.pending(now) {
@@ -302,7 +305,10 @@ impl Pipeline {
                             produce,
                         });
                     }
-                    Err(e) => tracing::error!(error = %e, key, "cannot encode aggregate"),
+                    Err(e) => {
+                        unencoded += 1;
+                        tracing::error!(error = %e, key, "cannot encode aggregate");
+                    }
                 }
             }
         }
@@ -323,6 +329,14 @@ impl Pipeline {
         .await;
         if let Some(Err((e, _))) = deliveries.iter().find(|d| d.is_err()) {
             tracing::error!(error = %e, "aggregates not acknowledged; offsets not committed, retrying next tick");
+            return;
+        }
+        if unencoded > 0 {
+            // Committing now would move past the events those updates cover.
+            tracing::error!(
+                unencoded,
+                "aggregates could not be encoded; offsets not committed, retrying next tick"
+            );
             return;
         }
         let mut offsets = TopicPartitionList::new();
