@@ -73,16 +73,17 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 summary.record(format!("line {line}"), answer);
-                let counts = format!("{} acked, {} rejected", summary.acked(), summary.refused());
+                let counts =
+                    || format!("{} acked, {} rejected", summary.acked(), summary.refused());
                 if terminal {
-                    progress.set_message(counts);
+                    progress.set_message(counts());
                 } else if reported.elapsed() >= every {
                     // Not a terminal (a log, a pipe): a line now and then, as
                     // `dd status=progress` does.
                     reported = std::time::Instant::now();
                     let done = summary.acked() + summary.refused();
                     let rate = done as f64 / started.elapsed().as_secs_f64();
-                    eprintln!("trib: {counts} ({rate:.0} events/s)");
+                    eprintln!("trib: {} ({rate:.0} events/s)", counts());
                 }
             }
             summary

@@ -206,7 +206,9 @@ async fn run(
     mut queue: mpsc::UnboundedReceiver<InFlight>,
     options: SenderOptions,
 ) -> Result<()> {
-    let started = Instant::now();
+    // From the first attempt, not from creation: a sender may wait long for
+    // its first event.
+    let mut first_attempt: Option<Instant> = None;
     let mut reached = false;
     let mut unanswered: VecDeque<InFlight> = VecDeque::new();
     let mut open = true;
@@ -228,6 +230,7 @@ async fn run(
             }
         }
         attempts += 1;
+        first_attempt.get_or_insert_with(Instant::now);
         let mut answered = false;
         let end = stream(
             &mut client,
@@ -251,7 +254,8 @@ async fn run(
                     failing_since = None;
                     delays = policy.build();
                 }
-                if !reached && started.elapsed() >= options.first_connect_timeout {
+                let trying_for = first_attempt.map_or(Duration::ZERO, |t| t.elapsed());
+                if !reached && trying_for >= options.first_connect_timeout {
                     let unreachable = || Error::Unreachable {
                         url: url.clone(),
                         last: reason.clone(),

@@ -3,11 +3,16 @@
 //! database) through a [`Check`]. The process is ready when every check is:
 //! gRPC health's overall status `""` is SERVING, and `GET /readyz` answers
 //! 204. Each check also sets its own gRPC service's status.
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    future::Future,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
+use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// Every check of this process, and the gRPC health statuses they drive.
@@ -74,5 +79,38 @@ impl Check {
         reporter
             .set_service_status("", status(self.readiness.is_ready()))
             .await;
+    }
+}
+
+/// Probes a service's dependencies every `interval` until `stop`, reporting
+/// each change to `check` (and logging it with the probe's reason); not
+/// ready once stopped. `probe` answers `Err(reason)` when something the
+/// service needs is unreachable.
+pub async fn watch<P, F>(check: Check, interval: Duration, stop: CancellationToken, mut probe: P)
+where
+    P: FnMut() -> F,
+    F: Future<Output = Result<(), String>>,
+{
+    let mut last = None;
+    loop {
+        let outcome = probe().await;
+        let ready = outcome.is_ok() && !stop.is_cancelled();
+        if last != Some(ready) {
+            check.set(ready).await;
+            match outcome {
+                Ok(()) => tracing::info!(service = check.service, "ready: SERVING"),
+                Err(reason) => {
+                    tracing::warn!(service = check.service, %reason, "not ready: NOT_SERVING")
+                }
+            }
+            last = Some(ready);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => {
+                check.set(false).await;
+                return;
+            }
+        }
     }
 }

@@ -131,20 +131,14 @@ impl Edge {
         self
     }
 
-    /// Mounts `services`, serves them until `shutdown` completes, lets
-    /// in-flight requests finish, then drains each service in order.
+    /// Mounts `services`, serves them until `stop` is cancelled (binaries:
+    /// `common::shutdown::cancel_on(signal())`), lets in-flight requests
+    /// finish, then drains each service in order.
     pub async fn run(
         mut self,
         services: Vec<Box<dyn EdgeService>>,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        stop: CancellationToken,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let trigger = stop.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new requests accepted; finishing in-flight ones");
-            trigger.cancel();
-        });
         for service in &services {
             service.mount(&mut self, &stop);
         }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
-use tributary_edge::readiness::Check;
+use tributary_edge::readiness::{self, Check};
 use tributary_proto::v1::ingest_service_server::IngestServiceServer;
 
 use crate::{grpc::IngestGrpc, ingestor::Ingestor};
@@ -28,8 +28,7 @@ pub async fn watch(
         .build()
         .expect("HTTP client");
     let probe = format!("{}/subjects", registry_url.trim_end_matches('/'));
-    let mut last = None;
-    loop {
+    readiness::watch(check, CHECK_INTERVAL, shutdown, || async {
         let (broker, registry) = tokio::join!(
             ingestor
                 .publisher()
@@ -43,22 +42,12 @@ pub async fn watch(
                     .unwrap_or(false)
             }
         );
-        let ready = broker && registry && !shutdown.is_cancelled();
-        if last != Some(ready) {
-            check.set(ready).await;
-            if ready {
-                tracing::info!("broker and registry reachable: SERVING");
-            } else {
-                tracing::warn!(broker, registry, "dependency unreachable: NOT_SERVING");
-            }
-            last = Some(ready);
+        match (broker, registry) {
+            (true, true) => Ok(()),
+            (false, true) => Err("the broker is unreachable".to_string()),
+            (true, false) => Err("the registry is unreachable".to_string()),
+            (false, false) => Err("the broker and the registry are unreachable".to_string()),
         }
-        tokio::select! {
-            () = tokio::time::sleep(CHECK_INTERVAL) => {}
-            () = shutdown.cancelled() => {
-                check.set(false).await;
-                return;
-            }
-        }
-    }
+    })
+    .await;
 }

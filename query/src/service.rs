@@ -7,7 +7,7 @@ use std::{future::Future, pin::Pin, time::Duration};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tonic::{server::NamedService, service::interceptor::InterceptedService};
-use tributary_edge::{Edge, EdgeService, auth::Charge};
+use tributary_edge::{Edge, EdgeService, auth::Charge, readiness};
 use tributary_proto::v1::query_service_server::QueryServiceServer;
 
 use crate::{
@@ -59,29 +59,21 @@ impl EdgeService for QueryService {
         edge.document(openapi::document());
         let check = edge.readiness_check(QUERY_SERVICE);
         let api = self.api.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut last = None;
-            loop {
-                let ready = api.reachable().await && !stop.is_cancelled();
-                if last != Some(ready) {
-                    check.set(ready).await;
-                    if ready {
-                        tracing::info!("database reachable: SERVING");
+        tokio::spawn(readiness::watch(
+            check,
+            CHECK_INTERVAL,
+            stop.clone(),
+            move || {
+                let api = api.clone();
+                async move {
+                    if api.reachable().await {
+                        Ok(())
                     } else {
-                        tracing::warn!("database unreachable: NOT_SERVING");
-                    }
-                    last = Some(ready);
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(CHECK_INTERVAL) => {}
-                    () = stop.cancelled() => {
-                        check.set(false).await;
-                        return;
+                        Err("the database is unreachable".to_string())
                     }
                 }
-            }
-        });
+            },
+        ));
     }
 
     /// Nothing to finish: queries are answered before the edge stops.

@@ -6,6 +6,7 @@
 //! proxy that routes by gRPC service (docker-compose's Envoy).
 use std::{future::Future, net::SocketAddr};
 
+use tributary_common::shutdown;
 use tributary_edge::Edge;
 use tributary_ingest::{config::IngestConfig, startup::IngestService};
 use tributary_query::{config::QueryArgs, service::QueryService};
@@ -74,7 +75,10 @@ impl Server {
             ingest,
             query,
         } = self;
-        edge.run(vec![Box::new(ingest), Box::new(query)], shutdown)
-            .await
+        edge.run(
+            vec![Box::new(ingest), Box::new(query)],
+            shutdown::cancel_on(shutdown),
+        )
+        .await
     }
 }

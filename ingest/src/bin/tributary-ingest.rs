@@ -16,7 +16,11 @@ async fn main() -> anyhow::Result<()> {
         let edge = Edge::bind(&config.edge).await?;
         tracing::info!(grpc = %edge.grpc_addr(), http = %edge.http_addr(), "ingest listening");
         let ingest = IngestService::new(config)?;
-        edge.run(vec![Box::new(ingest)], shutdown::signal()).await
+        edge.run(
+            vec![Box::new(ingest)],
+            shutdown::cancel_on(shutdown::signal()),
+        )
+        .await
     }
     .await;
     telemetry.shutdown().await;

@@ -140,9 +140,17 @@ pub async fn submit_events(
             let trace = trace.as_deref();
             async move {
                 let parsed = envelope.and_then(|value| {
-                    // The generic payload as written: its integers stay exact.
-                    let generic = value.get("generic").and_then(Value::as_object).cloned();
-                    envelope::parse(&value).map(|event| (event, generic))
+                    let event = envelope::parse(&value)?;
+                    // The generic payload as written (moved, not copied):
+                    // its integers stay exact.
+                    let generic = match value {
+                        Value::Object(mut fields) => match fields.remove("generic") {
+                            Some(Value::Object(generic)) => Some(generic),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    Ok((event, generic))
                 });
                 let outcome = match parsed {
                     Ok((event, generic)) => ingestor.submit_json(event, generic, trace).await,

@@ -16,7 +16,11 @@ async fn main() -> anyhow::Result<()> {
         let edge = Edge::bind(&config.edge).await?;
         tracing::info!(grpc = %edge.grpc_addr(), http = %edge.http_addr(), "query API listening");
         let query = QueryService::new(&config.query)?;
-        edge.run(vec![Box::new(query)], shutdown::signal()).await
+        edge.run(
+            vec![Box::new(query)],
+            shutdown::cancel_on(shutdown::signal()),
+        )
+        .await
     }
     .await;
     telemetry.shutdown().await;
