@@ -5,7 +5,9 @@ use std::{env, path::PathBuf};
 use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a build-script binary cached from another checkout
+    // must not point at that checkout.
+    let proto_root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let files = ["event.proto", "ingest.proto", "query.proto"]
         .map(|f| proto_root.join("tributary/v1").join(f));
     let fds = protox::compile(&files, [&proto_root])?;

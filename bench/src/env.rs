@@ -65,13 +65,11 @@ impl Env {
             bin_dir: bin_dir.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
             kafka: kafka.clone(),
-            registry: RegistryArgs { url: String::new() },
+            registry: RegistryArgs::at(String::new()),
             database_url: database.url().to_string(),
         };
         let registry = cluster.registry("registry").await?;
-        cluster.registry = RegistryArgs {
-            url: registry.http_url(),
-        };
+        cluster.registry = RegistryArgs::at(registry.http_url());
         let registry_args = cluster.registry.clone();
         bootstrap::create_topics(&kafka, partitions).await?;
         let schema_ids = bootstrap::register_schemas(&kafka, &registry_args)

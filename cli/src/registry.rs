@@ -8,6 +8,7 @@ use serde_json::Value;
 pub struct Registry {
     http: reqwest::Client,
     base: String,
+    basic_auth: Option<(String, String)>,
 }
 
 /// The registry refused a request.
@@ -20,11 +21,40 @@ pub struct Refusal {
 }
 
 impl Registry {
-    pub fn new(base: &str) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: base.trim_end_matches('/').to_string(),
+    /// The registry at `base`, with `USER:PASSWORD` basic authentication
+    /// and the CA certificates of the PEM file `ca` trusted.
+    pub fn new(
+        base: &str,
+        basic_auth: Option<&str>,
+        ca: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        let basic_auth = basic_auth
+            .map(|pair| {
+                pair.split_once(':')
+                    .map(|(user, password)| (user.to_string(), password.to_string()))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--registry-basic-auth must be USER:PASSWORD (no `:` found)"
+                        )
+                    })
+            })
+            .transpose()?;
+        let mut http = reqwest::Client::builder();
+        if let Some(path) = ca {
+            let pem = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!("cannot read --registry-ca {}: {e}", path.display())
+            })?;
+            for certificate in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| anyhow::anyhow!("--registry-ca {} is not PEM: {e}", path.display()))?
+            {
+                http = http.add_root_certificate(certificate);
+            }
         }
+        Ok(Self {
+            http: http.build()?,
+            base: base.trim_end_matches('/').to_string(),
+            basic_auth,
+        })
     }
 
     /// Calls `method path` with an optional JSON body; a non-2xx answer is a [`Refusal`].
@@ -41,6 +71,9 @@ impl Registry {
                 "accept",
                 "application/vnd.schemaregistry.v1+json, application/json",
             );
+        if let Some((user, password)) = &self.basic_auth {
+            request = request.basic_auth(user, Some(password));
+        }
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/vnd.schemaregistry.v1+json")

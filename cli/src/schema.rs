@@ -22,6 +22,21 @@ pub struct SchemaArgs {
         global = true
     )]
     registry_url: String,
+    /// `USER:PASSWORD` for the registry's HTTP basic authentication
+    /// (Confluent's `basic.auth.user.info`); credentials in `--registry-url`
+    /// work too.
+    #[arg(
+        long,
+        env = "TRIBUTARY_REGISTRY_BASIC_AUTH",
+        hide_env_values = true,
+        value_name = "USER:PASSWORD",
+        global = true
+    )]
+    registry_basic_auth: Option<String>,
+    /// PEM file of CA certificates to trust for the registry's TLS, beside
+    /// the system's.
+    #[arg(long, env = "TRIBUTARY_REGISTRY_CA", value_name = "PEM", global = true)]
+    registry_ca: Option<PathBuf>,
     #[command(subcommand)]
     command: SchemaCommand,
 }
@@ -113,7 +128,11 @@ impl Subject {
 }
 
 pub async fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
-    let registry = Registry::new(&args.registry_url);
+    let registry = Registry::new(
+        &args.registry_url,
+        args.registry_basic_auth.as_deref(),
+        args.registry_ca.as_deref(),
+    )?;
     match args.command {
         SchemaCommand::Register { subject, file } => {
             register(&registry, &subject.name(), &file).await

@@ -99,8 +99,8 @@ async fn with_the_servers_ca_the_sdk_submits_over_tls_and_without_it_the_handsha
     let stack = TestStack::start().await?;
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let ingest = RunningIngest::start(&stack, |c| {
-        c.ingest.edge.tls_cert = Some(cert.clone());
-        c.ingest.edge.tls_key = Some(key.clone());
+        c.ingest.edge.tls.cert = Some(cert.clone());
+        c.ingest.edge.tls.key = Some(key.clone());
     })
     .await?;
     let url = format!("https://localhost:{}", ingest.grpc_addr().port());

@@ -113,12 +113,144 @@ impl KafkaArgs {
 pub struct RegistryArgs {
     /// Base URL of the Schema Registry (Tributary's own, Confluent, Karapace,
     /// Redpanda or Apicurio's Confluent API).
+    /// Credentials may be given in the URL (`https://user:password@host`),
+    /// as with Confluent's `basic.auth.credentials.source=URL`.
     #[arg(
         long = "registry-url",
         env = "TRIBUTARY_REGISTRY_URL",
         default_value = "http://127.0.0.1:8081"
     )]
     pub url: String,
+
+    /// `USER:PASSWORD` for the registry's HTTP basic authentication (what
+    /// Confluent's clients call `basic.auth.user.info`); prefer the
+    /// environment variable, which `ps` does not show.
+    #[arg(
+        long = "registry-basic-auth",
+        env = "TRIBUTARY_REGISTRY_BASIC_AUTH",
+        hide_env_values = true,
+        value_name = "USER:PASSWORD"
+    )]
+    pub basic_auth: Option<String>,
+
+    /// PEM file of CA certificates to trust for the registry's TLS, beside
+    /// the system's (a private CA).
+    #[arg(
+        long = "registry-ca",
+        env = "TRIBUTARY_REGISTRY_CA",
+        value_name = "PEM"
+    )]
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The registry at `url`, without credentials or a private CA.
+    pub fn at(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            basic_auth: None,
+            ca: None,
+        }
+    }
+
+    /// The same registry reached with `USER:PASSWORD` basic authentication.
+    pub fn with_basic_auth(mut self, user_password: impl Into<String>) -> Self {
+        self.basic_auth = Some(user_password.into());
+        self
+    }
+
+    /// The same registry, trusting the CA certificates in the PEM file `ca`.
+    pub fn with_ca(mut self, ca: impl Into<std::path::PathBuf>) -> Self {
+        self.ca = Some(ca.into());
+        self
+    }
+
+    /// The base URL without credentials or a trailing `/`.
+    pub fn base_url(&self) -> anyhow::Result<String> {
+        let mut url = url::Url::parse(&self.url).map_err(|e| {
+            anyhow::anyhow!(
+                "--registry-url `{}` is not a URL: {e}",
+                redact_url(&self.url)
+            )
+        })?;
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Ok(url.as_str().trim_end_matches('/').to_string())
+    }
+
+    /// The basic-auth user and password: from `--registry-basic-auth`, or
+    /// else from the URL; both at once is an error.
+    pub fn credentials(&self) -> anyhow::Result<Option<(String, String)>> {
+        let url = url::Url::parse(&self.url).map_err(|e| {
+            anyhow::anyhow!(
+                "--registry-url `{}` is not a URL: {e}",
+                redact_url(&self.url)
+            )
+        })?;
+        let in_url = (!url.username().is_empty()).then(|| {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (
+                decode(url.username()),
+                decode(url.password().unwrap_or_default()),
+            )
+        });
+        match (&self.basic_auth, in_url) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "registry credentials are given twice: in --registry-url and in --registry-basic-auth; keep one"
+            ),
+            (Some(pair), None) => {
+                let (user, password) = pair.split_once(':').ok_or_else(|| {
+                    anyhow::anyhow!("--registry-basic-auth must be USER:PASSWORD (no `:` found)")
+                })?;
+                anyhow::ensure!(
+                    !user.is_empty(),
+                    "--registry-basic-auth has an empty user name"
+                );
+                Ok(Some((user.to_string(), password.to_string())))
+            }
+            (None, in_url) => Ok(in_url),
+        }
+    }
+
+    /// An HTTP client builder that trusts `--registry-ca` and sends the
+    /// credentials with every request.
+    pub fn http_client_builder(&self) -> anyhow::Result<reqwest::ClientBuilder> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &self.ca {
+            let pem = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!("cannot read --registry-ca {}: {e}", path.display())
+            })?;
+            for certificate in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| anyhow::anyhow!("--registry-ca {} is not PEM: {e}", path.display()))?
+            {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        Ok(builder)
+    }
+
+    /// An HTTP client for the registry's REST API: the private CA trusted,
+    /// credentials (if any) in every request's `authorization` header.
+    pub fn http_client(&self, timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some((user, password)) = self.credentials()? {
+            use base64::Engine as _;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Basic {token}"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(self
+            .http_client_builder()?
+            .default_headers(headers)
+            .timeout(timeout)
+            .build()?)
+    }
 }
 
 /// Logging. (Metrics and trace export arrive with the operations issue.)

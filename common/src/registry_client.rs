@@ -16,11 +16,16 @@ use crate::config::RegistryArgs;
 /// must turn into an error, never a hang.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Client settings for the registry at `args.url`.
-pub fn settings(args: &RegistryArgs) -> Result<SrSettings, SRCError> {
-    SrSettings::new_builder(args.url.trim_end_matches('/').to_string())
-        .set_timeout(REQUEST_TIMEOUT)
-        .build()
+/// Client settings for the registry of `args`: its URL, credentials and CA.
+pub fn settings(args: &RegistryArgs) -> anyhow::Result<SrSettings> {
+    let mut builder = SrSettings::new_builder(args.base_url()?);
+    builder.set_timeout(REQUEST_TIMEOUT);
+    if let Some((user, password)) = args.credentials()? {
+        builder.set_basic_authorization(&user, Some(&password));
+    }
+    builder
+        .build_with(args.http_client_builder()?)
+        .map_err(|e| anyhow::anyhow!("cannot build the registry client: {e}"))
 }
 
 /// Registers an Avro schema under `subject` (or finds it if already there)

@@ -25,15 +25,8 @@ pub struct EdgeArgs {
     )]
     pub http_addr: SocketAddr,
 
-    /// PEM certificate chain for TLS on both listeners (gRPC and HTTP); with
-    /// `--tls-key`, they accept only TLS (rustls; TLS 1.2 and 1.3; HTTP/2 and
-    /// HTTP/1.1 by ALPN).
-    #[arg(long = "tls-cert", env = "TRIBUTARY_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// PEM private key for `--tls-cert`.
-    #[arg(long = "tls-key", env = "TRIBUTARY_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -75,13 +68,55 @@ impl EdgeArgs {
         Self {
             grpc_addr: any,
             http_addr: any,
-            tls_cert: None,
-            tls_key: None,
+            tls: TlsArgs::default(),
             auth: AuthArgs::default(),
             rate_limit: RateLimitArgs::default(),
             cors_allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             max_concurrent_requests: 1024,
+        }
+    }
+}
+
+/// TLS for a service's listeners: the same flags for ingest, the query API
+/// and the registry.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// PEM certificate chain for TLS on every listener of the service
+    /// (gRPC and HTTP); with `--tls-key`, they accept only TLS (rustls; TLS
+    /// 1.2 and 1.3; HTTP/2 and HTTP/1.1 by ALPN).
+    #[arg(
+        id = "tls_cert",
+        long = "tls-cert",
+        env = "TRIBUTARY_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub cert: Option<PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(
+        id = "tls_key",
+        long = "tls-key",
+        env = "TRIBUTARY_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// Serves with the PEM certificate chain `cert` and its key `key`.
+    pub fn files(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self {
+            cert: Some(cert.into()),
+            key: Some(key.into()),
+        }
+    }
+
+    /// The certificate and key files, when TLS is on.
+    pub fn identity(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            _ => None,
         }
     }
 }

@@ -60,8 +60,8 @@ impl Edge {
     pub async fn bind(args: &EdgeArgs) -> anyhow::Result<Self> {
         let access = Access::from_args(args)?;
         cors::layer(&args.cors_allowed_origins)?;
-        let (grpc_tls, http_tls) = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => (
+        let (grpc_tls, http_tls) = match args.tls.identity() {
+            Some((cert, key)) => (
                 Some(tls::grpc_server_config(cert, key)?),
                 Some(tls::server_config(cert, key)?),
             ),

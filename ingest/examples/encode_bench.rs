@@ -77,9 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let database = TestDatabase::create().await?;
     let registry = RunningRegistry::start(database.url()).await?;
     let kafka = KafkaArgs::for_brokers("unused:9092");
-    let registry_args = RegistryArgs {
-        url: registry.url(),
-    };
+    let registry_args = RegistryArgs::at(registry.url());
     let settings = tributary_common::registry_client::settings(&registry_args)?;
     let cache = WriterSchemas::new(
         settings,

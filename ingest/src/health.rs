@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
+use tributary_common::config::RegistryArgs;
 use tributary_edge::readiness::{self, Check};
 use tributary_proto::v1::ingest_service_server::IngestServiceServer;
 
@@ -16,18 +17,31 @@ pub const INGEST_SERVICE: &str = <IngestServiceServer<IngestGrpc> as NamedServic
 /// How often the dependencies are checked.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
+/// `GET /subjects` on the registry, with ingest's registry credentials and CA.
+#[derive(Clone)]
+pub struct RegistryProbe {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl RegistryProbe {
+    /// A probe of the registry `args` names.
+    pub fn new(args: &RegistryArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: args.http_client(Duration::from_secs(1))?,
+            url: format!("{}/subjects", args.base_url()?),
+        })
+    }
+}
+
 /// Checks the broker and the registry until `shutdown`, reporting to `check`.
 pub async fn watch(
     ingestor: Arc<Ingestor>,
-    registry_url: String,
+    registry: RegistryProbe,
     check: Check,
     shutdown: CancellationToken,
 ) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()
-        .expect("HTTP client");
-    let probe = format!("{}/subjects", registry_url.trim_end_matches('/'));
+    let RegistryProbe { client, url: probe } = registry;
     readiness::watch(check, CHECK_INTERVAL, shutdown, || async {
         let (broker, registry) = tokio::join!(
             ingestor

@@ -27,13 +27,19 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct IngestService {
     config: IngestConfig,
     ingestor: Arc<Ingestor>,
+    registry_probe: health::RegistryProbe,
 }
 
 impl IngestService {
     /// Creates the producer and the schema cache.
     pub fn new(config: IngestConfig) -> anyhow::Result<Self> {
         let ingestor = Arc::new(Ingestor::new(&config)?);
-        Ok(Self { config, ingestor })
+        let registry_probe = health::RegistryProbe::new(&config.registry)?;
+        Ok(Self {
+            config,
+            ingestor,
+            registry_probe,
+        })
     }
 }
 
@@ -46,7 +52,7 @@ impl EdgeService for IngestService {
         let access = edge.access().clone();
         tokio::spawn(health::watch(
             self.ingestor.clone(),
-            self.config.registry.url.clone(),
+            self.registry_probe.clone(),
             edge.readiness_check(health::INGEST_SERVICE),
             stop.clone(),
         ));

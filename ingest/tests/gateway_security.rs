@@ -29,8 +29,8 @@ async fn over_tls_a_client_trusting_the_ca_submits_and_plain_http_is_refused() -
 {
     let certs = TestCertificates::generate()?;
     let gateway = Gateway::start_with(|config| {
-        config.edge.tls_cert = Some(certs.cert());
-        config.edge.tls_key = Some(certs.key());
+        config.edge.tls.cert = Some(certs.cert());
+        config.edge.tls.key = Some(certs.key());
         config.edge.auth.api_keys = vec!["secret".into()];
     })
     .await?;

@@ -47,9 +47,7 @@ impl TestRegistry {
     }
 
     fn decoder(&self, version: ReaderVersion) -> Decoder {
-        let args = RegistryArgs {
-            url: self.registry.url(),
-        };
+        let args = RegistryArgs::at(self.registry.url());
         Decoder::new(registry_client::settings(&args).unwrap(), version)
     }
 }

@@ -2,14 +2,39 @@
 use std::net::SocketAddr;
 
 use tributary_common::config::TelemetryArgs;
+use tributary_edge::config::TlsArgs;
 
-/// Configuration of `tributary-registry`.
+use crate::access::UsersArgs;
+
+/// The command line of `tributary-registry`: serve (the default), or a tool.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "tributary-registry",
     version,
-    about = "Confluent-compatible Schema Registry backed by Postgres"
+    about = "Confluent-compatible Schema Registry backed by Postgres",
+    args_conflicts_with_subcommands = true
 )]
+pub struct Cli {
+    /// A tool to run instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// How to serve.
+    #[command(flatten)]
+    pub serve: RegistryConfig,
+}
+
+/// Tools of `tributary-registry`.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Reads a password from stdin (one line; prompts on a terminal) and
+    /// prints its salted Argon2id hash, for a `NAME:ROLE:HASH` line of
+    /// `--users-file`.
+    HashPassword,
+}
+
+/// Configuration of a serving `tributary-registry`.
+#[derive(clap::Args, Debug, Clone)]
 pub struct RegistryConfig {
     /// Address of the REST API; port 0 picks a free port (the bound address is logged).
     #[arg(
@@ -35,6 +60,14 @@ pub struct RegistryConfig {
     #[arg(long = "max-schema-bytes", env = "TRIBUTARY_REGISTRY_MAX_SCHEMA_BYTES", default_value_t = 1024 * 1024)]
     pub max_schema_bytes: usize,
 
+    /// TLS for the REST API.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Who may call (HTTP basic authentication with roles); off without users.
+    #[command(flatten)]
+    pub users: UsersArgs,
+
     /// Logging and metrics.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -47,6 +80,8 @@ impl RegistryConfig {
             http_addr,
             database_url: database_url.into(),
             max_schema_bytes: 1024 * 1024,
+            tls: TlsArgs::default(),
+            users: UsersArgs::default(),
             telemetry: TelemetryArgs::default(),
         }
     }

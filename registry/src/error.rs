@@ -121,6 +121,21 @@ pub enum RegistryError {
     /// 406: the client accepts no media type the registry writes.
     #[error("HTTP 406 Not Acceptable")]
     NotAcceptable,
+    /// 40101: access control is on and the request has no valid credentials.
+    #[error("Unauthorized: {0}")]
+    Unauthenticated(String),
+    /// 40301: the caller's role does not allow the request.
+    #[error("Forbidden: user '{user}' has the {role} role; {action} needs the {needed} role")]
+    Forbidden {
+        /// The caller.
+        user: String,
+        /// The caller's role.
+        role: crate::access::Role,
+        /// The least role that may.
+        needed: crate::access::Role,
+        /// What was attempted.
+        action: String,
+    },
     /// 50001: Postgres failed; the detail is logged, not sent.
     #[error("Error in the backend datastore")]
     Store(#[from] sqlx::Error),
@@ -155,6 +170,8 @@ impl RegistryError {
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 405),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 415),
             NotAcceptable => (StatusCode::NOT_ACCEPTABLE, 406),
+            Unauthenticated(_) => (StatusCode::UNAUTHORIZED, 40101),
+            Forbidden { .. } => (StatusCode::FORBIDDEN, 40301),
             Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50001),
         }
     }
@@ -173,14 +190,24 @@ impl IntoResponse for RegistryError {
             tracing::error!(error = %cause, "registry store error");
         }
         let (status, error_code) = self.codes();
-        (
+        let mut response = (
             status,
             Json(ErrorBody {
                 error_code,
                 message: self.to_string(),
             }),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // Tells browsers and curl which scheme to answer with.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(
+                    r#"Basic realm="tributary-registry", charset="UTF-8""#,
+                ),
+            );
+        }
+        response
     }
 }
 

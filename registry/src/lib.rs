@@ -4,6 +4,7 @@
 //! so this service must behave like Confluent Schema Registry for every client
 //! built against it. State lives in Postgres, so several instances can share
 //! one database.
+pub mod access;
 pub mod api;
 pub mod canonical;
 pub mod compatibility;

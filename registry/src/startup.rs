@@ -11,12 +11,20 @@ use crate::{api, config::RegistryConfig};
 /// A registry that is bound to its address and ready to serve.
 pub struct Registry {
     listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
     router: axum::Router,
 }
 
 impl Registry {
     /// Connects to Postgres, applies the migrations and binds the listener.
     pub async fn build(config: &RegistryConfig) -> anyhow::Result<Self> {
+        // Configuration first: a bad users file or certificate fails fast.
+        let users = config.users.load()?;
+        let tls = config
+            .tls
+            .identity()
+            .map(|(cert, key)| tributary_edge::tls::server_config(cert, key))
+            .transpose()?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .connect(&config.database_url)
@@ -38,8 +46,19 @@ impl Registry {
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-        let router = api::router(api::AppState::new(pool, config));
-        Ok(Self { listener, router })
+        if users.enabled() {
+            tracing::info!("registry access control on: HTTP basic authentication with roles");
+        } else {
+            tracing::info!(
+                "registry access control off: every caller may read, write and delete (configure --users-file)"
+            );
+        }
+        let router = api::router(api::AppState::new(pool, config), users);
+        Ok(Self {
+            listener,
+            tls,
+            router,
+        })
     }
 
     /// The address the registry listens on (useful with port 0).
@@ -54,9 +73,19 @@ impl Registry {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        match self.tls {
+            Some(tls) => {
+                let listener = tributary_edge::tls::TlsListener::new(self.listener, tls);
+                axum::serve(listener, self.router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(self.listener, self.router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
     }
 }
 
@@ -73,7 +102,7 @@ pub async fn run(
     else {
         return Ok(());
     };
-    tracing::info!(addr = %registry.local_addr(), "registry listening");
+    tracing::info!(addr = %registry.local_addr(), tls = registry.tls.is_some(), "registry listening");
     registry.serve(stop.cancelled_owned()).await?;
     Ok(())
 }

@@ -221,8 +221,7 @@ async fn start_services(
 
     let topics = bootstrap::create_topics(kafka, config.partitions).await?;
     tracing::info!(?topics, partitions = config.partitions, "topics ready");
-    let registered =
-        bootstrap::register_schemas(kafka, &RegistryArgs { url: registry_url }).await?;
+    let registered = bootstrap::register_schemas(kafka, &RegistryArgs::at(registry_url)).await?;
     for r in &registered {
         tracing::info!(subject = %r.subject, version = r.version, id = r.id, "schema registered");
     }

@@ -20,9 +20,7 @@ fn sink_config(url: &str) -> SinkConfig {
     // The sink's Kafka clients connect lazily: no broker is needed to build it.
     SinkConfig::local(
         KafkaArgs::for_brokers("127.0.0.1:1"),
-        RegistryArgs {
-            url: "http://127.0.0.1:1".into(),
-        },
+        RegistryArgs::at("http://127.0.0.1:1"),
         url,
     )
 }

@@ -38,13 +38,11 @@ async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_m
         bin_dir,
         log_dir: cluster::log_dir("scale-out")?,
         kafka: kafka.clone(),
-        registry: RegistryArgs { url: String::new() },
+        registry: RegistryArgs::at(String::new()),
         database_url: database.url().to_string(),
     };
     let mut registry = cluster.registry("registry").await?;
-    cluster.registry = RegistryArgs {
-        url: registry.http_url(),
-    };
+    cluster.registry = RegistryArgs::at(registry.http_url());
     bootstrap::create_topics(&kafka, 4).await?;
     bootstrap::register_schemas(&kafka, &cluster.registry).await?;
 

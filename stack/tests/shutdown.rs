@@ -69,7 +69,7 @@ async fn the_registry_answers_the_request_in_flight_keeps_what_it_acknowledged_a
         bin_dir: build_service_binaries()?,
         log_dir: cluster::log_dir("registry-shutdown")?,
         kafka: KafkaArgs::for_brokers("127.0.0.1:9"),
-        registry: RegistryArgs { url: String::new() },
+        registry: RegistryArgs::at(String::new()),
         database_url: database.url().to_string(),
     };
     let mut registry = cluster.registry("registry").await?;
@@ -485,9 +485,7 @@ async fn a_registry_a_processor_and_a_sink_stopped_with_sigterm_while_starting_e
         bin_dir: build_service_binaries()?,
         log_dir: cluster::log_dir("startup-shutdown")?,
         kafka: KafkaArgs::for_brokers(dead(tributary_stack::tansu::free_port()?)),
-        registry: RegistryArgs {
-            url: registry.url(),
-        },
+        registry: RegistryArgs::at(registry.url()),
         database_url: format!(
             "postgres://postgres@{}/nowhere",
             dead(tributary_stack::tansu::free_port()?)

@@ -59,8 +59,6 @@ impl TestStack {
 
     /// Registry settings pointing at this stack's registry.
     pub fn registry_args(&self) -> RegistryArgs {
-        RegistryArgs {
-            url: self.registry.url(),
-        }
+        RegistryArgs::at(self.registry.url())
     }
 }

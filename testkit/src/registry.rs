@@ -7,6 +7,7 @@ use tributary_registry::{config::RegistryConfig, startup::Registry};
 /// A registry served on a free loopback port until dropped.
 pub struct RunningRegistry {
     addr: SocketAddr,
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -15,7 +16,17 @@ impl RunningRegistry {
     /// Builds the registry over `database_url` (applying its migrations) and
     /// serves it in a background task.
     pub async fn start(database_url: &str) -> anyhow::Result<Self> {
-        let config = RegistryConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), database_url);
+        Self::start_with(RegistryConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url,
+        ))
+        .await
+    }
+
+    /// Builds the registry as `config` says (TLS, users…) and serves it in
+    /// a background task.
+    pub async fn start_with(config: RegistryConfig) -> anyhow::Result<Self> {
+        let tls = config.tls.identity().is_some();
         let registry = Registry::build(&config).await?;
         let addr = registry.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -24,14 +35,20 @@ impl RunningRegistry {
         }));
         Ok(Self {
             addr,
+            tls,
             stop: Some(stop),
             task,
         })
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    /// The base URL, e.g. `http://127.0.0.1:41234` (`https://localhost:…`
+    /// with TLS, the name the test certificates are made for).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// The address the registry listens on.

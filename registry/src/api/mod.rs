@@ -22,6 +22,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use sqlx::PgPool;
 
 use crate::{
+    access::{self, Users},
     canonical::{AVRO, ParsedSchema},
     config::RegistryConfig,
     content_type,
@@ -93,8 +94,8 @@ struct SchemaRequest {
     references: Option<Vec<SchemaReference>>,
 }
 
-/// Every route of the registry.
-pub fn router(state: AppState) -> Router {
+/// Every route of the registry, behind `users`' access control.
+pub fn router(state: AppState, users: Users) -> Router {
     // Room for a maximal schema even when JSON escaping doubles it.
     let body_limit = state
         .max_schema_bytes
@@ -160,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { RegistryError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(content_type::negotiate))
+        .layer(middleware::from_fn_with_state(users, access::guard))
         .with_state(state)
 }
 

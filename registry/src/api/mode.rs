@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, AppState, Params};
 use crate::{
+    access::{Principal, Role},
     error::{RegistryError, RegistryResult},
     mode::Mode,
 };
@@ -26,8 +27,14 @@ fn body(mode: Mode) -> Json<ModeBody> {
     })
 }
 
-fn requested(request: ModeRequest) -> RegistryResult<Mode> {
-    request.mode.ok_or(RegistryError::InvalidMode)?.parse()
+/// The requested mode; `IMPORT` (which lets ids be chosen, overwriting
+/// what readers rely on) needs the admin role.
+fn requested(request: ModeRequest, caller: &Principal) -> RegistryResult<Mode> {
+    let mode: Mode = request.mode.ok_or(RegistryError::InvalidMode)?.parse()?;
+    if mode == Mode::Import {
+        caller.require(Role::Admin, "setting IMPORT mode")?;
+    }
+    Ok(mode)
 }
 
 /// `GET /mode`.
@@ -38,9 +45,10 @@ pub async fn global(State(state): State<AppState>) -> RegistryResult<Json<ModeBo
 /// `PUT /mode`.
 pub async fn set_global(
     State(state): State<AppState>,
+    caller: Principal,
     ApiJson(request): ApiJson<ModeRequest>,
 ) -> RegistryResult<Json<ModeBody>> {
-    let new = requested(request)?;
+    let new = requested(request, &caller)?;
     state.store.set_mode(None, Some(new)).await?;
     Ok(body(new))
 }
@@ -63,10 +71,11 @@ pub async fn subject(
 /// `PUT /mode/{s}`.
 pub async fn set_subject(
     State(state): State<AppState>,
+    caller: Principal,
     ApiPath(subject): ApiPath<String>,
     ApiJson(request): ApiJson<ModeRequest>,
 ) -> RegistryResult<Json<ModeBody>> {
-    let new = requested(request)?;
+    let new = requested(request, &caller)?;
     state.store.set_mode(Some(&subject), Some(new)).await?;
     Ok(body(new))
 }

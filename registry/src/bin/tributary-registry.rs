@@ -1,7 +1,11 @@
 //! `tributary-registry`: config → telemetry (span export flushed at exit) → build → serve until SIGINT/SIGTERM.
 use clap::Parser as _;
 use tributary_common::{metrics, shutdown, telemetry};
-use tributary_registry::{config::RegistryConfig, startup};
+use tributary_registry::{
+    access,
+    config::{Cli, Command},
+    startup,
+};
 
 // glibc malloc was a quarter of ingest's CPU under load (perf, tributary-bench).
 #[global_allocator]
@@ -9,7 +13,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = RegistryConfig::parse();
+    let cli = Cli::parse();
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password();
+    }
+    let config = cli.serve;
     let telemetry = telemetry::init(&config.telemetry, "tributary-registry");
     let result = async {
         metrics::serve_configured(&config.telemetry).await?;
@@ -18,4 +26,19 @@ async fn main() -> anyhow::Result<()> {
     .await;
     telemetry.shutdown().await;
     result
+}
+
+/// `tributary-registry hash-password`: one line of stdin → its PHC hash on stdout.
+fn hash_password() -> anyhow::Result<()> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (echoed): ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "no password on stdin");
+    println!("{}", access::hash_password(password)?);
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Conformance tests of the Confluent REST API, against the registry served on
 //! port 0 over a fresh Postgres database per test.
+mod access;
 mod bad_input;
 mod client;
 mod compatibility;
