@@ -16,7 +16,7 @@ use tributary_common::{
 };
 use tributary_testkit::{
     bootstrap, postgres,
-    process::{ChildProcess, wait_for_http},
+    process::{ChildProcess, wait_for_http, wait_for_http_with},
     tansu,
 };
 
@@ -77,6 +77,18 @@ pub struct LauncherConfig {
         default_value = "postgres://postgres@127.0.0.1:5432/tributary"
     )]
     pub database_url: String,
+
+    /// `USER:PASSWORD` the launcher and the services give the registry.
+    /// Needed when the registry has users: it reads `--users-file` from
+    /// `TRIBUTARY_REGISTRY_USERS_FILE` in the launcher's environment (off
+    /// by default).
+    #[arg(
+        long,
+        env = "TRIBUTARY_REGISTRY_BASIC_AUTH",
+        hide_env_values = true,
+        value_name = "USER:PASSWORD"
+    )]
+    pub registry_basic_auth: Option<String>,
 
     /// Where logs and the broker's data go.
     #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = ".stack")]
@@ -212,7 +224,9 @@ async fn start_services(
         &data_dir.join("registry.log"),
     )?);
     let registry_url = format!("http://{}", config.registry_addr);
-    wait_for_http(
+    let registry_args = registry_args(config);
+    wait_for_http_with(
+        &registry_args.http_client(Duration::from_secs(2))?,
         &format!("{registry_url}/schemas/types"),
         services.last_mut().expect("just pushed"),
     )
@@ -221,7 +235,7 @@ async fn start_services(
 
     let topics = bootstrap::create_topics(kafka, config.partitions).await?;
     tracing::info!(?topics, partitions = config.partitions, "topics ready");
-    let registered = bootstrap::register_schemas(kafka, &RegistryArgs::at(registry_url)).await?;
+    let registered = bootstrap::register_schemas(kafka, &registry_args).await?;
     for r in &registered {
         tracing::info!(subject = %r.subject, version = r.version, id = r.id, "schema registered");
     }
@@ -287,8 +301,17 @@ fn with_metrics(command: &mut Command, config: &LauncherConfig, binary: &str) {
     }
 }
 
+/// How the launcher and the services reach the stack's registry.
+fn registry_args(config: &LauncherConfig) -> RegistryArgs {
+    let args = RegistryArgs::at(format!("http://{}", config.registry_addr));
+    match &config.registry_basic_auth {
+        Some(credentials) => args.with_basic_auth(credentials.clone()),
+        None => args,
+    }
+}
+
 /// A pipeline service's command with the settings they all share: broker,
-/// registry, partitions, window and JSON logs.
+/// registry (and its credentials), partitions, window and JSON logs.
 fn pipeline_service(
     bin_dir: &Path,
     binary: &str,
@@ -306,6 +329,9 @@ fn pipeline_service(
         .env("TRIBUTARY_PARTITIONS", config.partitions.to_string())
         .env("TRIBUTARY_WINDOW", &config.window)
         .env("TRIBUTARY_LOG_FORMAT", "json");
+    if let Some(credentials) = &config.registry_basic_auth {
+        command.env("TRIBUTARY_REGISTRY_BASIC_AUTH", credentials);
+    }
     command
 }
 

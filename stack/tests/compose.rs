@@ -200,6 +200,72 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         }
     }
 
+    // The Schema Registry lets in only authenticated users, and every
+    // service that calls it passes the credentials of one of them.
+    let registry = &services["schema-registry"]["environment"];
+    assert_eq!(
+        registry["SCHEMA_REGISTRY_AUTHENTICATION_METHOD"].as_str(),
+        Some("BASIC")
+    );
+    let login = registry["SCHEMA_REGISTRY_OPTS"]
+        .as_str()
+        .and_then(|o| o.strip_prefix("-Djava.security.auth.login.config="))
+        .expect("the registry reads a JAAS login configuration");
+    let mounted = |container_path: &str| -> std::path::PathBuf {
+        services["schema-registry"]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find_map(|v| {
+                let (host, rest) = v.as_str().unwrap().split_once(':')?;
+                let container = rest.trim_end_matches(":ro");
+                let inside = container_path.strip_prefix(container)?;
+                Some(root().join(host).join(inside.trim_start_matches('/')))
+            })
+            .unwrap_or_else(|| panic!("{container_path} is not mounted"))
+    };
+    let jaas = std::fs::read_to_string(mounted(login))?;
+    let realm = registry["SCHEMA_REGISTRY_AUTHENTICATION_REALM"]
+        .as_str()
+        .unwrap();
+    assert!(jaas.contains(&format!("{realm} {{")), "{jaas}");
+    let passwords_path = jaas
+        .split("file=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login module names its users file");
+    let passwords = std::fs::read_to_string(mounted(passwords_path))?;
+    let allowed_roles: Vec<&str> = registry["SCHEMA_REGISTRY_AUTHENTICATION_ROLES"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
+    for (name, service) in services {
+        let environment = &service["environment"];
+        if environment["TRIBUTARY_REGISTRY_URL"].is_null() {
+            continue;
+        }
+        let credentials = environment["TRIBUTARY_REGISTRY_BASIC_AUTH"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name:?} has no registry credentials"));
+        let (user, password) = credentials.split_once(':').unwrap();
+        let entry = passwords
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{user}:")))
+            .unwrap_or_else(|| panic!("{name:?}: no registry user {user}"));
+        let (credential, roles) = entry.trim().split_once(',').unwrap();
+        let md5 = credential.strip_prefix("MD5:").expect("an MD5 credential");
+        assert_eq!(
+            md5,
+            hex::encode(<md5::Md5 as md5::Digest>::digest(password)),
+            "{name:?}: the password is not {user}'s"
+        );
+        assert!(
+            roles.split(',').any(|r| allowed_roles.contains(&r.trim())),
+            "{user} has no role the registry lets in"
+        );
+    }
+
     // As many processors and sinks as partitions, set in .env.
     let env = std::fs::read_to_string(root().join(".env"))?;
     assert!(

@@ -140,6 +140,12 @@ impl Cluster {
         command
             .env("TRIBUTARY_KAFKA_BROKERS", &self.kafka.brokers)
             .env("TRIBUTARY_REGISTRY_URL", &self.registry.url);
+        if let Some(credentials) = &self.registry.basic_auth {
+            command.env("TRIBUTARY_REGISTRY_BASIC_AUTH", credentials);
+        }
+        if let Some(ca) = &self.registry.ca {
+            command.env("TRIBUTARY_REGISTRY_CA", ca);
+        }
         command
     }
 

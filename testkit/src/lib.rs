@@ -37,7 +37,15 @@ pub struct TestStack {
     pub database: postgres::TestDatabase,
     /// The registry, backed by `database`.
     pub registry: registry::RunningRegistry,
+    /// How the services reach the registry (its URL, and with
+    /// [`TestStack::start_guarded`] credentials and CA).
+    registry_args: RegistryArgs,
+    /// The registry's TLS certificates, when it serves TLS.
+    _certificates: Option<certs::TestCertificates>,
 }
+
+/// The writer the guarded stack's services use: `USER:PASSWORD`.
+pub const GUARDED_REGISTRY_WRITER: &str = "pipeline:pipeline-secret";
 
 impl TestStack {
     /// Starts the broker, the database and the registry.
@@ -46,9 +54,43 @@ impl TestStack {
             tokio::try_join!(tansu::Tansu::start(), postgres::TestDatabase::create())?;
         let registry = registry::RunningRegistry::start(database.url()).await?;
         Ok(Self {
+            registry_args: RegistryArgs::at(registry.url()),
             tansu,
             database,
             registry,
+            _certificates: None,
+        })
+    }
+
+    /// Like [`TestStack::start`], but the registry serves TLS (a throwaway
+    /// CA) and lets in only authenticated users: the services reach it as
+    /// the writer [`GUARDED_REGISTRY_WRITER`], trusting the CA.
+    pub async fn start_guarded() -> anyhow::Result<Self> {
+        let (tansu, database) =
+            tokio::try_join!(tansu::Tansu::start(), postgres::TestDatabase::create())?;
+        let certificates = certs::TestCertificates::generate()?;
+        let mut config = tributary_registry::config::RegistryConfig::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            database.url(),
+        );
+        config.tls =
+            tributary_edge::config::TlsArgs::files(certificates.cert(), certificates.key());
+        let (user, password) = GUARDED_REGISTRY_WRITER
+            .split_once(':')
+            .expect("USER:PASSWORD");
+        config.users.users = vec![format!(
+            "{user}:write:{}",
+            tributary_registry::access::hash_password(password)?
+        )];
+        let registry = registry::RunningRegistry::start_with(config).await?;
+        Ok(Self {
+            registry_args: RegistryArgs::at(registry.url())
+                .with_basic_auth(GUARDED_REGISTRY_WRITER)
+                .with_ca(certificates.ca()),
+            tansu,
+            database,
+            registry,
+            _certificates: Some(certificates),
         })
     }
 
@@ -59,6 +101,6 @@ impl TestStack {
 
     /// Registry settings pointing at this stack's registry.
     pub fn registry_args(&self) -> RegistryArgs {
-        RegistryArgs::at(self.registry.url())
+        self.registry_args.clone()
     }
 }

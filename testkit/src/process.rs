@@ -134,8 +134,16 @@ impl ChildProcess {
 /// Waits until `url` answers with a success status; fails when `process`
 /// exits first or after 30 s.
 pub async fn wait_for_http(url: &str, process: &mut ChildProcess) -> anyhow::Result<()> {
+    wait_for_http_with(&reqwest::Client::new(), url, process).await
+}
+
+/// [`wait_for_http`] with `client` (credentials, a private CA).
+pub async fn wait_for_http_with(
+    client: &reqwest::Client,
+    url: &str,
+    process: &mut ChildProcess,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let client = reqwest::Client::new();
     loop {
         if let Some(status) = process.try_wait()? {
             bail!(
