@@ -108,3 +108,59 @@ async fn trib_schema_check_refuses_an_incompatible_v3_with_the_reason_and_regist
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn trib_schema_authenticates_to_a_tls_registry_and_names_a_refusal() -> anyhow::Result<()> {
+    let stack = TestStack::start_guarded().await?;
+    let args = stack.registry_args();
+    let ca = args.ca.clone().expect("the guarded registry has a CA");
+    let dir = std::env::temp_dir().join(format!("trib-schema-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let v1 = dir.join("v1.avsc");
+    std::fs::write(&v1, V1)?;
+    // tokio's Command: the registry serves on this test's runtime.
+    let run = async |credentials: Option<&str>, args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"));
+        command
+            .args(["schema", "--registry-url", &stack.registry.url()])
+            .arg("--registry-ca")
+            .arg(&ca)
+            .args(args)
+            .env_remove("TRIBUTARY_REGISTRY_BASIC_AUTH");
+        if let Some(credentials) = credentials {
+            command.env("TRIBUTARY_REGISTRY_BASIC_AUTH", credentials);
+        }
+        command.output().await
+    };
+
+    let writer = args.basic_auth.as_deref();
+    let registered = run(
+        writer,
+        &["register", "--type", "signup", v1.to_str().unwrap()],
+    )
+    .await?;
+    assert!(registered.status.success(), "{registered:?}");
+    let listed = run(writer, &["list"]).await?;
+    assert_eq!(
+        String::from_utf8(listed.stdout)?,
+        "tributary.events.signup-value\n"
+    );
+    // Without credentials: the registry's refusal, named, and a failure exit.
+    let refused = run(None, &["list"]).await?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr)?;
+    assert!(
+        stderr.contains("401") && stderr.contains("40101"),
+        "stderr: {stderr}"
+    );
+    // The writer may not delete: 403 with the role it lacks.
+    let forbidden = run(writer, &["delete", "--type", "signup"]).await?;
+    assert!(!forbidden.status.success());
+    let stderr = String::from_utf8(forbidden.stderr)?;
+    assert!(
+        stderr.contains("40301") && stderr.contains("admin role"),
+        "stderr: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

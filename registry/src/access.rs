@@ -88,7 +88,11 @@ pub struct UsersArgs {
     /// `write` or `admin`; HASH is an Argon2 PHC string from
     /// `tributary-registry hash-password`. With any user configured, every
     /// request needs HTTP basic authentication.
-    #[arg(long = "users-file", env = "TRIBUTARY_REGISTRY_USERS_FILE")]
+    #[arg(
+        long = "users-file",
+        env = "TRIBUTARY_REGISTRY_USERS_FILE",
+        value_name = "PATH"
+    )]
     pub users_file: Option<PathBuf>,
 
     /// A user as `NAME:ROLE:HASH` (repeatable; whitespace-separated in the
@@ -96,6 +100,7 @@ pub struct UsersArgs {
     #[arg(
         long = "user",
         env = "TRIBUTARY_REGISTRY_USERS",
+        value_name = "NAME:ROLE:HASH",
         value_delimiter = ' ',
         hide_env_values = true
     )]
@@ -452,6 +457,99 @@ mod tests {
         .err()
         .unwrap();
         assert!(format!("{twice:#}").contains("configured twice"));
+    }
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_and_refusals_are_logged_with_who_made_them() {
+        use axum::routing::{get, post};
+        use tower::ServiceExt as _;
+
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let hash = hash_password("pw").unwrap();
+        let users = users(&[&format!("wanda:write:{hash}"), &format!("rita:read:{hash}")]);
+        let app = axum::Router::new()
+            .route("/subjects/{s}/versions", post(|| async { "registered" }))
+            .route("/subjects", get(|| async { "[]" }))
+            .layer(axum::middleware::from_fn_with_state(users, guard));
+        let call = |method: Method, path: &str, user: &str| {
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .header("authorization", basic(user, "pw"))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let registered = app
+            .clone()
+            .oneshot(call(Method::POST, "/subjects/s-value/versions", "wanda"))
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 200);
+        let refused = app
+            .clone()
+            .oneshot(call(Method::POST, "/subjects/s-value/versions", "rita"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+        let read = app
+            .oneshot(call(Method::GET, "/subjects", "rita"))
+            .await
+            .unwrap();
+        assert_eq!(read.status(), 200);
+
+        let lines: Vec<serde_json::Value> = String::from_utf8(captured.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let audit: Vec<(String, String, String)> = lines
+            .iter()
+            .filter(|l| l["target"] == "tributary_registry::audit")
+            .map(|l| {
+                (
+                    l["fields"]["message"].as_str().unwrap().to_string(),
+                    l["fields"]["user"].as_str().unwrap().to_string(),
+                    l["fields"]["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            audit,
+            [
+                (
+                    "registry change".to_string(),
+                    "wanda".to_string(),
+                    "/subjects/s-value/versions".to_string()
+                ),
+                (
+                    "registry request refused".to_string(),
+                    "rita".to_string(),
+                    "/subjects/s-value/versions".to_string()
+                ),
+            ],
+            "reads are not audited; changes and refusals are: {lines:?}"
+        );
     }
 
     #[test]
