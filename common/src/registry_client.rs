@@ -62,3 +62,94 @@ pub fn is_not_found(error: &SRCError) -> bool {
         || text.contains("40402")
         || text.contains("40403")
 }
+
+/// The compatibility level Tributary declares on the subjects it reads with
+/// built-in reader schemas: every version must be readable by every other,
+/// so no version can be registered that the processor's (or the sink's)
+/// reader schema cannot read, and Confluent consumers reading with any
+/// version keep working. Works with any Confluent-compatible registry.
+pub const READER_SAFE_LEVEL: &str = "FULL_TRANSITIVE";
+
+/// What [`ReaderProtection::protect`] found on a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protection {
+    /// The subject had no level of its own; it now has [`READER_SAFE_LEVEL`].
+    Declared,
+    /// The subject has a level of its own, which is kept (an operator's choice).
+    Kept(String),
+}
+
+/// Declares [`READER_SAFE_LEVEL`] on subjects Tributary reads with built-in
+/// reader schemas, unless an operator set a level of their own.
+#[derive(Clone)]
+pub struct ReaderProtection {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ReaderProtection {
+    /// Talks to the registry `args` names (its credentials and CA).
+    pub fn new(args: &RegistryArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: args.http_client(REQUEST_TIMEOUT)?,
+            base: args.base_url()?,
+        })
+    }
+
+    /// Gives `subject` [`READER_SAFE_LEVEL`] when it has no level of its own.
+    pub async fn protect(&self, subject: &str) -> anyhow::Result<Protection> {
+        let mut url = url::Url::parse(&self.base)?;
+        url.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("the registry URL {} cannot have a path", self.base))?
+            .pop_if_empty()
+            .extend(["config", subject]);
+        let own = self
+            .http
+            .get(url.clone())
+            .header("accept", "application/vnd.schemaregistry.v1+json")
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("schema registry: GET {url}: {e}"))?;
+        match own.status() {
+            status if status.is_success() => {
+                let body: serde_json::Value = own.json().await?;
+                let level = body["compatibilityLevel"]
+                    .as_str()
+                    .or_else(|| body["compatibility"].as_str())
+                    .unwrap_or("?")
+                    .to_string();
+                if !level.eq_ignore_ascii_case(READER_SAFE_LEVEL) {
+                    tracing::warn!(
+                        %subject, %level,
+                        "the subject keeps its own compatibility level; below {READER_SAFE_LEVEL}, the registry may accept versions Tributary's reader schemas cannot read (their records would be dead-lettered)"
+                    );
+                }
+                Ok(Protection::Kept(level))
+            }
+            // Confluent 7.x answers 40408 (no subject-level config), older
+            // registries 40401; either way the subject has no level of its own.
+            reqwest::StatusCode::NOT_FOUND => {
+                let set = self
+                    .http
+                    .put(url.clone())
+                    .header("content-type", "application/vnd.schemaregistry.v1+json")
+                    .body(serde_json::json!({ "compatibility": READER_SAFE_LEVEL }).to_string())
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("schema registry: PUT {url}: {e}"))?;
+                let status = set.status();
+                anyhow::ensure!(
+                    status.is_success(),
+                    "the registry refused to set {subject}'s compatibility to {READER_SAFE_LEVEL}: {status} {}",
+                    set.text().await.unwrap_or_default()
+                );
+                tracing::info!(%subject, level = READER_SAFE_LEVEL, "declared the subject's compatibility level, protecting Tributary's reader schemas");
+                Ok(Protection::Declared)
+            }
+            status => anyhow::bail!(
+                "schema registry: GET {url} answered {status}: {}",
+                own.text().await.unwrap_or_default()
+            ),
+        }
+    }
+}

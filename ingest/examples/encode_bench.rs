@@ -78,16 +78,15 @@ async fn main() -> anyhow::Result<()> {
     let registry = RunningRegistry::start(database.url()).await?;
     let kafka = KafkaArgs::for_brokers("unused:9092");
     let registry_args = RegistryArgs::at(registry.url());
-    let settings = tributary_common::registry_client::settings(&registry_args)?;
     let cache = WriterSchemas::new(
-        settings,
+        &registry_args,
         kafka.clone(),
         SchemaArgs {
             policy: SchemaPolicy::AutoRegister,
             pinned: Vec::new(),
             refresh: std::time::Duration::from_secs(30),
         },
-    );
+    )?;
     let writer = cache
         .get(schemas::AD_CLICK)
         .await

@@ -8,7 +8,7 @@ use std::{
 };
 
 use tracing::Instrument as _;
-use tributary_common::{config::KafkaArgs, kafka, registry_client, telemetry, trace_context};
+use tributary_common::{config::KafkaArgs, kafka, telemetry, trace_context};
 use tributary_proto::v1 as proto;
 
 use crate::{
@@ -35,9 +35,12 @@ pub struct Ingestor {
 impl Ingestor {
     /// Builds the producer and the schema cache; connects lazily.
     pub fn new(config: &IngestConfig) -> anyhow::Result<Self> {
-        let settings = registry_client::settings(&config.registry)?;
         Ok(Self {
-            schemas: WriterSchemas::new(settings, config.kafka.clone(), config.schemas.clone()),
+            schemas: WriterSchemas::new(
+                &config.registry,
+                config.kafka.clone(),
+                config.schemas.clone(),
+            )?,
             publisher: Publisher::new(&config.kafka, config.limits.produce_timeout)?,
             kafka: config.kafka.clone(),
             partitions: config.partitions,

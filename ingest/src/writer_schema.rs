@@ -9,7 +9,11 @@ use std::{
 
 use apache_avro::{Schema, schema::ResolvedSchema, writer::datum::GenericDatumWriter};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
-use tributary_common::{config::KafkaArgs, registry_client, schemas, wire};
+use tributary_common::{
+    config::{KafkaArgs, RegistryArgs},
+    registry_client::{self, ReaderProtection},
+    schemas, wire,
+};
 
 use crate::{
     avro_json::Names,
@@ -78,6 +82,7 @@ struct Cached {
 /// Writer schemas by event type.
 pub struct WriterSchemas {
     settings: SrSettings,
+    protection: ReaderProtection,
     kafka: KafkaArgs,
     args: SchemaArgs,
     by_type: RwLock<HashMap<String, Cached>>,
@@ -86,16 +91,21 @@ pub struct WriterSchemas {
 }
 
 impl WriterSchemas {
-    /// An empty cache over the registry in `settings`.
-    pub fn new(settings: SrSettings, kafka: KafkaArgs, args: SchemaArgs) -> Self {
-        Self {
-            settings,
+    /// An empty cache over the registry `registry` names.
+    pub fn new(
+        registry: &RegistryArgs,
+        kafka: KafkaArgs,
+        args: SchemaArgs,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            settings: registry_client::settings(registry)?,
+            protection: ReaderProtection::new(registry)?,
             kafka,
             args,
             by_type: RwLock::default(),
             by_id: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
-        }
+        })
     }
 
     /// The schema to write `event_type` with.
@@ -182,6 +192,12 @@ impl WriterSchemas {
         let builtin = schemas::latest(event_type).filter(|s| s.name != schemas::AGGREGATE);
         match (self.args.policy, builtin) {
             (SchemaPolicy::AutoRegister, Some(builtin)) => {
+                // The processor reads this subject with its built-in reader:
+                // declare the level that keeps every version readable first.
+                self.protection
+                    .protect(&subject)
+                    .await
+                    .map_err(|e| Rejection::unavailable(format!("schema registry: {e:#}")))?;
                 let id = registry_client::register_avro(&self.settings, &subject, builtin.json).await.map_err(|e| {
                     if e.error.contains("409") {
                         Rejection::unavailable(format!("the registry refused built-in schema {}/v{} as incompatible with `{subject}`: {e}", builtin.name, builtin.version))

@@ -7,7 +7,11 @@ use rdkafka::{
     consumer::{Consumer as _, StreamConsumer},
     producer::FutureProducer,
 };
-use tributary_common::{kafka, registry_client, schemas};
+use tributary_common::{
+    kafka,
+    registry_client::{self, ReaderProtection},
+    schemas,
+};
 
 use tributary_common::{dead_letter::DeadLetters, rebalance::RevocationLog};
 
@@ -29,6 +33,22 @@ pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
     let settings = registry_client::settings(&config.registry)?;
     let aggregate = schemas::latest(schemas::AGGREGATE).expect("built-in aggregate schema");
     let subject = schemas::value_subject(&config.kafka.aggregates_topic);
+    // The processor reads the built-in event types, and the sink the
+    // aggregates, with built-in reader schemas: no version either cannot
+    // read may be registered.
+    let protection = ReaderProtection::new(&config.registry)?;
+    for protected in [
+        config.kafka.event_topic(schemas::AD_CLICK),
+        config.kafka.event_topic(schemas::PRICE_TICK),
+        config.kafka.aggregates_topic.clone(),
+    ]
+    .map(|topic| schemas::value_subject(&topic))
+    {
+        protection
+            .protect(&protected)
+            .await
+            .with_context(|| format!("cannot declare the compatibility level of {protected}"))?;
+    }
     let schema_id = registry_client::register_avro(&settings, &subject, aggregate.json)
         .await
         .with_context(|| format!("cannot register the aggregate schema under {subject}"))?;

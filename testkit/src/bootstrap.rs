@@ -43,6 +43,7 @@ pub async fn register_schemas(
     registry: &RegistryArgs,
 ) -> anyhow::Result<Vec<Registered>> {
     let settings = registry_client::settings(registry)?;
+    let protection = registry_client::ReaderProtection::new(registry)?;
     let mut registered = Vec::new();
     for schema in schemas::BUILTIN {
         let topic = if schema.name == AGGREGATE {
@@ -51,6 +52,7 @@ pub async fn register_schemas(
             kafka.event_topic(schema.name)
         };
         let subject = schemas::value_subject(&topic);
+        protection.protect(&subject).await?;
         let id = registry_client::register_avro(&settings, &subject, schema.json)
             .await
             .map_err(|e| {
