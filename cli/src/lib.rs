@@ -4,6 +4,7 @@
 //! something was refused (a rejected event, an incompatible schema), and an
 //! error (exit 2) when it could not do its work at all.
 mod db;
+mod dlq;
 mod poll;
 mod query;
 mod registry;
@@ -34,6 +35,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Polls an HTTP JSON API and streams what it returns as events.
     Poll(poll::PollArgs),
+    /// The dead-letter topic: list, show and replay what was dropped.
+    Dlq(dlq::DlqArgs),
     /// Database administration.
     Db {
         #[command(subcommand)]
@@ -49,6 +52,7 @@ impl Cli {
             Command::Query(args) => query::run(args).await,
             Command::Schema(args) => schema::run(args).await,
             Command::Poll(args) => poll::run(args).await,
+            Command::Dlq(args) => dlq::run(args).await,
             Command::Db { command } => db::run(command).await,
         }
     }

@@ -20,6 +20,10 @@ pub mod headers {
     pub const DETAIL: &str = "tributary.dlq.detail";
     /// Where the record came from: `topic/partition/offset`.
     pub const SOURCE: &str = "tributary.dlq.source";
+    /// On a record `trib dlq replay` re-produced: the dead letter it came
+    /// from, `dead-letter-topic/partition/offset` (kept if it is
+    /// dead-lettered again).
+    pub const REPLAYED_FROM: &str = "tributary.replayed_from";
 }
 
 static DEAD_LETTERS: std::sync::LazyLock<prometheus::IntCounterVec> =

@@ -238,9 +238,18 @@ impl Pipeline {
                 tracing::debug!(idempotency_key, "retried event counted once");
             }
             Err(Refused::Late { watermark_ms }) => {
+                let readable = |ms: i64| {
+                    chrono::DateTime::from_timestamp_millis(ms)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                        .unwrap_or_else(|| format!("{ms} ms"))
+                };
                 let detail = format!(
-                    "event time {event_time_ms} is behind the watermark {watermark_ms} by more than the allowed lateness of {} ms",
-                    self.spec.allowed_lateness_ms
+                    "event time {} is behind its partition's watermark {} by more than the allowed lateness of {} (--allowed-lateness)",
+                    readable(event_time_ms),
+                    readable(watermark_ms),
+                    humantime::format_duration(std::time::Duration::from_millis(
+                        self.spec.allowed_lateness_ms.max(0) as u64
+                    ))
                 );
                 self.dead_letters.send(message, "late", &detail).await?;
             }
