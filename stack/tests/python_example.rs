@@ -1,8 +1,12 @@
 //! `examples/python/stream_and_query.py`, with stubs generated from proto/ by
-//! grpcio-tools, streams events to a real pipeline and reads the aggregate
-//! back through the query API.
+//! grpcio-tools, streams events to a real pipeline that has had traffic on
+//! every partition, and reads the aggregate back through the query API.
 use std::{path::Path, process::Command, time::Duration};
 
+use tributary_proto::v1::{
+    AdClick, Event, SubmitBatchRequest, event::Payload, event_result::Outcome,
+    ingest_service_client::IngestServiceClient,
+};
 use tributary_stack::{TestStack, ingest::RunningIngest, processor, sink};
 
 #[tokio::test]
@@ -42,6 +46,39 @@ async fn the_python_example_streams_events_and_queries_the_aggregate() -> anyhow
     let processor =
         processor::start(&stack, |c| c.emit_interval = Duration::from_millis(200)).await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
+
+    // Traffic first, on many keys, so every partition has a watermark: the
+    // example must work on a stack in use, not only on a fresh one.
+    let now = chrono::Utc::now().timestamp_millis();
+    let traffic: Vec<Event> = (0..40)
+        .map(|i| Event {
+            event_time: Some(prost_types::Timestamp {
+                seconds: now.div_euclid(1000),
+                nanos: 0,
+            }),
+            idempotency_key: format!("traffic-{i}"),
+            payload: Some(Payload::AdClick(AdClick {
+                ip_address: "198.51.100.1".into(),
+                user_agent: "traffic".into(),
+                referring_url: "https://example.com/".into(),
+                advertiser_id: format!("busy-{i}"),
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+        .collect();
+    let results = IngestServiceClient::connect(ingest.grpc_url())
+        .await?
+        .submit_batch(SubmitBatchRequest { events: traffic })
+        .await?
+        .into_inner()
+        .results;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.outcome, Some(Outcome::Ack(_))))
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     let address = ingest.grpc_addr().to_string();
     let script = root.join("examples/python/stream_and_query.py");
