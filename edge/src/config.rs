@@ -6,6 +6,17 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::rate_limit::RateLimiter;
 
+/// The default `--http2-stream-window`: a paused stream of 100-byte
+/// messages, one per DATA frame, holds 16 KiB unread, which h2 charges
+/// 16 KiB × (256 − 100) / 100 ≈ 25 KiB of framing overhead; the default
+/// connection window's budget (2 MiB) covers about 80 such streams paused
+/// at once on one connection.
+pub const DEFAULT_STREAM_WINDOW: u32 = 16 * 1024;
+
+/// The default `--http2-connection-window` (h2's budget for small frames is
+/// half of it).
+pub const DEFAULT_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
 /// Where and how the gRPC and HTTP listeners serve.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EdgeArgs {
@@ -50,6 +61,31 @@ pub struct EdgeArgs {
     #[arg(long = "request-timeout", env = "TRIBUTARY_REQUEST_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
     pub request_timeout: Duration,
 
+    /// HTTP/2 flow-control window of each gRPC stream, in bytes: how much a
+    /// client may send that ingest has not read yet. While ingest waits for
+    /// the broker it stops reading (backpressure), and h2 charges each small
+    /// unread DATA frame against a per-connection budget of half the
+    /// connection window; clients that send one small message per frame
+    /// (grpcio, grpc-js) were disconnected (`too_many_data_frames`) with a
+    /// larger window. Larger: more throughput per stream over long
+    /// round trips; smaller: less memory per paused stream.
+    #[arg(
+        long = "http2-stream-window",
+        env = "TRIBUTARY_HTTP2_STREAM_WINDOW",
+        default_value_t = DEFAULT_STREAM_WINDOW
+    )]
+    pub http2_stream_window: u32,
+
+    /// HTTP/2 flow-control window of each gRPC connection, in bytes (all its
+    /// streams together); h2 allows the frames unread on a connection half
+    /// of it as framing overhead.
+    #[arg(
+        long = "http2-connection-window",
+        env = "TRIBUTARY_HTTP2_CONNECTION_WINDOW",
+        default_value_t = DEFAULT_CONNECTION_WINDOW
+    )]
+    pub http2_connection_window: u32,
+
     /// gRPC requests being handled at once (a stream counts until it is
     /// accepted); more are refused with RESOURCE_EXHAUSTED instead of queueing.
     #[arg(
@@ -73,6 +109,8 @@ impl EdgeArgs {
             rate_limit: RateLimitArgs::default(),
             cors_allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            http2_stream_window: DEFAULT_STREAM_WINDOW,
+            http2_connection_window: DEFAULT_CONNECTION_WINDOW,
             max_concurrent_requests: 1024,
         }
     }

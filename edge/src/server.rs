@@ -179,6 +179,12 @@ impl Edge {
         }
         let grpc_server = server
             .timeout(args.request_timeout)
+            // Windows that bound what a paused stream holds unread, so that
+            // h2's small-frame budget never cuts off a client backpressure
+            // only had to slow (see EdgeArgs::http2_stream_window).
+            .initial_stream_window_size(args.http2_stream_window)
+            .initial_connection_window_size(args.http2_connection_window)
+            .http2_adaptive_window(Some(false))
             .layer(
                 tower::ServiceBuilder::new()
                     .load_shed()
