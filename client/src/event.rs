@@ -122,7 +122,9 @@ impl Envelope {
 
 macro_rules! envelope_setters {
     () => {
-        /// Sets the partitioning and aggregation key (default: the type's natural key).
+        /// Sets the partitioning and aggregation key (default: the type's natural
+        /// key, `advertiser_id` or `pair`, the only key ingest accepts for a
+        /// typed event).
         pub fn key(mut self, key: impl Into<String>) -> Self {
             self.envelope.key = key.into();
             self

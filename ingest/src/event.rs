@@ -179,7 +179,25 @@ impl ValidEvent {
         let key = if event.key.is_empty() {
             natural_key
         } else {
-            bounded("key", event.key, MAX_ID_LEN)?
+            let key = bounded("key", event.key, MAX_ID_LEN)?;
+            // The processor aggregates a typed event by its natural key and
+            // each partition on its own: another key would spread one
+            // aggregate over partitions, whose partial totals the sink
+            // cannot add up.
+            if !natural_key.is_empty() && key != natural_key {
+                let field = if event_type == AD_CLICK {
+                    "advertiser_id"
+                } else {
+                    "pair"
+                };
+                return Err(Rejection::invalid(
+                    "key",
+                    format!(
+                        "a `{event_type}` event is keyed by its {field} (`{natural_key}`), so that one aggregate is computed in one partition; leave `key` empty or set it to that"
+                    ),
+                ));
+            }
+            key
         };
         if key.is_empty() {
             return Err(Rejection::invalid(
@@ -241,6 +259,14 @@ fn bounded(field: &str, value: String, max: usize) -> Result<String, Rejection> 
         return Err(Rejection::invalid(
             field,
             format!("is longer than {max} bytes"),
+        ));
+    }
+    // Keys and ids become Postgres text, which cannot hold U+0000: one such
+    // value would stop the sink for good.
+    if let Some(at) = value.find('\0') {
+        return Err(Rejection::invalid(
+            field,
+            format!("contains a NUL character (at byte {at}), which is not allowed in text"),
         ));
     }
     Ok(value)
@@ -448,6 +474,47 @@ mod tests {
             panic!("not an ad click")
         };
         assert_eq!(click.metadata_json, "{}");
+    }
+
+    #[test]
+    fn a_typed_event_takes_only_its_natural_key() {
+        let keyed = |key: &str| {
+            let mut e = event(Payload::AdClick(click()));
+            e.key = key.into();
+            ValidEvent::parse(e, rules())
+        };
+        assert_eq!(keyed("adv-1").unwrap().key, "adv-1");
+        let refused = keyed("user-7").unwrap_err();
+        assert_eq!(refused.field, "key");
+        assert!(
+            refused
+                .message
+                .contains("keyed by its advertiser_id (`adv-1`)"),
+            "{}",
+            refused.message
+        );
+        let mut tick = event(Payload::PriceTick(proto::PriceTick {
+            pair: "ETH-USD".into(),
+            source: "s".into(),
+            price: 1.0,
+            volume: None,
+        }));
+        tick.key = "s".into();
+        assert_eq!(rejected_field(tick), "key");
+    }
+
+    #[test]
+    fn text_with_a_nul_character_is_refused() {
+        let mut c = click();
+        c.advertiser_id = "adv\0-1".into();
+        assert_eq!(
+            rejected_field(event(Payload::AdClick(c))),
+            "ad_click.advertiser_id"
+        );
+        let mut e = event(Payload::Generic(Default::default()));
+        e.event_type = "signup".into();
+        e.key = "user\0".into();
+        assert_eq!(rejected_field(e), "key");
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub fn document() -> Value {
                     "required": ["event_time"],
                     "properties": {
                         "event_type": {"type": "string", "description": "Defaults to the typed payload's type; required with `generic`."},
-                        "key": {"type": "string", "description": "Defaults to the natural key (advertiser_id, pair); required with `generic`."},
+                        "key": {"type": "string", "description": "Defaults to the natural key (advertiser_id, pair), the only key a typed event accepts; required with `generic`."},
                         "event_time": {
                             "oneOf": [
                                 {"type": "string", "format": "date-time"},
