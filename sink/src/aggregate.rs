@@ -116,7 +116,46 @@ impl AggregateRow {
         if row.count < 0 {
             return Err(format!("count {} is negative", row.count));
         }
+        // Postgres text cannot hold U+0000: such a row could never be
+        // written, and retrying it would stop the sink for good.
+        for (field, text) in [
+            ("event_type", &row.event_type),
+            ("group_key", &row.group_key),
+        ] {
+            if text.contains('\0') {
+                return Err(format!("`{field}` contains a NUL character"));
+            }
+        }
         Ok(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(group_key: &str, start: i64, end: i64, count: i64) -> Value {
+        Value::Record(vec![
+            ("event_type".into(), Value::String("ad_click".into())),
+            ("group_key".into(), Value::String(group_key.into())),
+            ("window_start".into(), Value::TimestampMillis(start)),
+            ("window_end".into(), Value::TimestampMillis(end)),
+            ("count".into(), Value::Long(count)),
+            ("final".into(), Value::Boolean(true)),
+        ])
+    }
+
+    #[test]
+    fn rows_postgres_would_refuse_are_invalid_not_retried() {
+        assert!(AggregateRow::from_value(record("adv-1", 0, 60_000, 3)).is_ok());
+        for (bad, why) in [
+            (record("adv\0", 0, 60_000, 3), "NUL"),
+            (record("adv-1", 60_000, 0, 3), "is not after"),
+            (record("adv-1", 0, 60_000, -1), "negative"),
+        ] {
+            let refused = AggregateRow::from_value(bad).unwrap_err();
+            assert!(refused.contains(why), "{refused}");
+        }
     }
 }
 
