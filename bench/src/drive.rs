@@ -27,6 +27,9 @@ pub struct RunResult {
     /// The first error, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// CPU microseconds per successful operation, by process (see [`crate::cpu`]).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cpu_us_per_op: std::collections::BTreeMap<String, f64>,
 }
 
 struct Tally {
@@ -66,6 +69,7 @@ impl Tally {
             per_second: rate(self.ok, elapsed),
             latency: Latency::of(self.samples),
             first_error: self.first_error,
+            cpu_us_per_op: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`stages::freshness`]: submit → visible in `GetAggregates`, open loop.
 //! - Peak RSS of every service process.
 pub mod config;
+pub mod cpu;
 pub mod drive;
 pub mod env;
 pub mod report;
@@ -29,6 +30,7 @@ use crate::{
     report::{Machine, Report, Stage, names},
     stages::{consume, freshness, produce, requests, sink},
 };
+use crate::{cpu::Meter, drive::RunResult};
 
 /// Topic of the raw producer (outside the processor's event topics).
 const RAW_TOPIC: &str = "bench.raw-producer";
@@ -88,6 +90,10 @@ async fn run_stages(
 
     let ingest = env.ingest().await?;
     let client = Client::new(ingest.grpc_url())?;
+    let pids = Pids {
+        broker: env.broker.pid(),
+        ingest: ingest.process.id(),
+    };
     let sender = produce::sender(&client, sizes.window);
 
     // Warm-up: connections, the producer's metadata, schema caches.
@@ -115,11 +121,11 @@ async fn run_stages(
             let client = Client::new(ingest.grpc_url())?;
             senders.push(produce::sender(&client, sizes.window));
         }
-        produce_stages(sizes, stages, &producer, &records, &senders).await;
+        produce_stages(sizes, pids, stages, &producer, &records, &senders).await;
     }
     if config.runs_stage(StageGroup::Requests) {
         let http_addr = ingest.http.expect("ingest serves HTTP").to_string();
-        request_stages(sizes, stages, &client, &http_addr).await;
+        request_stages(sizes, pids, stages, &client, &http_addr).await;
     }
     if config.runs_stage(StageGroup::Consume) {
         let backlog = consume::backlog(&env.kafka, &event_topics).await?;
@@ -137,20 +143,56 @@ async fn run_stages(
     Ok(())
 }
 
+/// Runs `run` and charges the CPU time of `meter`'s processes to its
+/// operations.
+async fn metered(meter: &Meter, run: impl std::future::Future<Output = RunResult>) -> RunResult {
+    let reading = meter.start();
+    let mut result = run.await;
+    result.cpu_us_per_op = reading.per_operation(result.ok);
+    result
+}
+
+/// Process ids the stages' CPU is read from.
+#[derive(Clone, Copy)]
+struct Pids {
+    broker: Option<u32>,
+    ingest: Option<u32>,
+}
+
 async fn produce_stages(
     sizes: &Sizes,
+    pids: Pids,
     stages: &mut Vec<Stage>,
     producer: &rdkafka::producer::FutureProducer,
     records: &std::sync::Arc<Vec<workload::RawRecord>>,
     senders: &[std::sync::Arc<tributary_client::Sender>],
 ) {
     let runs = sizes.runs;
+    let raw_meter = Meter::new()
+        .with_self("raw producer")
+        .with("broker", pids.broker);
+    let our_meter = Meter::new()
+        .with("ingest", pids.ingest)
+        .with_self("SDK client")
+        .with("broker", pids.broker);
     progress("producing, closed loop: raw producer and streaming ingest");
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        raw.push(produce::raw_closed(producer, RAW_TOPIC, records, sizes.window).await);
+        raw.push(
+            metered(
+                &raw_meter,
+                produce::raw_closed(producer, RAW_TOPIC, records, sizes.window),
+            )
+            .await,
+        );
         let events = (0..sizes.events).map(workload::ad_click).collect();
-        ours.push(produce::stream_closed(senders, events, sizes.window).await);
+        ours.push(
+            metered(
+                &our_meter,
+                produce::stream_closed(senders, events, sizes.window),
+            )
+            .await,
+        );
     }
     stages.push(Stage::new(names::RAW_PRODUCER, true, "records", raw));
     stages.push(Stage::new(names::STREAM, false, "events", ours));
@@ -159,20 +201,26 @@ async fn produce_stages(
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         raw.push(
-            produce::raw_open(
-                producer,
-                RAW_TOPIC,
-                records.clone(),
-                sizes.latency_rate,
-                sizes.latency_duration,
+            metered(
+                &raw_meter,
+                produce::raw_open(
+                    producer,
+                    RAW_TOPIC,
+                    records.clone(),
+                    sizes.latency_rate,
+                    sizes.latency_duration,
+                ),
             )
             .await,
         );
         ours.push(
-            produce::stream_open(
-                senders[0].clone(),
-                sizes.latency_rate,
-                sizes.latency_duration,
+            metered(
+                &our_meter,
+                produce::stream_open(
+                    senders[0].clone(),
+                    sizes.latency_rate,
+                    sizes.latency_duration,
+                ),
             )
             .await,
         );
@@ -181,14 +229,34 @@ async fn produce_stages(
     stages.push(Stage::new(names::STREAM_OPEN, false, "events", ours));
 }
 
-async fn request_stages(sizes: &Sizes, stages: &mut Vec<Stage>, client: &Client, http_addr: &str) {
+async fn request_stages(
+    sizes: &Sizes,
+    pids: Pids,
+    stages: &mut Vec<Stage>,
+    client: &Client,
+    http_addr: &str,
+) {
     let runs = sizes.runs;
+    let meter = Meter::new()
+        .with("ingest", pids.ingest)
+        .with_self("client")
+        .with("broker", pids.broker);
     progress("one event per request: unary gRPC and POST /submit");
     let (mut unary, mut submit) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        unary.push(requests::unary_grpc(client, sizes.concurrency, sizes.request_duration).await);
+        unary.push(
+            metered(
+                &meter,
+                requests::unary_grpc(client, sizes.concurrency, sizes.request_duration),
+            )
+            .await,
+        );
         submit.push(
-            requests::http_submit(http_addr, sizes.concurrency, sizes.request_duration).await,
+            metered(
+                &meter,
+                requests::http_submit(http_addr, sizes.concurrency, sizes.request_duration),
+            )
+            .await,
         );
     }
     stages.push(Stage::new(names::UNARY, false, "requests", unary));
@@ -205,8 +273,14 @@ async fn consume_stages(
     progress("consuming the event backlog: raw consumer and processor");
     let backlog = consume::backlog(&env.kafka, event_topics).await?;
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    let raw_meter = Meter::new()
+        .with_self("raw consumer")
+        .with("broker", env.broker.pid());
     for run in 0..runs {
-        raw.push(consume::raw_consumer(&env.kafka, event_topics, backlog, run).await?);
+        let reading = raw_meter.start();
+        let mut result = consume::raw_consumer(&env.kafka, event_topics, backlog, run).await?;
+        result.cpu_us_per_op = reading.per_operation(result.ok);
+        raw.push(result);
         ours.push(consume::processor(env, backlog, run).await?);
     }
     stages.push(Stage::new(names::RAW_CONSUMER, true, "records", raw));
@@ -220,8 +294,12 @@ async fn sink_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> a
     let rows = sink::fill_backlog(env, sizes.sink_rows).await?;
     let pool = sqlx::PgPool::connect(env.database.url()).await?;
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    let raw_meter = Meter::new().with_self("raw upsert loop");
     for run in 0..runs {
-        raw.push(sink::raw_upsert(&pool, &rows, sizes.sink_batch).await?);
+        let reading = raw_meter.start();
+        let mut result = sink::raw_upsert(&pool, &rows, sizes.sink_batch).await?;
+        result.cpu_us_per_op = reading.per_operation(result.ok);
+        raw.push(result);
         ours.push(sink::sink(env, &pool, rows.len() as u64, run).await?);
     }
     stages.push(Stage::new(names::RAW_UPSERT, true, "rows", raw));

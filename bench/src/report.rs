@@ -28,6 +28,8 @@ pub struct Stage {
     pub latency: Latency,
     /// Failed operations over all runs.
     pub errors: u64,
+    /// Median over the runs of each process's CPU microseconds per operation.
+    pub cpu_us_per_op: BTreeMap<String, f64>,
 }
 
 impl Stage {
@@ -42,6 +44,17 @@ impl Stage {
             median_per_second: median(&rates),
             latency: Latency::median_run(&latencies),
             errors: runs.iter().map(|r| r.errors).sum(),
+            cpu_us_per_op: runs
+                .iter()
+                .flat_map(|r| r.cpu_us_per_op.keys())
+                .map(|process| {
+                    let each: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|r| r.cpu_us_per_op.get(process).copied())
+                        .collect();
+                    (process.clone(), median(&each))
+                })
+                .collect(),
             runs,
         }
     }
@@ -245,6 +258,15 @@ impl Report {
                 s.errors
             );
         }
+        let _ = writeln!(
+            md,
+            "\n## CPU per operation\n\nUser + system CPU of each process over a run (`/proc/<pid>/stat`), in microseconds per operation the run completed; medians of the runs. The processor and the sink are charged their whole life, start-up included.\n\n| stage | process | µs per operation |\n|---|---|---|"
+        );
+        for s in &self.stages {
+            for (process, us) in &s.cpu_us_per_op {
+                let _ = writeln!(md, "| {} | {process} | {us:.1} |", s.name);
+            }
+        }
         let _ = writeln!(md, "\n## Peak RSS\n\n| process | MiB |\n|---|---|");
         for (name, kib) in &self.peak_rss_kib {
             let _ = writeln!(md, "| {name} | {:.1} |", *kib as f64 / 1024.0);
@@ -294,6 +316,19 @@ pub fn targets(stages: &[Stage]) -> Vec<Target> {
             "streaming ingest / raw producer, events/s",
             ratio(ours.median_per_second, raw.median_per_second),
             0.8,
+            "",
+        ));
+    }
+    if let (Some(raw), Some(ours)) = (find(names::RAW_PRODUCER), find(names::STREAM))
+        && let (Some(raw_cpu), Some(ingest_cpu)) = (
+            raw.cpu_us_per_op.get("raw producer"),
+            ours.cpu_us_per_op.get("ingest"),
+        )
+    {
+        targets.push(Target::at_most(
+            "ingest CPU per event / raw producer CPU per record, closed loop",
+            ratio(*ingest_cpu, *raw_cpu),
+            2.0,
             "",
         ));
     }

@@ -74,7 +74,25 @@ fn quick_run_measures_every_stage() {
         );
     }
     let targets = report["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 5, "{targets:#?}");
+    assert_eq!(targets.len(), 6, "{targets:#?}");
+    // CPU per operation of the process doing each stage's work.
+    for (name, process) in [
+        (names::RAW_PRODUCER, "raw producer"),
+        (names::STREAM, "ingest"),
+        (names::UNARY, "ingest"),
+        (names::HTTP_SUBMIT, "ingest"),
+        (names::RAW_CONSUMER, "raw consumer"),
+        (names::PROCESSOR, "processor"),
+        (names::RAW_UPSERT, "raw upsert loop"),
+        (names::SINK, "sink"),
+    ] {
+        let stage = stages.iter().find(|s| s["name"] == name).unwrap();
+        assert!(
+            stage["cpu_us_per_op"][process].as_f64().is_some_and(|us| us >= 0.0),
+            "{name}: no CPU figure for {process}: {stage:#}"
+        );
+    }
+    assert!(markdown.contains("## CPU per operation"));
     for t in targets {
         assert!(t["value"].as_f64().unwrap() > 0.0, "{t:#}");
     }

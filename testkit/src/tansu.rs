@@ -225,6 +225,11 @@ impl Tansu {
         self.process.log_path()
     }
 
+    /// The broker process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
     /// The broker process's peak resident set size so far, in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         self.process.peak_rss_kib()

@@ -10,6 +10,7 @@ use rdkafka::{
 };
 use tributary_common::{config::KafkaArgs, kafka};
 
+use crate::cpu::{self, Meter};
 use crate::{
     drive::RunResult,
     env::{Env, counter},
@@ -48,6 +49,7 @@ fn finished(count: u64, elapsed: Duration) -> RunResult {
         per_second: rate(count, elapsed),
         latency: Latency::default(),
         first_error: None,
+        cpu_us_per_op: Default::default(),
     }
 }
 
@@ -92,10 +94,20 @@ pub async fn processor(env: &mut Env, target: u64, run: usize) -> anyhow::Result
             ],
         )
         .await?;
+    let broker = Meter::new().with("broker", env.broker.pid()).start();
     let elapsed = time_progress("processor", target, STALL, || {
         counter(&service, "tributary_processor_records_total")
     })
     .await;
+    // Its whole life (start-up included) is charged to the backlog.
+    let processor = service.process.id().and_then(cpu::cpu_seconds);
     env.stop(service).await?;
-    Ok(finished(target, elapsed?))
+    let mut result = finished(target, elapsed?);
+    result.cpu_us_per_op = broker.per_operation(target);
+    if let Some(seconds) = processor {
+        result
+            .cpu_us_per_op
+            .insert("processor".into(), seconds * 1e6 / target.max(1) as f64);
+    }
+    Ok(result)
 }

@@ -127,6 +127,7 @@ pub async fn raw_upsert(
         per_second: rate(rows.len() as u64, elapsed),
         latency: Latency::of(samples),
         first_error: None,
+        cpu_us_per_op: Default::default(),
     })
 }
 
@@ -153,6 +154,8 @@ pub async fn sink(
         counter(&service, "tributary_sink_rows_total")
     })
     .await;
+    // Its whole life (start-up included) is charged to the backlog.
+    let cpu_seconds = service.process.id().and_then(crate::cpu::cpu_seconds);
     env.stop(service).await?;
     let elapsed = elapsed?;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM aggregates")
@@ -168,5 +171,9 @@ pub async fn sink(
         per_second: rate(target, elapsed),
         latency: Latency::default(),
         first_error: None,
+        cpu_us_per_op: cpu_seconds
+            .map(|s| ("sink".to_string(), s * 1e6 / target.max(1) as f64))
+            .into_iter()
+            .collect(),
     })
 }
