@@ -88,7 +88,9 @@ fn quick_run_measures_every_stage() {
     ] {
         let stage = stages.iter().find(|s| s["name"] == name).unwrap();
         assert!(
-            stage["cpu_us_per_op"][process].as_f64().is_some_and(|us| us >= 0.0),
+            stage["cpu_us_per_op"][process]
+                .as_f64()
+                .is_some_and(|us| us >= 0.0),
             "{name}: no CPU figure for {process}: {stage:#}"
         );
     }

@@ -131,6 +131,32 @@ pub async fn topic_names(args: &KafkaArgs) -> Result<Vec<String>, KafkaSetupErro
     Ok(names)
 }
 
+/// The high watermark of `topic`/`partition` as of the consumer's last fetch
+/// response, without asking the broker (librdkafka's cached value); `None`
+/// when it is not known yet.
+pub fn cached_high_watermark<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the handle is valid while `client` lives, `topic` is a
+    // NUL-terminated string that outlives the call, and `low`/`high` are
+    // valid places for librdkafka to write the offsets to.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            client.native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, Span};
 
 use tributary_common::{
-    dead_letter::DeadLetters, headers, rebalance::RevocationLog, retry, telemetry, trace_context,
+    dead_letter::DeadLetters, headers, kafka, rebalance::RevocationLog, retry, telemetry,
+    trace_context,
 };
 
 use crate::{
@@ -294,11 +295,18 @@ impl Pipeline {
     /// again.
     async fn emit_and_commit(&self, windows: &mut Windows) {
         let now = wall_ms();
+        for ((topic, partition_id), partition) in windows.iter_mut() {
+            // Unknown (no fetch yet): as before, idleness alone decides.
+            let caught_up =
+                kafka::cached_high_watermark(self.consumer.client(), topic, *partition_id)
+                    .is_none_or(|high| partition.next_offset() >= high);
+            partition.advance_if_idle(now, caught_up);
+        }
         let mut sends = Vec::new();
         let mut unencoded = 0;
         for ((topic, _), partition) in windows.iter() {
             let event_type = topic.strip_prefix(&self.topic_prefix).unwrap_or(topic);
-            for update in partition.pending(now) {
+            for update in partition.pending() {
                 let key = AggregateEncoder::key(event_type, &update);
                 let (span, produce) =
                     self.emit_spans(event_type, &update, partition.links(&update));
@@ -351,7 +359,7 @@ impl Pipeline {
         let mut offsets = TopicPartitionList::new();
         let (mut open, mut bytes) = (0, 0);
         for ((topic, partition_id), partition) in windows.iter_mut() {
-            partition.emitted(now);
+            partition.emitted();
             open += partition.open_windows();
             bytes += partition.approx_bytes();
             if let Err(e) = offsets.add_partition_offset(

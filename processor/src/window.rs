@@ -210,6 +210,8 @@ pub struct PartitionWindows {
     spec: WindowSpec,
     windows: BTreeMap<i64, Window>,
     max_event_time_ms: i64,
+    /// Where idleness has moved the watermark (see [`PartitionWindows::advance_if_idle`]).
+    idle_floor_ms: i64,
     last_record_wall_ms: i64,
     next_offset: i64,
 }
@@ -221,21 +223,34 @@ impl PartitionWindows {
             spec,
             windows: BTreeMap::new(),
             max_event_time_ms: i64::MIN,
+            idle_floor_ms: i64::MIN,
             last_record_wall_ms: i64::MIN,
             next_offset: 0,
         }
     }
 
-    /// The watermark: the latest event time seen, or the wall clock minus the
-    /// idle delay once the partition has been idle that long.
-    pub fn watermark(&self, wall_ms: i64) -> i64 {
-        let idle = wall_ms.saturating_sub(self.last_record_wall_ms) >= self.spec.idle_advance_ms;
-        if idle && self.last_record_wall_ms != i64::MIN {
-            self.max_event_time_ms
-                .max(wall_ms - self.spec.idle_advance_ms)
-        } else {
-            self.max_event_time_ms
+    /// The watermark: the latest event time seen, or where idleness moved it
+    /// (the wall clock minus the idle delay), whichever is later.
+    pub fn watermark(&self) -> i64 {
+        self.max_event_time_ms.max(self.idle_floor_ms)
+    }
+
+    /// Moves the watermark to the wall clock minus the idle delay when no
+    /// record has come for that long and the partition is `caught_up` (the
+    /// consumer has read up to the broker's high watermark), so windows close
+    /// when traffic stops. A partition the processor has merely not got to
+    /// (a backlog, a wait on another partition's record) is not idle: its
+    /// waiting records must not turn late.
+    pub fn advance_if_idle(&mut self, wall_ms: i64, caught_up: bool) {
+        let quiet = wall_ms.saturating_sub(self.last_record_wall_ms) >= self.spec.idle_advance_ms;
+        if caught_up && quiet && self.last_record_wall_ms != i64::MIN {
+            self.idle_floor_ms = self.idle_floor_ms.max(wall_ms - self.spec.idle_advance_ms);
         }
+    }
+
+    /// The offset after the last record handled.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
     }
 
     fn closed(&self, window_start: i64, watermark: i64) -> bool {
@@ -258,7 +273,7 @@ impl PartitionWindows {
         contribution: &Contribution,
         wall_ms: i64,
     ) -> Result<(), Refused> {
-        let watermark = self.watermark(wall_ms);
+        let watermark = self.watermark();
         self.record_seen(offset, wall_ms);
         let start = self.spec.window_start(event_time_ms);
         if self.closed(start, watermark) {
@@ -327,8 +342,8 @@ impl PartitionWindows {
     /// What to emit now: every changed group of an open window, and every
     /// group of a window that has closed (final). Nothing changes until
     /// [`PartitionWindows::emitted`] confirms the broker has them.
-    pub fn pending(&self, wall_ms: i64) -> Vec<Update> {
-        let watermark = self.watermark(wall_ms);
+    pub fn pending(&self) -> Vec<Update> {
+        let watermark = self.watermark();
         let mut updates = Vec::new();
         for (&start, window) in &self.windows {
             let is_final = self.closed(start, watermark);
@@ -347,10 +362,10 @@ impl PartitionWindows {
         updates
     }
 
-    /// The updates of [`PartitionWindows::pending`] at `wall_ms` are durable:
+    /// The updates of [`PartitionWindows::pending`] are durable:
     /// clear the change marks and forget closed windows.
-    pub fn emitted(&mut self, wall_ms: i64) {
-        let watermark = self.watermark(wall_ms);
+    pub fn emitted(&mut self) {
+        let watermark = self.watermark();
         let (size, lateness) = (self.spec.size_ms, self.spec.allowed_lateness_ms);
         self.windows
             .retain(|&start, _| start + size + lateness > watermark);
@@ -421,7 +436,7 @@ mod tests {
         w.add(1, "adv", 2_000, "b", &click("1.1.1.1"), 0).unwrap();
         w.add(2, "adv", 3_000, "c", &click("2.2.2.2"), 0).unwrap();
         w.add(3, "adv", MIN + 1, "d", &click("3.3.3.3"), 0).unwrap();
-        let mut updates = w.pending(0);
+        let mut updates = w.pending();
         updates.sort_by_key(|u| u.window_start_ms);
         assert_eq!(updates.len(), 2);
         let Totals::Clicks { count, ips } = &updates[0].totals else {
@@ -455,7 +470,7 @@ mod tests {
             )
             .unwrap();
         }
-        let updates = w.pending(0);
+        let updates = w.pending();
         assert_eq!(
             updates[0].totals,
             Totals::Prices {
@@ -493,17 +508,17 @@ mod tests {
         }
         w.add(0, "other", 1_000, "x", &Contribution::Count, 0)
             .unwrap();
-        let updates = w.pending(0);
+        let updates = w.pending();
         let k = updates.iter().find(|u| u.group_key == "k").unwrap();
         assert_eq!(w.links(k).len(), MAX_LINKS);
         assert_eq!(w.links(k)[0], trace(1));
         let other = updates.iter().find(|u| u.group_key == "other").unwrap();
         assert!(w.links(other).is_empty());
-        w.emitted(0);
+        w.emitted();
         w.add(999, "k", 1_000, "new", &Contribution::Count, 0)
             .unwrap();
         w.link("k", 1_000, trace(999));
-        assert_eq!(w.links(&w.pending(0)[0]), [trace(999)]);
+        assert_eq!(w.links(&w.pending()[0]), [trace(999)]);
     }
 
     #[test]
@@ -515,7 +530,7 @@ mod tests {
             w.add(1, "k", 1_000, "same", &Contribution::Count, 0),
             Err(Refused::Duplicate)
         );
-        assert_eq!(w.pending(0)[0].totals.count(), 1);
+        assert_eq!(w.pending()[0].totals.count(), 1);
     }
 
     #[test]
@@ -542,16 +557,16 @@ mod tests {
     fn open_windows_emit_changes_and_closed_windows_emit_once_as_final() {
         let mut w = PartitionWindows::new(spec());
         w.add(0, "k", 1_000, "a", &Contribution::Count, 0).unwrap();
-        assert_eq!(w.pending(0).len(), 1);
-        w.emitted(0);
-        assert_eq!(w.pending(0), vec![], "nothing changed");
+        assert_eq!(w.pending().len(), 1);
+        w.emitted();
+        assert_eq!(w.pending(), vec![], "nothing changed");
         w.add(1, "k", 2 * MIN + 10_000, "b", &Contribution::Count, 0)
             .unwrap();
-        let updates = w.pending(0);
+        let updates = w.pending();
         let first = updates.iter().find(|u| u.window_start_ms == 0).unwrap();
         assert!(first.is_final);
         assert_eq!(first.totals.count(), 1);
-        w.emitted(0);
+        w.emitted();
         assert_eq!(w.open_windows(), 1);
     }
 
@@ -560,9 +575,27 @@ mod tests {
         let mut w = PartitionWindows::new(spec());
         w.add(0, "k", 1_000, "a", &Contribution::Count, 1_000)
             .unwrap();
-        assert!(!w.pending(4_000)[0].is_final);
+        w.advance_if_idle(4_000, true);
+        assert!(!w.pending()[0].is_final);
         // 5 s idle: the watermark follows the wall clock minus 5 s.
-        assert!(w.pending(MIN + 10_000 + 5_000)[0].is_final);
+        w.advance_if_idle(MIN + 10_000 + 5_000, true);
+        assert!(w.pending()[0].is_final);
+    }
+
+    #[test]
+    fn a_partition_with_unread_records_is_not_idle() {
+        let mut w = PartitionWindows::new(spec());
+        w.add(0, "k", 1_000, "a", &Contribution::Count, 1_000)
+            .unwrap();
+        // Nothing handled for 20 s, but the broker holds more records (the
+        // processor waited on another partition): the watermark stays.
+        let later = 1_000 + 20_000 + MIN;
+        w.advance_if_idle(later, false);
+        assert!(!w.pending()[0].is_final);
+        // The waiting record, from 5 s after the first, still counts.
+        w.add(1, "k", 6_000, "b", &Contribution::Count, later)
+            .unwrap();
+        assert_eq!(w.pending()[0].totals.count(), 2);
     }
 
     #[test]
@@ -575,7 +608,7 @@ mod tests {
         assert_eq!(w.commit_offset(), 7);
         w.add(9, "k", 2 * MIN + 5_000, "c", &Contribution::Count, 0)
             .unwrap();
-        w.emitted(0);
+        w.emitted();
         assert_eq!(
             w.commit_offset(),
             8,
