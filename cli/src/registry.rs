@@ -3,12 +3,12 @@
 //! `message`, so commands can tell a refusal from a failure.
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use tributary_common::config::RegistryArgs;
 
 /// The registry at one base URL.
 pub struct Registry {
     http: reqwest::Client,
     base: String,
-    basic_auth: Option<(String, String)>,
 }
 
 /// The registry refused a request.
@@ -21,39 +21,12 @@ pub struct Refusal {
 }
 
 impl Registry {
-    /// The registry at `base`, with `USER:PASSWORD` basic authentication
-    /// and the CA certificates of the PEM file `ca` trusted.
-    pub fn new(
-        base: &str,
-        basic_auth: Option<&str>,
-        ca: Option<&std::path::Path>,
-    ) -> anyhow::Result<Self> {
-        let basic_auth = basic_auth
-            .map(|pair| {
-                pair.split_once(':')
-                    .map(|(user, password)| (user.to_string(), password.to_string()))
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "--registry-basic-auth must be USER:PASSWORD (no `:` found)"
-                        )
-                    })
-            })
-            .transpose()?;
-        let mut http = reqwest::Client::builder();
-        if let Some(path) = ca {
-            let pem = std::fs::read(path).map_err(|e| {
-                anyhow::anyhow!("cannot read --registry-ca {}: {e}", path.display())
-            })?;
-            for certificate in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| anyhow::anyhow!("--registry-ca {} is not PEM: {e}", path.display()))?
-            {
-                http = http.add_root_certificate(certificate);
-            }
-        }
+    /// The registry `args` names, reached with its credentials and CA (the
+    /// services' client settings).
+    pub fn new(args: &RegistryArgs) -> anyhow::Result<Self> {
         Ok(Self {
-            http: http.build()?,
-            base: base.trim_end_matches('/').to_string(),
-            basic_auth,
+            http: args.http_client(std::time::Duration::from_secs(30))?,
+            base: args.base_url()?,
         })
     }
 
@@ -71,9 +44,6 @@ impl Registry {
                 "accept",
                 "application/vnd.schemaregistry.v1+json, application/json",
             );
-        if let Some((user, password)) = &self.basic_auth {
-            request = request.basic_auth(user, Some(password));
-        }
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/vnd.schemaregistry.v1+json")

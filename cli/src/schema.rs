@@ -10,6 +10,8 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use tributary_common::config::RegistryArgs;
+
 use super::registry::{Refusal, Registry, segment};
 
 #[derive(Args)]
@@ -128,11 +130,11 @@ impl Subject {
 }
 
 pub async fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
-    let registry = Registry::new(
-        &args.registry_url,
-        args.registry_basic_auth.as_deref(),
-        args.registry_ca.as_deref(),
-    )?;
+    let registry = Registry::new(&RegistryArgs {
+        url: args.registry_url.clone(),
+        basic_auth: args.registry_basic_auth.clone(),
+        ca: args.registry_ca.clone(),
+    })?;
     match args.command {
         SchemaCommand::Register { subject, file } => {
             register(&registry, &subject.name(), &file).await

@@ -5,36 +5,15 @@ use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tributary_common::{kafka, schemas, wire};
-use tributary_proto::v1::{
-    AdClick, Event, GetAggregatesRequest, SubmitBatchRequest, event::Payload,
-    event_result::Outcome, ingest_service_client::IngestServiceClient,
-    query_service_client::QueryServiceClient,
+use tributary_proto::v1::{GetAggregatesRequest, query_service_client::QueryServiceClient};
+use tributary_stack::{
+    TestStack, bootstrap,
+    events::{ad_click, submit_acknowledged, timestamp},
+    ingest::RunningIngest,
+    processor, sink,
 };
-use tributary_stack::{TestStack, bootstrap, ingest::RunningIngest, processor, sink};
 
 const MINUTE: i64 = 60_000;
-
-fn ts(ms: i64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    })
-}
-
-fn click(ip: &str, at: i64, id: &str) -> Event {
-    Event {
-        event_time: ts(at),
-        idempotency_key: id.into(),
-        payload: Some(Payload::AdClick(AdClick {
-            ip_address: ip.into(),
-            user_agent: "dlq".into(),
-            referring_url: "https://example.com/".into(),
-            advertiser_id: "adv-dlq".into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
 
 async fn trib(stack: &TestStack, args: &[&str]) -> anyhow::Result<(String, i32)> {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"))
@@ -61,8 +40,8 @@ async fn count_reaches(
     let request = GetAggregatesRequest {
         event_type: "ad_click".into(),
         keys: vec!["adv-dlq".into()],
-        start_time: ts(window),
-        end_time: ts(window + MINUTE),
+        start_time: timestamp(window),
+        end_time: timestamp(window + MINUTE),
         ..Default::default()
     };
     let mut count = 0;
@@ -118,11 +97,11 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
     // ten minutes old (acknowledged by ingest) fall behind it.
     let now = chrono::Utc::now().timestamp_millis();
     let old_window = (now - 10 * MINUTE) / MINUTE * MINUTE;
-    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
-    let current = vec![click("10.1.0.1", now, "now-1")];
-    let old: Vec<Event> = (0..3)
+    let current = vec![ad_click("adv-dlq", "10.1.0.1", now, "now-1")];
+    let old = (0..3)
         .map(|i| {
-            click(
+            ad_click(
+                "adv-dlq",
                 &format!("10.1.1.{i}"),
                 old_window + i * 1000,
                 &format!("old-{i}"),
@@ -130,17 +109,7 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
         })
         .collect();
     for events in [current, old] {
-        let results = client
-            .submit_batch(SubmitBatchRequest { events })
-            .await?
-            .into_inner()
-            .results;
-        assert!(
-            results
-                .iter()
-                .all(|r| matches!(r.outcome, Some(Outcome::Ack(_)))),
-            "{results:?}"
-        );
+        submit_acknowledged(&ingest.grpc_url(), events).await?;
         // The current event is processed before the old ones arrive.
         tokio::time::sleep(Duration::from_secs(2)).await;
     }

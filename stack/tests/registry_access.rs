@@ -4,36 +4,15 @@
 //! events still come out of `GetAggregates` exactly.
 use std::time::Duration;
 
-use tributary_proto::v1::{
-    AdClick, Event, GetAggregatesRequest, SubmitBatchRequest, event::Payload,
-    event_result::Outcome, ingest_service_client::IngestServiceClient,
-    query_service_client::QueryServiceClient,
+use tributary_proto::v1::{GetAggregatesRequest, query_service_client::QueryServiceClient};
+use tributary_stack::{
+    TestStack,
+    events::{ad_click, submit_acknowledged, timestamp},
+    ingest::RunningIngest,
+    processor, sink,
 };
-use tributary_stack::{TestStack, ingest::RunningIngest, processor, sink};
 
 const MINUTE: i64 = 60_000;
-
-fn ts(ms: i64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    })
-}
-
-fn click(ip: &str, at: i64, id: &str) -> Event {
-    Event {
-        event_time: ts(at),
-        idempotency_key: id.into(),
-        payload: Some(Payload::AdClick(AdClick {
-            ip_address: ip.into(),
-            user_agent: "registry-access".into(),
-            referring_url: "https://example.com/".into(),
-            advertiser_id: "adv-guarded".into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
 
 #[tokio::test]
 async fn the_pipeline_authenticates_to_a_tls_registry() -> anyhow::Result<()> {
@@ -59,33 +38,23 @@ async fn the_pipeline_authenticates_to_a_tls_registry() -> anyhow::Result<()> {
 
     let now = chrono::Utc::now().timestamp_millis();
     let w = (now / MINUTE - 2) * MINUTE;
-    let events: Vec<Event> = (0..6)
+    let events = (0..6)
         .map(|i| {
-            click(
+            ad_click(
+                "adv-guarded",
                 &format!("10.7.0.{}", i % 3),
                 w + i * 1000,
                 &format!("g-{i}"),
             )
         })
         .collect();
-    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
-    let results = client
-        .submit_batch(SubmitBatchRequest { events })
-        .await?
-        .into_inner()
-        .results;
-    assert!(
-        results
-            .iter()
-            .all(|r| matches!(r.outcome, Some(Outcome::Ack(_)))),
-        "{results:?}"
-    );
+    submit_acknowledged(&ingest.grpc_url(), events).await?;
 
     let mut query = QueryServiceClient::connect(ingest.grpc_url()).await?;
     let request = GetAggregatesRequest {
         event_type: "ad_click".into(),
-        start_time: ts(w),
-        end_time: ts(w + MINUTE),
+        start_time: timestamp(w),
+        end_time: timestamp(w + MINUTE),
         ..Default::default()
     };
     let mut got = None;

@@ -10,6 +10,7 @@
 //! - [`process`]: child processes with logs, SIGTERM and SIGKILL.
 //! - [`task`]: in-process service loops, stopped or aborted.
 //! - [`certs`]: a throwaway CA and server certificate for TLS tests.
+//! - [`events`]: event builders and an all-acknowledged submission.
 //! - [`binaries`]: the service binaries, built for process-level tests.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`cluster`]: any number of service processes on loopback (scale-out
@@ -18,6 +19,7 @@ pub mod binaries;
 pub mod bootstrap;
 pub mod certs;
 pub mod cluster;
+pub mod events;
 pub mod postgres;
 pub mod private_postgres;
 pub mod process;
