@@ -11,9 +11,21 @@ use tributary_processor::{
     aggregate_record::AggregateEncoder,
     window::{Totals, Update},
 };
-use tributary_stack::{TestStack, sink};
+use tributary_sink::{config::SinkConfig, startup};
+use tributary_testkit::{TestStack, task::RunningTask};
 
 const TOPIC: &str = "tributary.aggregates";
+
+/// The sink in-process against `stack`, configured by `configure`.
+async fn start_sink(
+    stack: &TestStack,
+    configure: impl FnOnce(&mut SinkConfig),
+) -> anyhow::Result<RunningTask> {
+    let mut config = SinkConfig::local(stack.kafka(), stack.registry_args(), stack.database.url());
+    configure(&mut config);
+    let pipeline = startup::build(&config).await?;
+    Ok(RunningTask::spawn(|stop| pipeline.run(stop)))
+}
 
 struct Aggregates {
     producer: FutureProducer,
@@ -119,7 +131,7 @@ async fn wait_for_offsets_at_least(pool: &PgPool, records: i64) -> anyhow::Resul
 async fn replayed_and_out_of_order_updates_never_regress_a_row() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let aggregates = Aggregates::new(&stack).await?;
-    let sink = sink::start(&stack, |_| {}).await?;
+    let sink = start_sink(&stack, |_| {}).await?;
     let pool = PgPool::connect(stack.database.url()).await?;
 
     aggregates.send("k", 0, 5, false, 2_000).await?;
@@ -143,7 +155,7 @@ async fn a_record_that_can_never_be_written_is_dead_lettered_and_the_partition_g
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let aggregates = Aggregates::new(&stack).await?;
-    let sink = sink::start(&stack, |_| {}).await?;
+    let sink = start_sink(&stack, |_| {}).await?;
     let pool = PgPool::connect(stack.database.url()).await?;
 
     aggregates
@@ -207,7 +219,7 @@ async fn crashes_in_the_middle_of_batches_and_restarts_leave_exactly_the_expecte
     };
     let mut crashed_at = Vec::new();
     for threshold in [100, 400, 700] {
-        let sink = sink::start(&stack, small).await?;
+        let sink = start_sink(&stack, small).await?;
         crashed_at.push(wait_for_offsets_at_least(&pool, threshold).await?);
         sink.crash().await;
     }
@@ -215,7 +227,7 @@ async fn crashes_in_the_middle_of_batches_and_restarts_leave_exactly_the_expecte
         crashed_at.iter().all(|&at| at < sent),
         "crashed at {crashed_at:?} of {sent}: not mid-stream"
     );
-    let sink = sink::start(&stack, small).await?;
+    let sink = start_sink(&stack, small).await?;
     wait_for_offsets(&pool, sent).await?;
     assert_eq!(rows(&pool).await?, expected);
     sink.shutdown().await?;
@@ -226,12 +238,12 @@ async fn crashes_in_the_middle_of_batches_and_restarts_leave_exactly_the_expecte
 async fn postgres_crashing_under_load_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let aggregates = Aggregates::new(&stack).await?;
-    let postgres = tributary_stack::private_postgres::PrivatePostgres::start()?;
+    let postgres = tributary_testkit::private_postgres::PrivatePostgres::start()?;
     sqlx::query("CREATE DATABASE sink")
         .execute(&PgPool::connect(&postgres.url()).await?)
         .await?;
     let url = format!("{}/sink", postgres.server_url());
-    let sink = sink::start(&stack, |c| {
+    let sink = start_sink(&stack, |c| {
         c.database_url = url.clone();
         c.batch_size = 25;
     })
