@@ -180,8 +180,13 @@ fn readable(time: Option<DateTime<Utc>>) -> String {
 }
 
 /// Every record of `topic` (all partitions, from their start to their end
-/// when called), or none when the topic does not exist.
-fn read_topic(kafka_args: &KafkaArgs, topic: &str) -> anyhow::Result<Vec<DeadLetter>> {
+/// when called), or only the one at `only` (`(partition, offset)`); none
+/// when the topic does not exist.
+fn read_topic(
+    kafka_args: &KafkaArgs,
+    topic: &str,
+    only: Option<(i32, i64)>,
+) -> anyhow::Result<Vec<DeadLetter>> {
     let consumer: BaseConsumer = kafka::consumer_config(kafka_args, "trib-dlq")
         .create()
         .context("cannot create a Kafka consumer")?;
@@ -199,7 +204,13 @@ fn read_topic(kafka_args: &KafkaArgs, topic: &str) -> anyhow::Result<Vec<DeadLet
     let mut assignment = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     for partition in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, partition, BROKER_TIMEOUT)?;
+        if only.is_some_and(|(p, _)| p != partition) {
+            continue;
+        }
+        let (mut low, mut high) = consumer.fetch_watermarks(topic, partition, BROKER_TIMEOUT)?;
+        if let Some((_, offset)) = only {
+            (low, high) = (low.max(offset), high.min(offset + 1));
+        }
         if high > low {
             assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
             ends.insert(partition, high);
@@ -229,9 +240,13 @@ fn read_topic(kafka_args: &KafkaArgs, topic: &str) -> anyhow::Result<Vec<DeadLet
     Ok(records)
 }
 
-async fn read(kafka_args: &KafkaArgs, topic: &str) -> anyhow::Result<Vec<DeadLetter>> {
+async fn read(
+    kafka_args: &KafkaArgs,
+    topic: &str,
+    only: Option<(i32, i64)>,
+) -> anyhow::Result<Vec<DeadLetter>> {
     let (kafka_args, topic) = (kafka_args.clone(), topic.to_string());
-    tokio::task::spawn_blocking(move || read_topic(&kafka_args, &topic)).await?
+    tokio::task::spawn_blocking(move || read_topic(&kafka_args, &topic, only)).await?
 }
 
 /// The topic recording which dead letters were replayed.
@@ -249,7 +264,7 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
 
 async fn list(kafka_args: &KafkaArgs, filter: &Filter, limit: usize) -> anyhow::Result<ExitCode> {
     let topic = &kafka_args.dead_letter_topic;
-    let mut letters: Vec<DeadLetter> = read(kafka_args, topic)
+    let mut letters: Vec<DeadLetter> = read(kafka_args, topic, None)
         .await?
         .into_iter()
         .filter(|l| filter.takes(l))
@@ -330,10 +345,10 @@ async fn show(
 ) -> anyhow::Result<ExitCode> {
     let (partition, offset) = parse_at(at)?;
     let topic = &kafka_args.dead_letter_topic;
-    let letter = read(kafka_args, topic)
+    let letter = read(kafka_args, topic, Some((partition, offset)))
         .await?
         .into_iter()
-        .find(|l| l.partition == partition && l.offset == offset)
+        .next()
         .with_context(|| format!("{topic} has no record at {at}"))?;
     println!("dead letter {topic} {at}");
     println!("  time:    {}", readable(letter.time()));
@@ -401,8 +416,10 @@ async fn replay(
 ) -> anyhow::Result<ExitCode> {
     let topic = &kafka_args.dead_letter_topic;
     let replayed_topic = replayed_topic(kafka_args);
-    let (letters, done) =
-        tokio::try_join!(read(kafka_args, topic), read(kafka_args, &replayed_topic))?;
+    let (letters, done) = tokio::try_join!(
+        read(kafka_args, topic, None),
+        read(kafka_args, &replayed_topic, None)
+    )?;
     let done: std::collections::HashSet<String> = done
         .iter()
         .filter_map(|r| {

@@ -160,6 +160,22 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
     );
     assert!(shown.contains("\"advertiser_id\": \"adv-dlq\""), "{shown}");
     assert!(shown.contains("tributary.idempotency_key: old-"), "{shown}");
+    let missing = tokio::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args([
+            "dlq",
+            "--kafka-brokers",
+            &stack.kafka().brokers,
+            "show",
+            "0/999",
+        ])
+        .output()
+        .await?;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("has no record at 0/999"),
+        "{missing:?}"
+    );
+
     // The fix: a processor that allows ten minutes' lateness.
     first.shutdown().await?;
     let _second = processor::start(&stack, |config| {
