@@ -55,6 +55,21 @@ pub struct KafkaArgs {
     pub dead_letter_topic: String,
 }
 
+/// How a consuming service's replica is known to its consumer group.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MembershipArgs {
+    /// Static group membership (Kafka's `group.instance.id`): a stable name
+    /// unique to this replica, e.g. a StatefulSet pod's name. A replica
+    /// restarted under the same name takes its predecessor's place and
+    /// partitions at once, even when it crashed in the middle of a
+    /// rebalance, instead of waiting for the group to notice the dead
+    /// member. A replica stopped for good keeps its partitions until its
+    /// session times out. Two running replicas must never share a name.
+    /// Unset: dynamic membership.
+    #[arg(long = "group-instance-id", env = "TRIBUTARY_GROUP_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+}
+
 /// Which of [`KafkaArgs`]' topics a binary uses, and from which side, so its
 /// `--help` shows only its own topic flags, described as it uses them.
 #[derive(Debug, Clone, Copy, Default)]

@@ -12,7 +12,7 @@ use rdkafka::{
 };
 use thiserror::Error;
 
-use crate::config::KafkaArgs;
+use crate::config::{KafkaArgs, MembershipArgs};
 
 /// A Kafka administrative operation that failed.
 #[derive(Debug, Error)]
@@ -59,6 +59,15 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("statistics.interval.ms", "5000"),
 ];
 
+/// A static member's session: how long a replica may be gone (restarting)
+/// and still come back to its own partitions without a rebalance. It must
+/// outlast a rejoin, which takes Tansu about 6 s (it pauses 3 s in both
+/// JoinGroup and SyncGroup and refreshes a member's session only on its
+/// heartbeats), or a restarted member expires before its first heartbeat
+/// and the group rebalances forever. Kafka's own default is 45 s; a replica
+/// stopped for good holds its partitions this long.
+const STATIC_SESSION_TIMEOUT_MS: &str = "30000";
+
 /// Bootstrap servers, then `defaults`, then the pass-through properties, so
 /// an operator's `--kafka-property` always wins.
 fn config_with(args: &KafkaArgs, defaults: &[(&str, &str)]) -> ClientConfig {
@@ -89,6 +98,21 @@ pub fn producer_config(args: &KafkaArgs) -> ClientConfig {
 pub fn consumer_config(args: &KafkaArgs, group: &str) -> ClientConfig {
     let mut config = config_with(args, CONSUMER_DEFAULTS);
     config.set("group.id", group);
+    config
+}
+
+/// A service's consumer: in `group`, as the static member
+/// `membership.instance_id` when one is set (see [`MembershipArgs`]).
+pub fn member_config(args: &KafkaArgs, group: &str, membership: &MembershipArgs) -> ClientConfig {
+    let mut config = consumer_config(args, group);
+    if let Some(instance) = &membership.instance_id {
+        config.set("group.instance.id", instance);
+        config.set("session.timeout.ms", STATIC_SESSION_TIMEOUT_MS);
+    }
+    // An operator's property wins here too.
+    for (key, value) in &args.properties {
+        config.set(key, value);
+    }
     config
 }
 
@@ -243,5 +267,31 @@ mod tests {
         assert_eq!(config.get("group.id"), Some("g"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
+    }
+
+    #[test]
+    fn a_static_member_has_its_instance_id_and_a_session_that_outlasts_a_restart() {
+        let dynamic = member_config(
+            &KafkaArgs::for_brokers("b:9092"),
+            "g",
+            &MembershipArgs::default(),
+        );
+        assert_eq!(dynamic.get("group.instance.id"), None);
+        assert_eq!(dynamic.get("session.timeout.ms"), Some("6000"));
+
+        let membership = MembershipArgs {
+            instance_id: Some("processor-0".into()),
+        };
+        let config = member_config(&KafkaArgs::for_brokers("b:9092"), "g", &membership);
+        assert_eq!(config.get("group.id"), Some("g"));
+        assert_eq!(config.get("group.instance.id"), Some("processor-0"));
+        assert_eq!(config.get("session.timeout.ms"), Some("30000"));
+        // The operator's session timeout wins.
+        let config = member_config(
+            &secured(&[("session.timeout.ms", "45000")]),
+            "g",
+            &membership,
+        );
+        assert_eq!(config.get("session.timeout.ms"), Some("45000"));
     }
 }

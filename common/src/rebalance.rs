@@ -57,4 +57,14 @@ impl ConsumerContext for RevocationLog {
             tracing::info!(count = partitions.count(), "partitions revoked");
         }
     }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(count = partitions.count(), "partitions assigned")
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
 }

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use humantime::parse_duration;
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, TopicUse};
+use tributary_common::config::{KafkaArgs, MembershipArgs, RegistryArgs, TelemetryArgs, TopicUse};
 
 use crate::window::WindowSpec;
 
@@ -34,6 +34,10 @@ pub struct ProcessorConfig {
         default_value = "tributary-processor"
     )]
     pub group: String,
+
+    /// Static membership in the group.
+    #[command(flatten)]
+    pub membership: MembershipArgs,
 
     /// Tumbling window size.
     #[arg(long, env = "TRIBUTARY_WINDOW", value_parser = parse_duration, default_value = "1m")]
@@ -82,6 +86,7 @@ impl ProcessorConfig {
             registry,
             partitions: 4,
             group: "tributary-processor".into(),
+            membership: MembershipArgs::default(),
             window: Duration::from_secs(60),
             allowed_lateness: Duration::from_secs(10),
             idle_advance: Duration::from_secs(10),

@@ -61,7 +61,8 @@ pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
         .await
         .context("cannot create the aggregates and dead-letter topics")?;
 
-    let mut consumer_config = kafka::consumer_config(&config.kafka, &config.group);
+    let mut consumer_config =
+        kafka::member_config(&config.kafka, &config.group, &config.membership);
     // New event types (schema-driven) get topics at runtime; find them soon.
     consumer_config.set("topic.metadata.refresh.interval.ms", "5000");
     let consumer: StreamConsumer<RevocationLog> = consumer_config

@@ -558,7 +558,14 @@ async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_lo
         })
         .collect();
     submit(&ingest, events[..30].to_vec()).await?;
-    // Wait until it has emitted (and so committed) part of the work.
+    // Wait until it has emitted (and so committed) part of the work; the
+    // binary creates the aggregates topic as it starts.
+    tributary_stack::bootstrap::wait_for_topic(
+        &stack.kafka(),
+        "tributary.aggregates",
+        Duration::from_secs(60),
+    )
+    .await?;
     let consumer: StreamConsumer =
         kafka::consumer_config(&stack.kafka(), "watch-emits").create()?;
     consumer.subscribe(&["tributary.aggregates"])?;

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use humantime::parse_duration;
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, TopicUse};
+use tributary_common::config::{KafkaArgs, MembershipArgs, RegistryArgs, TelemetryArgs, TopicUse};
 
 /// Configuration of `tributary-sink`.
 #[derive(clap::Parser, Debug, Clone)]
@@ -38,6 +38,10 @@ pub struct SinkConfig {
     /// Consumer group; sinks in one group share the partitions.
     #[arg(long, env = "TRIBUTARY_SINK_GROUP", default_value = "tributary-sink")]
     pub group: String,
+
+    /// Static membership in the group.
+    #[command(flatten)]
+    pub membership: MembershipArgs,
 
     /// Most records written in one transaction.
     #[arg(long, env = "TRIBUTARY_SINK_BATCH_SIZE", default_value_t = 2000)]
@@ -80,6 +84,7 @@ impl SinkConfig {
             database_url: database_url.into(),
             migrate: true,
             group: "tributary-sink".into(),
+            membership: MembershipArgs::default(),
             batch_size: 2000,
             batch_linger: Duration::from_millis(50),
             telemetry: TelemetryArgs::default(),

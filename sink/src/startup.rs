@@ -36,7 +36,7 @@ pub async fn build(config: &SinkConfig) -> anyhow::Result<Pipeline> {
     }
     let settings = registry_client::settings(&config.registry)?;
     let consumer: StreamConsumer<RevocationLog> =
-        kafka::consumer_config(&config.kafka, &config.group)
+        kafka::member_config(&config.kafka, &config.group, &config.membership)
             .create_with_context(RevocationLog::default())
             .context("cannot create the Kafka consumer")?;
     consumer

@@ -193,11 +193,11 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, topics: &[String]
         );
     }
     println!(
-        "  Processor        consumer group tributary-processor, aggregates to {}",
+        "  Processor        consumer group tributary-processor (member processor-0), aggregates to {}",
         kafka.aggregates_topic
     );
     println!(
-        "  Sink             consumer group tributary-sink → {}",
+        "  Sink             consumer group tributary-sink (member sink-0) → {}",
         config.database_url
     );
     // Last: the launcher test reads up to this line.
@@ -240,8 +240,11 @@ async fn start_services(
         tracing::info!(subject = %r.subject, version = r.version, id = r.id, "schema registered");
     }
 
+    // The processor and the sink are static members of their groups (one
+    // replica each): restarted, they are back on their partitions at once.
     let mut sink = pipeline_service(bin_dir, "tributary-sink", config, kafka);
-    sink.env("DATABASE_URL", &config.database_url);
+    sink.env("DATABASE_URL", &config.database_url)
+        .env("TRIBUTARY_GROUP_INSTANCE_ID", "sink-0");
     services.push(ChildProcess::spawn(
         "sink",
         sink,
@@ -266,7 +269,8 @@ async fn start_services(
     .await?;
     tracing::info!(grpc = %config.ingest_grpc_addr, http = %config.ingest_http_addr, "ingest ready");
 
-    let processor = pipeline_service(bin_dir, "tributary-processor", config, kafka);
+    let mut processor = pipeline_service(bin_dir, "tributary-processor", config, kafka);
+    processor.env("TRIBUTARY_GROUP_INSTANCE_ID", "processor-0");
     services.push(ChildProcess::spawn(
         "processor",
         processor,

@@ -24,6 +24,28 @@ pub async fn create_topics(kafka: &KafkaArgs, partitions: i32) -> anyhow::Result
     Ok(topics)
 }
 
+/// Waits (up to `limit`) until `topic` exists on the broker, e.g. until a
+/// service started as a child process has created its output topics: a
+/// consumer subscribed to a topic that does not exist yet gets
+/// `UnknownTopicOrPartition` instead of waiting for it.
+pub async fn wait_for_topic(
+    kafka: &KafkaArgs,
+    topic: &str,
+    limit: std::time::Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if kafka::topic_names(kafka).await?.iter().any(|t| t == topic) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "topic `{topic}` does not exist after {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// One registered schema version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {

@@ -1,0 +1,216 @@
+//! Crashes that land while a consumer group is still settling: a processor
+//! and a sink SIGKILLed mid-load and restarted within their session timeout
+//! (the dead member is still in the group when its replacement joins), and
+//! each killed twice within 3 s (the second kill lands while the first
+//! replacement is joining). Both must end with exact aggregates in Postgres
+//! within 30 s of the last restart: nothing lost, nothing counted twice, no
+//! group left without an owner for a partition.
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows};
+use tributary_common::config::{KafkaArgs, RegistryArgs};
+use tributary_stack::{
+    binaries::build_service_binaries,
+    bootstrap,
+    cluster::{self, Cluster, ServiceProcess},
+    postgres::TestDatabase,
+    tansu::Tansu,
+};
+
+const STOP_LIMIT: Duration = Duration::from_secs(30);
+/// How long after the last restart the aggregates must be exact.
+const CONVERGENCE: Duration = Duration::from_secs(30);
+
+/// A running pipeline (registry, one ingest) with one processor and one
+/// sink, each a static member of its group as a deployment would run it.
+struct Pipeline {
+    _tansu: Tansu,
+    _database: TestDatabase,
+    pool: sqlx::PgPool,
+    cluster: Cluster,
+    registry: ServiceProcess,
+    ingest: ServiceProcess,
+    processor: ServiceProcess,
+    sink: ServiceProcess,
+    /// Restarts so far, for the instances' log names.
+    restarts: usize,
+}
+
+fn with_instance(
+    env: &[(&'static str, &'static str)],
+    id: &'static str,
+) -> Vec<(&'static str, &'static str)> {
+    let mut env = env.to_vec();
+    env.push(("TRIBUTARY_GROUP_INSTANCE_ID", id));
+    env
+}
+
+impl Pipeline {
+    async fn start(name: &str) -> anyhow::Result<Self> {
+        let bin_dir = build_service_binaries()?;
+        let (tansu, database) = tokio::try_join!(Tansu::start(), TestDatabase::create())?;
+        let pool = sqlx::PgPool::connect(database.url()).await?;
+        tributary_store::migrate(&pool).await?;
+        let kafka = KafkaArgs::for_brokers(tansu.brokers());
+        let mut cluster = Cluster {
+            bin_dir,
+            log_dir: cluster::log_dir(name)?,
+            kafka: kafka.clone(),
+            registry: RegistryArgs::at(String::new()),
+            database_url: database.url().to_string(),
+        };
+        let registry = cluster.registry("registry").await?;
+        cluster.registry = RegistryArgs::at(registry.http_url());
+        bootstrap::create_topics(&kafka, 4).await?;
+        bootstrap::register_schemas(&kafka, &cluster.registry).await?;
+        let mut processor =
+            cluster.processor("processor-0", &with_instance(PROCESSOR_ENV, "processor-0"))?;
+        let mut sink = cluster.sink("sink-0", &with_instance(SINK_ENV, "sink-0"))?;
+        Cluster::wait_for_metrics(&mut processor).await?;
+        Cluster::wait_for_metrics(&mut sink).await?;
+        let ingest = cluster.ingest("ingest").await?;
+        Ok(Self {
+            _tansu: tansu,
+            _database: database,
+            pool,
+            cluster,
+            registry,
+            ingest,
+            processor,
+            sink,
+            restarts: 0,
+        })
+    }
+
+    /// SIGKILLs the processor and the sink, as a crash would.
+    async fn kill(&mut self) -> anyhow::Result<()> {
+        tokio::try_join!(self.processor.process.kill(), self.sink.process.kill())?;
+        Ok(())
+    }
+
+    /// Starts a new processor and a new sink with the same instance ids
+    /// (the same replicas, restarted), without waiting for them.
+    fn restart(&mut self) -> anyhow::Result<()> {
+        self.restarts += 1;
+        let n = self.restarts;
+        self.processor = self.cluster.processor(
+            &format!("processor-0.restart-{n}"),
+            &with_instance(PROCESSOR_ENV, "processor-0"),
+        )?;
+        self.sink = self.cluster.sink(
+            &format!("sink-0.restart-{n}"),
+            &with_instance(SINK_ENV, "sink-0"),
+        )?;
+        Ok(())
+    }
+
+    /// Drives `workload` through ingest, paced; every event is acknowledged.
+    fn send(
+        &self,
+        workload: &Workload,
+        progress: &Progress,
+    ) -> tokio::task::JoinHandle<anyhow::Result<usize>> {
+        let batches: Vec<_> = workload.events.chunks(25).map(<[_]>::to_vec).collect();
+        tokio::spawn(send_batches(
+            batches,
+            self.ingest.grpc_url(),
+            self.ingest.grpc_url(),
+            Duration::from_millis(50),
+            progress.clone(),
+        ))
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        for service in [
+            &mut self.ingest,
+            &mut self.processor,
+            &mut self.sink,
+            &mut self.registry,
+        ] {
+            service.stop(STOP_LIMIT).await?;
+        }
+        self.pool.close().await;
+        let _ = std::fs::remove_dir_all(&self.cluster.log_dir);
+        Ok(())
+    }
+}
+
+/// Waits for exact aggregates within [`CONVERGENCE`] of `since`; on failure
+/// the error names the differences and the logs to read.
+async fn expect_exact(
+    pipeline: &Pipeline,
+    workload: &Workload,
+    since: Instant,
+) -> anyhow::Result<()> {
+    let left = CONVERGENCE.saturating_sub(since.elapsed());
+    wait_for_rows(&pipeline.pool, &workload.expected(), left)
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "not exact within {CONVERGENCE:?} of the last restart; logs in {}",
+                pipeline.cluster.log_dir.display()
+            ))
+        })?;
+    eprintln!("exact {:?} after the last restart", since.elapsed());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_timeout_recover_exactly()
+-> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut pipeline = Pipeline::start("kill-restart").await?;
+    eprintln!("pipeline up after {:?}", started.elapsed());
+    let workload = Workload::new(2400, 600);
+    let total = workload.events.len();
+    let progress = Progress::new(total / 3);
+    let sender = pipeline.send(&workload, &progress);
+
+    progress.wait_for_mark(Duration::from_secs(60)).await?;
+    progress.allow(usize::MAX);
+    pipeline.kill().await?;
+    // Back well within the 6 s session timeout: the dead members are still
+    // in their groups when the replacements join.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pipeline.restart()?;
+    let restarted = Instant::now();
+
+    sender.await??;
+    assert_eq!(progress.acked(), total, "every event is acknowledged");
+    expect_exact(&pipeline, &workload, restarted).await?;
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recover_exactly()
+-> anyhow::Result<()> {
+    let mut pipeline = Pipeline::start("kill-twice").await?;
+    let workload = Workload::new(2400, 600);
+    let total = workload.events.len();
+    let progress = Progress::new(total / 3);
+    let sender = pipeline.send(&workload, &progress);
+
+    progress.wait_for_mark(Duration::from_secs(60)).await?;
+    progress.allow(usize::MAX);
+    let first_kill = Instant::now();
+    pipeline.kill().await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pipeline.restart()?;
+    // The replacements are still starting and joining their groups.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    pipeline.kill().await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pipeline.restart()?;
+    let restarted = Instant::now();
+    assert!(
+        restarted - first_kill < Duration::from_secs(3),
+        "both kills and restarts within 3 s"
+    );
+
+    sender.await??;
+    assert_eq!(progress.acked(), total, "every event is acknowledged");
+    expect_exact(&pipeline, &workload, restarted).await?;
+    pipeline.stop().await
+}
