@@ -7,9 +7,12 @@
 //!   `tributary-server` serves them (tests).
 //! - [`processor`]: the processor in-process (tests).
 //! - [`sink`]: the sink in-process (tests).
+//! - [`chaos`]: the pipeline crashed on a seeded schedule under load and
+//!   checked against the acknowledged events (`tributary-chaos`, `dev/chaos`).
 //!
 //! The fixtures every test needs (broker, database, registry, processes)
 //! are `tributary-testkit`'s, re-exported here.
+pub mod chaos;
 pub mod ingest;
 pub mod launcher;
 pub mod processor;

@@ -29,6 +29,20 @@ pub struct ServiceProcess {
     pub grpc: Option<SocketAddr>,
     /// Its HTTP address (registry, ingest's gateway).
     pub http: Option<SocketAddr>,
+    /// How it was started, to start it again the same way.
+    launch: Launch,
+    /// Restarts so far ([`Cluster::respawn`]), for the log names.
+    restarts: usize,
+}
+
+/// A service's binary, environment and readiness check.
+#[derive(Debug, Clone)]
+struct Launch {
+    name: String,
+    binary: &'static str,
+    env: Vec<(String, String)>,
+    /// The URL that answers once the service is ready, if it has one.
+    ready: Option<String>,
 }
 
 impl ServiceProcess {
@@ -119,10 +133,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A command for `binary` with a clean environment: only `PATH`, JSON
-    /// logs at `info`, and a metrics endpoint on `metrics`.
-    fn command(&self, binary: &str, metrics: SocketAddr) -> Command {
-        let mut command = Command::new(self.bin_dir.join(binary));
+    /// The command of `launch`, with a clean environment: only `PATH`, JSON
+    /// logs at `info`, and a metrics endpoint on `metrics`, then the
+    /// launch's own variables.
+    fn command(&self, launch: &Launch, metrics: SocketAddr) -> Command {
+        let mut command = Command::new(self.bin_dir.join(launch.binary));
         command.env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             command.env("PATH", path);
@@ -130,23 +145,30 @@ impl Cluster {
         command
             .env("RUST_LOG", "info")
             .env("TRIBUTARY_LOG_FORMAT", "json")
-            .env("TRIBUTARY_METRICS_ADDR", metrics.to_string());
+            .env("TRIBUTARY_METRICS_ADDR", metrics.to_string())
+            .envs(launch.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
-    /// A pipeline service's command: broker and registry too.
-    fn pipeline_command(&self, binary: &str, metrics: SocketAddr) -> Command {
-        let mut command = self.command(binary, metrics);
-        command
-            .env("TRIBUTARY_KAFKA_BROKERS", &self.kafka.brokers)
-            .env("TRIBUTARY_REGISTRY_URL", &self.registry.url);
+    /// A pipeline service's environment: broker and registry.
+    fn pipeline_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            (
+                "TRIBUTARY_KAFKA_BROKERS".to_string(),
+                self.kafka.brokers.clone(),
+            ),
+            (
+                "TRIBUTARY_REGISTRY_URL".to_string(),
+                self.registry.url.clone(),
+            ),
+        ];
         if let Some(credentials) = &self.registry.basic_auth {
-            command.env("TRIBUTARY_REGISTRY_BASIC_AUTH", credentials);
+            env.push(("TRIBUTARY_REGISTRY_BASIC_AUTH".into(), credentials.clone()));
         }
         if let Some(ca) = &self.registry.ca {
-            command.env("TRIBUTARY_REGISTRY_CA", ca);
+            env.push(("TRIBUTARY_REGISTRY_CA".into(), ca.display().to_string()));
         }
-        command
+        env
     }
 
     fn log(&self, name: &str) -> PathBuf {
@@ -155,40 +177,71 @@ impl Cluster {
 
     fn spawn(
         &self,
-        name: &str,
-        command: Command,
+        launch: Launch,
         metrics: SocketAddr,
         grpc: Option<SocketAddr>,
         http: Option<SocketAddr>,
     ) -> anyhow::Result<ServiceProcess> {
         Ok(ServiceProcess {
-            process: ChildProcess::spawn(name, command, &self.log(name))?,
+            process: ChildProcess::spawn(
+                &launch.name,
+                self.command(&launch, metrics),
+                &self.log(&launch.name),
+            )?,
             metrics,
             grpc,
             http,
+            launch,
+            restarts: 0,
         })
+    }
+
+    /// Starts `service` again the way it was started, on the same ports,
+    /// after SIGKILLing it if it still runs (a crash and a supervisor's
+    /// restart); its log goes to `<name>.restart-<n>.log`. Waits until it is
+    /// ready when it has a readiness check (registry, ingest).
+    pub async fn respawn(&self, service: &mut ServiceProcess) -> anyhow::Result<()> {
+        if service.process.try_wait()?.is_none() {
+            service.process.kill().await?;
+        }
+        service.restarts += 1;
+        let name = format!("{}.restart-{}", service.launch.name, service.restarts);
+        service.process = ChildProcess::spawn(
+            &name,
+            self.command(&service.launch, service.metrics),
+            &self.log(&name),
+        )?;
+        if let Some(ready) = &service.launch.ready {
+            wait_for_http(ready, &mut service.process).await?;
+        }
+        Ok(())
     }
 
     /// Starts a registry over the cluster's database, without waiting.
     pub fn spawn_registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
         let (metrics, http) = (loopback()?, loopback()?);
-        let mut command = self.command("tributary-registry", metrics);
-        command
-            .env("TRIBUTARY_HTTP_ADDR", http.to_string())
-            .env("DATABASE_URL", &self.database_url);
-        self.spawn(name, command, metrics, None, Some(http))
+        let launch = Launch {
+            name: name.into(),
+            binary: "tributary-registry",
+            env: vec![
+                ("TRIBUTARY_HTTP_ADDR".into(), http.to_string()),
+                ("DATABASE_URL".into(), self.database_url.clone()),
+            ],
+            ready: Some(format!("http://{http}/schemas/types")),
+        };
+        self.spawn(launch, metrics, None, Some(http))
     }
 
     /// Starts a registry over the cluster's database and waits until it
     /// answers. The cluster's `registry` setting is not changed.
     pub async fn registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
         let mut service = self.spawn_registry(name)?;
-        let http = service.http.expect("the registry serves HTTP");
-        wait_for_http(
-            &format!("http://{http}/schemas/types"),
-            &mut service.process,
-        )
-        .await?;
+        let ready = service
+            .launch
+            .ready
+            .clone()
+            .expect("the registry has a readiness check");
+        wait_for_http(&ready, &mut service.process).await?;
         Ok(service)
     }
 
@@ -196,33 +249,50 @@ impl Cluster {
     /// the database) and waits until it is ready.
     pub async fn ingest(&self, name: &str) -> anyhow::Result<ServiceProcess> {
         let (metrics, grpc, http) = (loopback()?, loopback()?, loopback()?);
-        let mut command = self.pipeline_command("tributary-server", metrics);
-        command
-            .env("TRIBUTARY_GRPC_ADDR", grpc.to_string())
-            .env("TRIBUTARY_HTTP_ADDR", http.to_string())
-            .env("DATABASE_URL", &self.database_url);
-        let mut service = self.spawn(name, command, metrics, Some(grpc), Some(http))?;
-        wait_for_http(&format!("http://{http}/readyz"), &mut service.process).await?;
+        let mut env = self.pipeline_env();
+        env.extend([
+            ("TRIBUTARY_GRPC_ADDR".to_string(), grpc.to_string()),
+            ("TRIBUTARY_HTTP_ADDR".to_string(), http.to_string()),
+            ("DATABASE_URL".to_string(), self.database_url.clone()),
+        ]);
+        let launch = Launch {
+            name: name.into(),
+            binary: "tributary-server",
+            env,
+            ready: Some(format!("http://{http}/readyz")),
+        };
+        let ready = launch.ready.clone().expect("just set");
+        let mut service = self.spawn(launch, metrics, Some(grpc), Some(http))?;
+        wait_for_http(&ready, &mut service.process).await?;
         Ok(service)
     }
 
     /// Starts a processor with extra environment `env` (window settings).
     pub fn processor(&self, name: &str, env: &[(&str, &str)]) -> anyhow::Result<ServiceProcess> {
-        let metrics = loopback()?;
-        let mut command = self.pipeline_command("tributary-processor", metrics);
-        command.envs(env.iter().copied());
-        self.spawn(name, command, metrics, None, None)
+        let mut all = self.pipeline_env();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let launch = Launch {
+            name: name.into(),
+            binary: "tributary-processor",
+            env: all,
+            ready: None,
+        };
+        self.spawn(launch, loopback()?, None, None)
     }
 
     /// Starts a sink writing to the cluster's database (already migrated)
     /// with extra environment `env` (batch settings).
     pub fn sink(&self, name: &str, env: &[(&str, &str)]) -> anyhow::Result<ServiceProcess> {
-        let metrics = loopback()?;
-        let mut command = self.pipeline_command("tributary-sink", metrics);
-        command
-            .env("DATABASE_URL", &self.database_url)
-            .envs(env.iter().copied());
-        self.spawn(name, command, metrics, None, None)
+        let mut all = self.pipeline_env();
+        all.push(("DATABASE_URL".into(), self.database_url.clone()));
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let launch = Launch {
+            name: name.into(),
+            binary: "tributary-sink",
+            env: all,
+            ready: None,
+        };
+        self.spawn(launch, loopback()?, None, None)
     }
 
     /// Waits until `service`'s metrics endpoint answers (the binaries serve

@@ -14,7 +14,10 @@
 //! - [`binaries`]: the service binaries, built for process-level tests.
 //! - [`bootstrap`]: topics and built-in schemas.
 //! - [`cluster`]: any number of service processes on loopback (scale-out
-//!   and shutdown tests).
+//!   and shutdown tests), each restartable as a supervisor would.
+//! - [`aggregates`]: ground truth: the aggregates of acknowledged events, the
+//!   table read back, and how the two compare.
+pub mod aggregates;
 pub mod binaries;
 pub mod bootstrap;
 pub mod certs;

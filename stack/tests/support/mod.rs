@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -44,20 +44,7 @@ fn ts(ms: i64) -> Option<prost_types::Timestamp> {
     })
 }
 
-/// One expected row of the aggregates table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub count: i64,
-    pub distinct: Option<i64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub sum: Option<f64>,
-    pub last: Option<f64>,
-    pub is_final: bool,
-}
-
-/// (event type, group key, window start ms)
-pub type RowKey = (String, String, i64);
+pub use tributary_stack::aggregates::{Row, RowKey, rows};
 
 /// A deterministic set of events: `clicks` ad clicks over 8 advertisers and
 /// `ticks` price ticks over 3 pairs × 3 sources, spread evenly over four
@@ -137,114 +124,8 @@ impl Workload {
 
     /// The final aggregates, computed from the distinct events.
     pub fn expected(&self) -> BTreeMap<RowKey, Row> {
-        #[derive(Default)]
-        struct Acc {
-            count: i64,
-            ips: BTreeSet<String>,
-            prices: Vec<(i64, f64)>,
-        }
-        let mut seen = BTreeSet::new();
-        let mut acc: BTreeMap<RowKey, Acc> = BTreeMap::new();
-        for event in &self.events {
-            if !seen.insert(event.idempotency_key.clone()) {
-                continue;
-            }
-            let at = event
-                .event_time
-                .as_ref()
-                .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
-                .expect("every event has a time");
-            let window = at.div_euclid(MINUTE) * MINUTE;
-            match &event.payload {
-                Some(Payload::AdClick(c)) => {
-                    let a = acc
-                        .entry(("ad_click".into(), c.advertiser_id.clone(), window))
-                        .or_default();
-                    a.count += 1;
-                    a.ips.insert(c.ip_address.clone());
-                }
-                Some(Payload::PriceTick(t)) => {
-                    let a = acc
-                        .entry((
-                            "price_tick".into(),
-                            format!("{}/{}", t.pair, t.source),
-                            window,
-                        ))
-                        .or_default();
-                    a.count += 1;
-                    a.prices.push((at, t.price));
-                }
-                _ => unreachable!("the workload has clicks and ticks only"),
-            }
-        }
-        acc.into_iter()
-            .map(|(key, a)| {
-                let row = if key.0 == "ad_click" {
-                    Row {
-                        count: a.count,
-                        distinct: Some(a.ips.len() as i64),
-                        min: None,
-                        max: None,
-                        sum: None,
-                        last: None,
-                        is_final: true,
-                    }
-                } else {
-                    let prices = a.prices.iter().map(|(_, p)| *p);
-                    Row {
-                        count: a.count,
-                        distinct: None,
-                        min: prices.clone().reduce(f64::min),
-                        max: prices.clone().reduce(f64::max),
-                        sum: Some(prices.sum()),
-                        last: a.prices.iter().max_by_key(|(at, _)| *at).map(|(_, p)| *p),
-                        is_final: true,
-                    }
-                };
-                (key, row)
-            })
-            .collect()
+        tributary_stack::aggregates::expected(&self.events, MINUTE)
     }
-}
-
-/// The aggregates table.
-pub async fn rows(pool: &sqlx::PgPool) -> anyhow::Result<BTreeMap<RowKey, Row>> {
-    type Raw = (
-        String,
-        String,
-        i64,
-        i64,
-        Option<i64>,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        bool,
-    );
-    let raw: Vec<Raw> = sqlx::query_as(
-        "SELECT event_type, group_key, (extract(epoch FROM window_start) * 1000)::int8,
-                count, distinct_count, min, max, sum, last, is_final
-         FROM aggregates",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(raw
-        .into_iter()
-        .map(|r| {
-            (
-                (r.0, r.1, r.2),
-                Row {
-                    count: r.3,
-                    distinct: r.4,
-                    min: r.5,
-                    max: r.6,
-                    sum: r.7,
-                    last: r.8,
-                    is_final: r.9,
-                },
-            )
-        })
-        .collect())
 }
 
 /// Waits up to `limit` until the table holds exactly `expected`; fails with
