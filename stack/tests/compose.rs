@@ -5,7 +5,8 @@
 //! they export spans to the collector's OTLP receiver;
 //! dependencies, Envoy's upstreams and Prometheus's targets name real
 //! services on the right ports; host ports do not collide; processors and
-//! sinks scale with the partitions set in `.env`.
+//! sinks scale with the partitions set in `.env`; the broker is the Apache
+//! Kafka version the tests run.
 use std::{collections::BTreeSet, path::Path, process::Command};
 
 use serde_yaml::Value;
@@ -40,6 +41,12 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         .keys()
         .map(|k| k.as_str().unwrap().to_string())
         .collect();
+    // The tests' Apache Kafka (dev/kafka/pom.xml) is the one compose runs.
+    assert_eq!(
+        services["kafka"]["image"].as_str(),
+        Some(format!("apache/kafka:{}", tributary_stack::apache_kafka::version()).as_str()),
+        "docker-compose's broker and the tests' differ"
+    );
     for required in [
         "kafka",
         "schema-registry",

@@ -4,7 +4,8 @@
 //! each killed twice within 3 s (the second kill lands while the first
 //! replacement is joining). Both must end with exact aggregates in Postgres
 //! within 30 s of the last restart: nothing lost, nothing counted twice, no
-//! group left without an owner for a partition.
+//! group left without an owner for a partition. Each runs on Tansu and on
+//! Apache Kafka.
 mod support;
 
 use std::time::{Duration, Instant};
@@ -14,9 +15,9 @@ use tributary_common::config::{KafkaArgs, RegistryArgs};
 use tributary_stack::{
     binaries::build_service_binaries,
     bootstrap,
+    broker::{Broker, BrokerKind},
     cluster::{self, Cluster, ServiceProcess},
     postgres::TestDatabase,
-    tansu::Tansu,
 };
 
 const STOP_LIMIT: Duration = Duration::from_secs(30);
@@ -26,7 +27,7 @@ const CONVERGENCE: Duration = Duration::from_secs(30);
 /// A running pipeline (registry, one ingest) with one processor and one
 /// sink, each a static member of its group as a deployment would run it.
 struct Pipeline {
-    _tansu: Tansu,
+    _broker: Broker,
     _database: TestDatabase,
     pool: sqlx::PgPool,
     cluster: Cluster,
@@ -48,15 +49,15 @@ fn with_instance(
 }
 
 impl Pipeline {
-    async fn start(name: &str) -> anyhow::Result<Self> {
+    async fn start(name: &str, broker: BrokerKind) -> anyhow::Result<Self> {
         let bin_dir = build_service_binaries()?;
-        let (tansu, database) = tokio::try_join!(Tansu::start(), TestDatabase::create())?;
+        let (broker, database) = tokio::try_join!(Broker::start(broker), TestDatabase::create())?;
         let pool = sqlx::PgPool::connect(database.url()).await?;
         tributary_store::migrate(&pool).await?;
-        let kafka = KafkaArgs::for_brokers(tansu.brokers());
+        let kafka = KafkaArgs::for_brokers(broker.brokers());
         let mut cluster = Cluster {
             bin_dir,
-            log_dir: cluster::log_dir(name)?,
+            log_dir: cluster::log_dir(&format!("{name}-{}", broker.kind()))?,
             kafka: kafka.clone(),
             registry: RegistryArgs::at(String::new()),
             database_url: database.url().to_string(),
@@ -72,7 +73,7 @@ impl Pipeline {
         Cluster::wait_for_metrics(&mut sink).await?;
         let ingest = cluster.ingest("ingest").await?;
         Ok(Self {
-            _tansu: tansu,
+            _broker: broker,
             _database: database,
             pool,
             cluster,
@@ -158,10 +159,32 @@ async fn expect_exact(
 }
 
 #[tokio::test]
-async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_timeout_recover_exactly()
+async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_timeout_recover_exactly_on_tansu()
 -> anyhow::Result<()> {
+    restart_within_the_session(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_timeout_recover_exactly_on_kafka()
+-> anyhow::Result<()> {
+    restart_within_the_session(BrokerKind::Kafka).await
+}
+
+#[tokio::test]
+async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recover_exactly_on_tansu()
+-> anyhow::Result<()> {
+    kill_again_during_the_join(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recover_exactly_on_kafka()
+-> anyhow::Result<()> {
+    kill_again_during_the_join(BrokerKind::Kafka).await
+}
+
+async fn restart_within_the_session(broker: BrokerKind) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut pipeline = Pipeline::start("kill-restart").await?;
+    let mut pipeline = Pipeline::start("kill-restart", broker).await?;
     eprintln!("pipeline up after {:?}", started.elapsed());
     let workload = Workload::new(2400, 600);
     let total = workload.events.len();
@@ -183,10 +206,8 @@ async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_tim
     pipeline.stop().await
 }
 
-#[tokio::test]
-async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recover_exactly()
--> anyhow::Result<()> {
-    let mut pipeline = Pipeline::start("kill-twice").await?;
+async fn kill_again_during_the_join(broker: BrokerKind) -> anyhow::Result<()> {
+    let mut pipeline = Pipeline::start("kill-twice", broker).await?;
     let workload = Workload::new(2400, 600);
     let total = workload.events.len();
     let progress = Progress::new(total / 3);

@@ -4,6 +4,8 @@
 //! they start.
 //!
 //! - [`tansu`]: a Kafka-compatible broker as a child process on a free port.
+//! - [`apache_kafka`]: Apache Kafka's broker (KRaft) the same way.
+//! - [`broker`]: either of them behind one interface.
 //! - [`postgres`]: the stack's database, and a fresh database per test.
 //! - [`private_postgres`]: a Postgres server of a test's own, to crash and restart.
 //! - [`registry`]: the Schema Registry in-process on port 0.
@@ -18,8 +20,10 @@
 //! - [`aggregates`]: ground truth: the aggregates of acknowledged events, the
 //!   table read back, and how the two compare.
 pub mod aggregates;
+pub mod apache_kafka;
 pub mod binaries;
 pub mod bootstrap;
+pub mod broker;
 pub mod certs;
 pub mod cluster;
 pub mod events;

@@ -5,14 +5,10 @@
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context as _, bail};
-use rdkafka::{
-    ClientConfig,
-    consumer::{BaseConsumer, Consumer as _},
-};
+use anyhow::Context as _;
 use tokio::process::Command;
 
 use crate::process::ChildProcess;
@@ -179,40 +175,8 @@ impl Tansu {
     }
 
     async fn wait_until_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.process.try_wait()? {
-                bail!(
-                    "tansu exited with {status} before it was ready; log {}:\n{}",
-                    self.process.log_path().display(),
-                    self.process.log_tail(20)
-                );
-            }
-            let brokers = self.brokers();
-            let ready = tokio::task::spawn_blocking(move || {
-                let consumer: BaseConsumer = ClientConfig::new()
-                    .set("bootstrap.servers", &brokers)
-                    .set("log_level", "0")
-                    .create()
-                    .ok()?;
-                consumer
-                    .fetch_metadata(None, Duration::from_millis(500))
-                    .ok()
-            })
-            .await?;
-            if ready.is_some() {
-                return Ok(());
-            }
-            if started.elapsed() > limit {
-                bail!(
-                    "tansu on {} not ready after {limit:?}; log {}:\n{}",
-                    self.addr,
-                    self.process.log_path().display(),
-                    self.process.log_tail(20)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let brokers = self.brokers();
+        crate::broker::wait_for_metadata(&brokers, &mut self.process, limit).await
     }
 
     /// The bootstrap servers string, e.g. `127.0.0.1:40123`.

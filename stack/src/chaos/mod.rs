@@ -1,5 +1,5 @@
 //! `tributary-chaos`: the whole pipeline as real processes on a durable
-//! broker, driven through the Rust SDK's resending sender while a seeded
+//! broker (Tansu or Apache Kafka), driven through the Rust SDK's resending sender while a seeded
 //! schedule of faults crashes its parts, then compared with the ground truth
 //! recomputed from the events ingest acknowledged. The run passes only when
 //! Postgres holds exactly those events' aggregates: every window, nothing
@@ -29,10 +29,10 @@ use tributary_proto::v1::Event;
 use tributary_testkit::{
     aggregates::{self, Comparison},
     bootstrap,
+    broker::{Broker, BrokerKind},
     cluster::{self, Cluster, ServiceProcess},
     postgres,
     private_postgres::PrivatePostgres,
-    tansu::Tansu,
 };
 
 /// The processor's window in a chaos run: short, so the last windows close
@@ -80,6 +80,10 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub no_broker_faults: bool,
 
+    /// The broker: Tansu (SQLite storage) or Apache Kafka (KRaft).
+    #[arg(long, value_enum, default_value_t = BrokerKind::Tansu)]
+    pub broker: BrokerKind,
+
     /// Partitions of every topic.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
@@ -106,7 +110,7 @@ struct Parts {
     ingest: ServiceProcess,
     processor: ServiceProcess,
     sink: ServiceProcess,
-    broker: Tansu,
+    broker: Broker,
     postgres: PrivatePostgres,
 }
 
@@ -125,7 +129,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     let faults = schedule::generate(seed, args.faults.unwrap_or_else(schedule::kinds), |t| {
         !(args.no_broker_faults && t == Target::Broker)
     });
-    println!("tributary-chaos: {total} events, seed {seed} (replay with --seed {seed})");
+    println!(
+        "tributary-chaos: {total} events on {}, seed {seed} (replay with --seed {seed})",
+        args.broker
+    );
     println!("schedule:");
     for fault in &faults {
         println!("  {fault}");
@@ -149,7 +156,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
         .connect(&database_url)
         .await?;
     tributary_store::migrate(&pool).await?;
-    let broker = Tansu::start().await?;
+    let broker = Broker::start(args.broker).await?;
     let kafka = KafkaArgs::for_brokers(broker.brokers());
     let mut cluster = Cluster {
         bin_dir,
@@ -299,7 +306,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     for example in &comparison.examples {
         println!("  differs: {example}");
     }
-    println!("  replay: dev/chaos --events {total} --seed {seed}");
+    println!(
+        "  replay: dev/chaos --broker {} --events {total} --seed {seed}",
+        args.broker
+    );
 
     let mut parts = Arc::try_unwrap(parts)
         .map_err(|_| anyhow::anyhow!("the supervisor still holds the parts"))?
