@@ -30,7 +30,7 @@ fn start_ingest(
     Ok(tokio::process::Command::new(binary)
         .env("TRIBUTARY_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
         .env("TRIBUTARY_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env("TRIBUTARY_KAFKA_BROKERS", stack.tansu.brokers())
+        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
         .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
         .env("DATABASE_URL", stack.database.url())
         .env("TRIBUTARY_LOG_FORMAT", "json")

@@ -141,7 +141,7 @@ async fn while_the_broker_is_down_calls_fail_unavailable_in_bounded_time_and_tra
         .await?;
     wait_for_status(&url, ServingStatus::Serving).await?;
 
-    stack.tansu.kill().await?;
+    stack.broker.kill().await?;
     let started = std::time::Instant::now();
     let status = client
         .submit_event(SubmitEventRequest {
@@ -164,7 +164,7 @@ async fn while_the_broker_is_down_calls_fail_unavailable_in_bounded_time_and_tra
     );
     wait_for_status(&url, ServingStatus::NotServing).await?;
 
-    stack.tansu.restart().await?;
+    stack.broker.restart().await?;
     wait_for_status(&url, ServingStatus::Serving).await?;
     let mut recovered = None;
     for attempt in 0..20 {
@@ -184,7 +184,7 @@ async fn while_the_broker_is_down_calls_fail_unavailable_in_bounded_time_and_tra
     if recovered.is_none() {
         eprintln!(
             "{}",
-            std::fs::read_to_string(stack.tansu.log_path()).unwrap_or_default()
+            std::fs::read_to_string(stack.broker.log_path()).unwrap_or_default()
         );
     }
     let ack = recovered.expect("traffic never resumed after the broker returned");
@@ -295,7 +295,7 @@ async fn requests_beyond_the_concurrency_limit_are_refused_with_resource_exhaust
         })
         .await?;
     // With the broker gone, a call holds its slot until the produce timeout.
-    stack.tansu.kill().await?;
+    stack.broker.kill().await?;
     let mut holder = client.clone();
     let held = tokio::spawn(async move {
         holder

@@ -536,7 +536,7 @@ async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_lo
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
     let spawn = |idle_advance: &str| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-processor"))
-            .env("TRIBUTARY_KAFKA_BROKERS", stack.tansu.brokers())
+            .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
             .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
             .env("TRIBUTARY_IDLE_ADVANCE", idle_advance)
             .env("TRIBUTARY_EMIT_INTERVAL", "200ms")

@@ -289,7 +289,7 @@ async fn the_sink_binary_killed_with_sigkill_mid_stream_resumes_exactly() -> any
     }
     let spawn = || {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-sink"))
-            .env("TRIBUTARY_KAFKA_BROKERS", stack.tansu.brokers())
+            .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
             .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
             .env("DATABASE_URL", stack.database.url())
             .env("TRIBUTARY_MIGRATE", "true")

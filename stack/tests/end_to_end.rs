@@ -9,7 +9,7 @@ use tributary_proto::v1::{
     SubmitBatchRequest, event::Payload, event_result::Outcome,
     ingest_service_client::IngestServiceClient, query_service_client::QueryServiceClient,
 };
-use tributary_stack::{TestStack, ingest::RunningIngest, processor, sink};
+use tributary_stack::{TestStack, broker::BrokerKind, ingest::RunningIngest, processor, sink};
 
 const MINUTE: i64 = 60_000;
 
@@ -82,9 +82,19 @@ fn row(a: &Aggregate) -> Row {
 }
 
 #[tokio::test]
-async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly() -> anyhow::Result<()>
-{
-    let stack = TestStack::start().await?;
+async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly_on_tansu()
+-> anyhow::Result<()> {
+    events_come_out_of_get_aggregates_exactly(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly_on_kafka()
+-> anyhow::Result<()> {
+    events_come_out_of_get_aggregates_exactly(BrokerKind::Kafka).await
+}
+
+async fn events_come_out_of_get_aggregates_exactly(broker: BrokerKind) -> anyhow::Result<()> {
+    let stack = TestStack::start_on(broker).await?;
     let sink = sink::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, processor::quick_windows).await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;

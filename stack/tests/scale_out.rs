@@ -15,9 +15,9 @@ use tributary_common::config::{KafkaArgs, RegistryArgs};
 use tributary_stack::{
     binaries::build_service_binaries,
     bootstrap,
+    broker::{Broker, BrokerKind},
     cluster::{self, Cluster, ServiceProcess},
     postgres::TestDatabase,
-    tansu::Tansu,
 };
 
 const STOP_LIMIT: Duration = Duration::from_secs(30);
@@ -27,16 +27,26 @@ async fn positive(service: &ServiceProcess, series: &str) -> anyhow::Result<bool
 }
 
 #[tokio::test]
-async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_mid_run()
+async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_mid_run_on_tansu()
 -> anyhow::Result<()> {
+    scale_out(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_mid_run_on_kafka()
+-> anyhow::Result<()> {
+    scale_out(BrokerKind::Kafka).await
+}
+
+async fn scale_out(broker: BrokerKind) -> anyhow::Result<()> {
     let bin_dir = build_service_binaries()?;
-    let (tansu, database) = tokio::try_join!(Tansu::start(), TestDatabase::create())?;
+    let (broker, database) = tokio::try_join!(Broker::start(broker), TestDatabase::create())?;
     let pool = sqlx::PgPool::connect(database.url()).await?;
     tributary_store::migrate(&pool).await?;
-    let kafka = KafkaArgs::for_brokers(tansu.brokers());
+    let kafka = KafkaArgs::for_brokers(broker.brokers());
     let mut cluster = Cluster {
         bin_dir,
-        log_dir: cluster::log_dir("scale-out")?,
+        log_dir: cluster::log_dir(&format!("scale-out-{}", broker.kind()))?,
         kafka: kafka.clone(),
         registry: RegistryArgs::at(String::new()),
         database_url: database.url().to_string(),

@@ -36,6 +36,7 @@ use tributary_stack::{
     TestStack,
     binaries::build_service_binaries,
     bootstrap,
+    broker::BrokerKind,
     cluster::{self, Cluster},
     ingest::RunningIngest,
     postgres::TestDatabase,
@@ -369,9 +370,19 @@ async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_
 }
 
 #[tokio::test]
-async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_exact()
+async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_exact_on_tansu()
 -> anyhow::Result<()> {
-    let stack = TestStack::start().await?;
+    stopped_mid_run_and_restarted_end_exact(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_exact_on_kafka()
+-> anyhow::Result<()> {
+    stopped_mid_run_and_restarted_end_exact(BrokerKind::Kafka).await
+}
+
+async fn stopped_mid_run_and_restarted_end_exact(broker: BrokerKind) -> anyhow::Result<()> {
+    let stack = TestStack::start_on(broker).await?;
     let pool = sqlx::PgPool::connect(stack.database.url()).await?;
     tributary_store::migrate(&pool).await?;
     let kafka = stack.kafka();

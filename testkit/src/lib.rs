@@ -40,8 +40,8 @@ use tributary_common::config::{KafkaArgs, RegistryArgs};
 /// and a registry over it. Each test starts its own, so tests run in parallel
 /// without sharing state; all of it is torn down when dropped.
 pub struct TestStack {
-    /// The broker.
-    pub tansu: tansu::Tansu,
+    /// The broker (Tansu unless started with [`TestStack::start_on`]).
+    pub broker: broker::Broker,
     /// The test's database.
     pub database: postgres::TestDatabase,
     /// The registry, backed by `database`.
@@ -57,14 +57,21 @@ pub struct TestStack {
 pub const GUARDED_REGISTRY_WRITER: &str = "pipeline:pipeline-secret";
 
 impl TestStack {
-    /// Starts the broker, the database and the registry.
+    /// Starts the broker (Tansu), the database and the registry.
     pub async fn start() -> anyhow::Result<Self> {
-        let (tansu, database) =
-            tokio::try_join!(tansu::Tansu::start(), postgres::TestDatabase::create())?;
+        Self::start_on(broker::BrokerKind::Tansu).await
+    }
+
+    /// Like [`TestStack::start`], on the broker `kind`.
+    pub async fn start_on(kind: broker::BrokerKind) -> anyhow::Result<Self> {
+        let (broker, database) = tokio::try_join!(
+            broker::Broker::start(kind),
+            postgres::TestDatabase::create()
+        )?;
         let registry = registry::RunningRegistry::start(database.url()).await?;
         Ok(Self {
             registry_args: RegistryArgs::at(registry.url()),
-            tansu,
+            broker,
             database,
             registry,
             _certificates: None,
@@ -75,8 +82,10 @@ impl TestStack {
     /// CA) and lets in only authenticated users: the services reach it as
     /// the writer [`GUARDED_REGISTRY_WRITER`], trusting the CA.
     pub async fn start_guarded() -> anyhow::Result<Self> {
-        let (tansu, database) =
-            tokio::try_join!(tansu::Tansu::start(), postgres::TestDatabase::create())?;
+        let (broker, database) = tokio::try_join!(
+            broker::Broker::start(broker::BrokerKind::Tansu),
+            postgres::TestDatabase::create()
+        )?;
         let certificates = certs::TestCertificates::generate()?;
         let mut config = tributary_registry::config::RegistryConfig::new(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -96,7 +105,7 @@ impl TestStack {
             registry_args: RegistryArgs::at(registry.url())
                 .with_basic_auth(GUARDED_REGISTRY_WRITER)
                 .with_ca(certificates.ca()),
-            tansu,
+            broker,
             database,
             registry,
             _certificates: Some(certificates),
@@ -105,7 +114,7 @@ impl TestStack {
 
     /// Kafka settings pointing at this stack's broker.
     pub fn kafka(&self) -> KafkaArgs {
-        KafkaArgs::for_brokers(self.tansu.brokers())
+        KafkaArgs::for_brokers(self.broker.brokers())
     }
 
     /// Registry settings pointing at this stack's registry.
