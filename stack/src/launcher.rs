@@ -1,4 +1,4 @@
-//! The local stack: Tansu, the database, the registry and every service that
+//! The local stack: the broker (Tansu or Apache Kafka), the database, the registry and every service that
 //! is built so far, started in dependency order, their endpoints printed,
 //! and everything stopped cleanly on Ctrl-C or SIGTERM. This is the one place
 //! services are wired into the local stack.
@@ -15,7 +15,10 @@ use tributary_common::{
     kafka, shutdown,
 };
 use tributary_testkit::{
-    bootstrap, postgres,
+    apache_kafka::ApacheKafka,
+    bootstrap,
+    broker::{Broker, BrokerKind},
+    postgres,
     process::{ChildProcess, wait_for_http, wait_for_http_with},
     tansu,
 };
@@ -25,14 +28,20 @@ use tributary_testkit::{
 #[command(
     name = "tributary-stack",
     version,
-    about = "Runs the whole Tributary pipeline locally: Tansu, the registry and the services, against local Postgres"
+    about = "Runs the whole Tributary pipeline locally: a broker (Tansu or Apache Kafka), the registry and the services, against local Postgres"
 )]
 pub struct LauncherConfig {
     /// Partitions of every topic the stack creates.
     #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 4)]
     pub partitions: i32,
 
-    /// Port of the Tansu broker on 127.0.0.1.
+    /// The broker: Tansu (starts in a second; records in `tansu.db` in the
+    /// data directory) or Apache Kafka (KRaft, from `dev/setup`; records in
+    /// `kafka/` in the data directory, its controller on the next port).
+    #[arg(long, env = "TRIBUTARY_BROKER", value_enum, default_value_t = BrokerKind::Tansu)]
+    pub broker: BrokerKind,
+
+    /// Port of the broker on 127.0.0.1.
     #[arg(long, env = "TRIBUTARY_KAFKA_PORT", default_value_t = 9092)]
     pub kafka_port: u16,
 
@@ -128,9 +137,25 @@ pub async fn run(config: LauncherConfig) -> anyhow::Result<()> {
     tracing::info!(database = %config.database_url, "database ready");
 
     // The broker keeps its records in the data directory, so they survive a restart of the stack.
-    let storage = tansu::Storage::Sqlite(data_dir.join("tansu.db"));
-    let mut broker =
-        tansu::Tansu::start_with(storage, config.kafka_port, &data_dir.join("tansu.log")).await?;
+    let mut broker = match config.broker {
+        BrokerKind::Tansu => {
+            let storage = tansu::Storage::Sqlite(data_dir.join("tansu.db"));
+            Broker::Tansu(
+                tansu::Tansu::start_with(storage, config.kafka_port, &data_dir.join("tansu.log"))
+                    .await?,
+            )
+        }
+        BrokerKind::Kafka => {
+            let controller = config
+                .kafka_port
+                .checked_add(1)
+                .context("no port after --kafka-port for Kafka's controller")?;
+            Broker::Kafka(
+                ApacheKafka::start_in(&data_dir.join("kafka"), config.kafka_port, controller)
+                    .await?,
+            )
+        }
+    };
     let kafka = KafkaArgs::for_brokers(broker.brokers());
     tracing::info!(brokers = %kafka.brokers, "broker ready");
 
@@ -164,8 +189,12 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, topics: &[String]
     let (grpc, http) = (config.ingest_grpc_addr, config.ingest_http_addr);
     println!();
     println!("Tributary local stack is up (Ctrl-C stops it):");
+    let broker = match config.broker {
+        BrokerKind::Tansu => "Kafka (Tansu)    ",
+        BrokerKind::Kafka => "Kafka (Apache)   ",
+    };
     println!(
-        "  Kafka (Tansu)    {}   topics: {}",
+        "  {broker}{}   topics: {}",
         kafka.brokers,
         topics.join(", ")
     );
@@ -353,7 +382,7 @@ async fn watch(services: &mut [ChildProcess]) -> String {
 
 /// Stops services in reverse start order, then the broker. Returns whether
 /// every service exited by itself with status 0.
-async fn stop_all(services: &mut Vec<ChildProcess>, broker: &mut tansu::Tansu) -> bool {
+async fn stop_all(services: &mut Vec<ChildProcess>, broker: &mut Broker) -> bool {
     let mut clean = true;
     while let Some(mut service) = services.pop() {
         match service.terminate(Duration::from_secs(30)).await {

@@ -15,6 +15,16 @@ use tributary_stack::{postgres::TestDatabase, tansu::free_port};
 #[tokio::test]
 async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_sigterm()
 -> anyhow::Result<()> {
+    comes_up_and_stops_cleanly("tansu", "Kafka (Tansu)    ").await
+}
+
+#[tokio::test]
+async fn the_stack_on_apache_kafka_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly()
+-> anyhow::Result<()> {
+    comes_up_and_stops_cleanly("kafka", "Kafka (Apache)   ").await
+}
+
+async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Result<()> {
     let bin_dir = tributary_stack::binaries::build_service_binaries()?;
     let holder = TestDatabase::create().await?;
     // A database the launcher must create itself.
@@ -24,6 +34,7 @@ async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_
     let data_dir = std::env::temp_dir().join(format!("tributary-stack-test-{kafka_port}"));
 
     let mut launcher = Command::new(env!("CARGO_BIN_EXE_tributary-stack"))
+        .args(["--broker", broker])
         .args(["--partitions", "2", "--kafka-port", &kafka_port.to_string()])
         .args(["--registry-addr", &format!("127.0.0.1:{registry_port}")])
         .args(["--ingest-grpc-addr", &format!("127.0.0.1:{grpc_port}")])
@@ -54,7 +65,7 @@ async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_
     let printed = printed.join("\n");
     assert!(printed.contains("Tributary local stack is up"), "{printed}");
     assert!(
-        printed.contains(&format!("Kafka (Tansu)    127.0.0.1:{kafka_port}")),
+        printed.contains(&format!("{banner}127.0.0.1:{kafka_port}")),
         "{printed}"
     );
     assert!(

@@ -46,17 +46,36 @@ pub fn home() -> anyhow::Result<PathBuf> {
 /// a shared 24 GiB machine running many.
 const HEAP: &str = "-Xmx512m";
 
-/// A running Apache Kafka broker, killed and its data removed when dropped.
+/// A running Apache Kafka broker, killed when dropped (and its data removed
+/// when it was started in a temporary directory).
 pub struct ApacheKafka {
     process: ChildProcess,
     port: u16,
     dir: PathBuf,
+    /// `dir` is removed when the broker is dropped.
+    temporary: bool,
 }
 
 impl ApacheKafka {
     /// Starts a broker on free loopback ports with a copy of the formatted
-    /// storage template, and waits until it answers metadata requests.
+    /// storage template in a fresh temporary directory (removed when the
+    /// broker is dropped), and waits until it answers metadata requests.
     pub async fn start() -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!(
+            "tributary-kafka-{port}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut kafka = Self::start_in(&dir, port, free_port()?).await?;
+        kafka.temporary = true;
+        Ok(kafka)
+    }
+
+    /// Starts a broker with its data and log in `dir` (made from the storage
+    /// template the first time, kept afterwards, so records survive a
+    /// restart), serving clients on `port` and its controller on
+    /// `controller`, and waits until it answers metadata requests.
+    pub async fn start_in(dir: &Path, port: u16, controller: u16) -> anyhow::Result<Self> {
         let home = home()?;
         let template = home.join("storage-template");
         anyhow::ensure!(
@@ -65,27 +84,29 @@ impl ApacheKafka {
             version(),
             home.display()
         );
-        let (port, controller) = (free_port()?, free_port()?);
-        let dir = std::env::temp_dir().join(format!(
-            "tributary-kafka-{port}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
         let data = dir.join("data");
-        std::fs::create_dir_all(&data)
-            .with_context(|| format!("cannot create {}", data.display()))?;
-        for entry in std::fs::read_dir(&template)
-            .with_context(|| format!("cannot read {}", template.display()))?
-        {
-            let entry = entry?;
-            std::fs::copy(entry.path(), data.join(entry.file_name()))?;
+        if !data.join("meta.properties").is_file() {
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("cannot create {}", data.display()))?;
+            for entry in std::fs::read_dir(&template)
+                .with_context(|| format!("cannot read {}", template.display()))?
+            {
+                let entry = entry?;
+                std::fs::copy(entry.path(), data.join(entry.file_name()))?;
+            }
         }
         std::fs::write(
             dir.join("server.properties"),
             server_properties(port, controller, &data),
         )?;
         std::fs::write(dir.join("log4j.properties"), LOG4J)?;
-        let process = spawn(&home, &dir)?;
-        let mut kafka = Self { process, port, dir };
+        let process = spawn(&home, dir)?;
+        let mut kafka = Self {
+            process,
+            port,
+            dir: dir.to_path_buf(),
+            temporary: false,
+        };
         if let Err(error) = kafka.wait_until_ready().await {
             let _ = kafka.process.kill().await;
             return Err(error);
@@ -131,7 +152,9 @@ impl ApacheKafka {
 
 impl Drop for ApacheKafka {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
