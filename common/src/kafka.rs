@@ -94,25 +94,22 @@ pub fn producer_config(args: &KafkaArgs) -> ClientConfig {
 }
 
 /// A consumer in `group` that starts from the earliest offset when the group
-/// has none (see [`CONSUMER_DEFAULTS`]).
+/// has none (see [`CONSUMER_DEFAULTS`]), a dynamic member.
 pub fn consumer_config(args: &KafkaArgs, group: &str) -> ClientConfig {
-    let mut config = config_with(args, CONSUMER_DEFAULTS);
-    config.set("group.id", group);
-    config
+    member_config(args, group, &MembershipArgs::default())
 }
 
 /// A service's consumer: in `group`, as the static member
-/// `membership.instance_id` when one is set (see [`MembershipArgs`]).
+/// `membership.instance_id` when one is set (see [`MembershipArgs`]), with
+/// the static member's longer session; an operator's property still wins.
 pub fn member_config(args: &KafkaArgs, group: &str, membership: &MembershipArgs) -> ClientConfig {
-    let mut config = consumer_config(args, group);
+    let mut defaults = CONSUMER_DEFAULTS.to_vec();
     if let Some(instance) = &membership.instance_id {
-        config.set("group.instance.id", instance);
-        config.set("session.timeout.ms", STATIC_SESSION_TIMEOUT_MS);
+        defaults.push(("group.instance.id", instance));
+        defaults.push(("session.timeout.ms", STATIC_SESSION_TIMEOUT_MS));
     }
-    // An operator's property wins here too.
-    for (key, value) in &args.properties {
-        config.set(key, value);
-    }
+    let mut config = config_with(args, &defaults);
+    config.set("group.id", group);
     config
 }
 

@@ -11,10 +11,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows};
-use tributary_common::config::{KafkaArgs, RegistryArgs};
+use tributary_common::config::KafkaArgs;
 use tributary_stack::{
     binaries::build_service_binaries,
-    bootstrap,
     broker::{Broker, BrokerKind},
     cluster::{self, Cluster, ServiceProcess},
     postgres::TestDatabase,
@@ -55,17 +54,14 @@ impl Pipeline {
         let pool = sqlx::PgPool::connect(database.url()).await?;
         tributary_store::migrate(&pool).await?;
         let kafka = KafkaArgs::for_brokers(broker.brokers());
-        let mut cluster = Cluster {
+        let (cluster, registry) = Cluster::bootstrap(
             bin_dir,
-            log_dir: cluster::log_dir(&format!("{name}-{}", broker.kind()))?,
-            kafka: kafka.clone(),
-            registry: RegistryArgs::at(String::new()),
-            database_url: database.url().to_string(),
-        };
-        let registry = cluster.registry("registry").await?;
-        cluster.registry = RegistryArgs::at(registry.http_url());
-        bootstrap::create_topics(&kafka, 4).await?;
-        bootstrap::register_schemas(&kafka, &cluster.registry).await?;
+            cluster::log_dir(&format!("{name}-{}", broker.kind()))?,
+            kafka,
+            database.url().to_string(),
+            4,
+        )
+        .await?;
         let mut processor =
             cluster.processor("processor-0", &with_instance(PROCESSOR_ENV, "processor-0"))?;
         let mut sink = cluster.sink("sink-0", &with_instance(SINK_ENV, "sink-0"))?;

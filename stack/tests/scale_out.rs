@@ -11,10 +11,9 @@ use std::time::Duration;
 use support::{
     PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows, wait_until,
 };
-use tributary_common::config::{KafkaArgs, RegistryArgs};
+use tributary_common::config::KafkaArgs;
 use tributary_stack::{
     binaries::build_service_binaries,
-    bootstrap,
     broker::{Broker, BrokerKind},
     cluster::{self, Cluster, ServiceProcess},
     postgres::TestDatabase,
@@ -44,17 +43,14 @@ async fn scale_out(broker: BrokerKind) -> anyhow::Result<()> {
     let pool = sqlx::PgPool::connect(database.url()).await?;
     tributary_store::migrate(&pool).await?;
     let kafka = KafkaArgs::for_brokers(broker.brokers());
-    let mut cluster = Cluster {
+    let (cluster, mut registry) = Cluster::bootstrap(
         bin_dir,
-        log_dir: cluster::log_dir(&format!("scale-out-{}", broker.kind()))?,
-        kafka: kafka.clone(),
-        registry: RegistryArgs::at(String::new()),
-        database_url: database.url().to_string(),
-    };
-    let mut registry = cluster.registry("registry").await?;
-    cluster.registry = RegistryArgs::at(registry.http_url());
-    bootstrap::create_topics(&kafka, 4).await?;
-    bootstrap::register_schemas(&kafka, &cluster.registry).await?;
+        cluster::log_dir(&format!("scale-out-{}", broker.kind()))?,
+        kafka,
+        database.url().to_string(),
+        4,
+    )
+    .await?;
 
     let mut sinks = [
         cluster.sink("sink-1", SINK_ENV)?,

@@ -4,8 +4,8 @@ use std::{path::PathBuf, process::Command};
 
 use anyhow::Context as _;
 
-/// Builds every service binary (a no-op when they are up to date) and
-/// returns the directory they are in.
+/// Builds every binary of the workspace (a no-op when they are up to date,
+/// as after `dev/test`'s own build) and returns the directory they are in.
 pub fn build_service_binaries() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -21,10 +21,11 @@ pub fn build_service_binaries() -> anyhow::Result<PathBuf> {
         }
     }
     let status = command
-        .args(["build", "--quiet", "--bins"])
-        .args(["-p", "tributary-registry", "-p", "tributary-ingest"])
-        .args(["-p", "tributary-processor", "-p", "tributary-sink"])
-        .args(["-p", "tributary-query", "-p", "tributary-server"])
+        // The workspace's binaries, as `dev/test` builds them before the
+        // tests start: the same command, so here it is a no-op. Picking
+        // packages (`-p`) would unify features differently and rebuild the
+        // services inside the first test that asks, past its timeout.
+        .args(["build", "--quiet", "--workspace", "--bins"])
         .status()
         .context("cannot run cargo")?;
     anyhow::ensure!(status.success(), "cannot build the service binaries");

@@ -1,18 +1,18 @@
 //! The broker a test runs against: Tansu (it starts in a second) or Apache
 //! Kafka (the broker production runs), behind one interface, so one test
 //! body runs on both.
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
-use anyhow::bail;
 use rdkafka::{
     ClientConfig,
     consumer::{BaseConsumer, Consumer as _},
 };
 
-use crate::{apache_kafka::ApacheKafka, process::ChildProcess, tansu::Tansu};
+use crate::{
+    apache_kafka::ApacheKafka,
+    process::{ChildProcess, wait_until_ready},
+    tansu::Tansu,
+};
 
 /// Which broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,39 +107,25 @@ pub(crate) async fn wait_for_metadata(
     process: &mut ChildProcess,
     limit: Duration,
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = process.try_wait()? {
-            bail!(
-                "{} exited with {status} before it was ready; log {}:\n{}",
-                process.name(),
-                process.log_path().display(),
-                process.log_tail(20)
-            );
-        }
+    let what = format!("Kafka metadata requests on {brokers}");
+    wait_until_ready(process, &what, limit, || {
         let bootstrap = brokers.to_string();
-        let ready = tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("log_level", "0")
-                .create()
-                .ok()?;
-            consumer
-                .fetch_metadata(None, Duration::from_millis(500))
-                .ok()
-        })
-        .await?;
-        if ready.is_some() {
-            return Ok(());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &bootstrap)
+                    .set("log_level", "0")
+                    .create()
+                    .ok()?;
+                consumer
+                    .fetch_metadata(None, Duration::from_millis(500))
+                    .ok()
+            })
+            .await
+            .ok()
+            .flatten()
+            .is_some()
         }
-        if started.elapsed() > limit {
-            bail!(
-                "{} on {brokers} not ready after {limit:?}; log {}:\n{}",
-                process.name(),
-                process.log_path().display(),
-                process.log_tail(20)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }

@@ -217,6 +217,31 @@ impl Cluster {
         Ok(())
     }
 
+    /// A cluster of the binaries in `bin_dir` on `kafka` and `database_url`,
+    /// logging to `log_dir`, with its registry started (the `registry`
+    /// process, returned) over that database, the pipeline's topics created
+    /// with `partitions` partitions and the built-in schemas registered.
+    pub async fn bootstrap(
+        bin_dir: PathBuf,
+        log_dir: PathBuf,
+        kafka: KafkaArgs,
+        database_url: String,
+        partitions: i32,
+    ) -> anyhow::Result<(Self, ServiceProcess)> {
+        let mut cluster = Cluster {
+            bin_dir,
+            log_dir,
+            kafka,
+            registry: RegistryArgs::at(String::new()),
+            database_url,
+        };
+        let registry = cluster.registry("registry").await?;
+        cluster.registry = RegistryArgs::at(registry.http_url());
+        crate::bootstrap::create_topics(&cluster.kafka, partitions).await?;
+        crate::bootstrap::register_schemas(&cluster.kafka, &cluster.registry).await?;
+        Ok((cluster, registry))
+    }
+
     /// Starts a registry over the cluster's database, without waiting.
     pub fn spawn_registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
         let (metrics, http) = (loopback()?, loopback()?);

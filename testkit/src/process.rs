@@ -143,26 +143,43 @@ pub async fn wait_for_http_with(
     url: &str,
     process: &mut ChildProcess,
 ) -> anyhow::Result<()> {
+    wait_until_ready(process, url, Duration::from_secs(30), || async {
+        matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+    })
+    .await
+}
+
+/// Polls `ready` every 100 ms until it holds; fails with the log's tail
+/// when `process` exits first, or after `limit` (`what` names the check).
+pub async fn wait_until_ready<F, Fut>(
+    process: &mut ChildProcess,
+    what: &str,
+    limit: Duration,
+    mut ready: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let started = Instant::now();
     loop {
         if let Some(status) = process.try_wait()? {
             bail!(
-                "{} exited with {status}; log {}:\n{}",
+                "{} exited with {status} before it was ready; log {}:\n{}",
                 process.name(),
                 process.log_path().display(),
                 process.log_tail(20)
             );
         }
-        if let Ok(response) = client.get(url).send().await
-            && response.status().is_success()
-        {
+        if ready().await {
             return Ok(());
         }
-        if started.elapsed() > Duration::from_secs(30) {
+        if started.elapsed() > limit {
             bail!(
-                "{} did not answer {url} within 30 s; log {}",
+                "{} did not answer {what} within {limit:?}; log {}:\n{}",
                 process.name(),
-                process.log_path().display()
+                process.log_path().display(),
+                process.log_tail(20)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -24,11 +24,10 @@ use chrono::Utc;
 use schedule::{Fault, Target};
 use tokio::sync::Mutex;
 use tributary_client::{Client, Outcome, SenderOptions, event};
-use tributary_common::config::{KafkaArgs, RegistryArgs};
+use tributary_common::config::KafkaArgs;
 use tributary_proto::v1::Event;
 use tributary_testkit::{
     aggregates::{self, Comparison},
-    bootstrap,
     broker::{Broker, BrokerKind},
     cluster::{self, Cluster, ServiceProcess},
     postgres,
@@ -158,17 +157,14 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     tributary_store::migrate(&pool).await?;
     let broker = Broker::start(args.broker).await?;
     let kafka = KafkaArgs::for_brokers(broker.brokers());
-    let mut cluster = Cluster {
+    let (cluster, registry) = Cluster::bootstrap(
         bin_dir,
-        log_dir: log_dir.clone(),
-        kafka: kafka.clone(),
-        registry: RegistryArgs::at(String::new()),
+        log_dir.clone(),
+        kafka,
         database_url,
-    };
-    let registry = cluster.registry("registry").await?;
-    cluster.registry = RegistryArgs::at(registry.http_url());
-    bootstrap::create_topics(&kafka, args.partitions).await?;
-    bootstrap::register_schemas(&kafka, &cluster.registry).await?;
+        args.partitions,
+    )
+    .await?;
     let mut sink = cluster.sink("sink", SINK_ENV)?;
     let mut processor = cluster.processor("processor", PROCESSOR_ENV)?;
     Cluster::wait_for_metrics(&mut sink).await?;
