@@ -79,7 +79,7 @@ enum DlqCommand {
 /// Which dead letters a command takes.
 #[derive(Args)]
 struct Filter {
-    /// Only dead letters with this reason (repeatable), e.g. `late`,
+    /// Only dead letters with this reason (repeatable), e.g. `expired`,
     /// `undecodable`, `not_framed`, `unknown_schema`, `invalid`.
     #[arg(long)]
     reason: Vec<String>,

@@ -93,11 +93,19 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
             .map_err(|(e, _)| e)?;
     }
 
-    // Late: current traffic moves the partition's watermark, then 3 clicks
-    // ten minutes old (acknowledged by ingest) fall behind it.
+    // Expired: an ingest configured to accept two days (unlike the
+    // processor's one) acknowledges 3 clicks 25 hours old.
+    let lenient = RunningIngest::start(&stack, |config| {
+        config.ingest.limits.event_time.max_event_time_skew = Duration::from_secs(48 * 3600);
+    })
+    .await?;
     let now = chrono::Utc::now().timestamp_millis();
-    let old_window = (now - 10 * MINUTE) / MINUTE * MINUTE;
-    let current = vec![ad_click("adv-dlq", "10.1.0.1", now, "now-1")];
+    let old_window = (now - 25 * 60 * MINUTE) / MINUTE * MINUTE;
+    submit_acknowledged(
+        &ingest.grpc_url(),
+        vec![ad_click("adv-dlq", "10.1.0.1", now, "now-1")],
+    )
+    .await?;
     let old = (0..3)
         .map(|i| {
             ad_click(
@@ -108,11 +116,8 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
             )
         })
         .collect();
-    for events in [current, old] {
-        submit_acknowledged(&ingest.grpc_url(), events).await?;
-        // The current event is processed before the old ones arrive.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    submit_acknowledged(&lenient.grpc_url(), old).await?;
+    lenient.shutdown().await?;
 
     let mut listed = String::new();
     for _ in 0..100 {
@@ -127,7 +132,7 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
         "{listed}"
     );
     for (reason, count) in [
-        ("late", 3),
+        ("expired", 3),
         ("not_framed", 1),
         ("unknown_schema", 1),
         ("undecodable", 1),
@@ -140,22 +145,24 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
         );
     }
 
-    // Show a late one: readable, decoded through the registry.
-    let late_at = listed
+    // Show an expired one: readable, decoded through the registry.
+    let expired_at = listed
         .lines()
-        .find(|l| l.contains(" late ") && l.contains("/"))
+        .find(|l| l.contains(" expired ") && l.contains("/"))
         .and_then(|l| {
             l.split_whitespace()
                 .find(|w| w.contains('/') && !w.contains('.'))
         })
-        .expect("a late dead letter's PARTITION/OFFSET")
+        .expect("an expired dead letter's PARTITION/OFFSET")
         .to_string();
-    let (shown, code) = trib(&stack, &["show", &late_at]).await?;
+    let (shown, code) = trib(&stack, &["show", &expired_at]).await?;
     assert_eq!(code, 0, "{shown}");
-    assert!(shown.contains("reason:  late"), "{shown}");
+    assert!(shown.contains("reason:  expired"), "{shown}");
     assert!(
-        shown.contains("is behind its partition's watermark 20")
-            && shown.contains("by more than the allowed lateness of 10s"),
+        shown.contains("is before 20")
+            && shown.contains(
+                "more than --max-event-time-skew (1day) before the record's timestamp 20"
+            ),
         "times and durations are readable: {shown}"
     );
     assert!(shown.contains("\"advertiser_id\": \"adv-dlq\""), "{shown}");
@@ -176,14 +183,14 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
         "{missing:?}"
     );
 
-    // The fix: a processor that allows ten minutes' lateness.
+    // The fix: a processor that keeps windows for two days, like that ingest.
     first.shutdown().await?;
     let _second = processor::start(&stack, |config| {
         processor::quick_windows(config);
-        config.allowed_lateness = Duration::from_secs(3600);
+        config.event_time.max_event_time_skew = Duration::from_secs(48 * 3600);
     })
     .await?;
-    let (dry, code) = trib(&stack, &["replay", "--reason", "late", "--dry-run"]).await?;
+    let (dry, code) = trib(&stack, &["replay", "--reason", "expired", "--dry-run"]).await?;
     assert_eq!(
         (dry.lines().last(), code),
         (
@@ -192,7 +199,8 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
         ),
         "{dry}"
     );
-    let (replayed, code) = trib(&stack, &["replay", "--reason", "late", "--since", "1h"]).await?;
+    let (replayed, code) =
+        trib(&stack, &["replay", "--reason", "expired", "--since", "1h"]).await?;
     assert_eq!(
         (replayed.trim_end(), code),
         ("replayed 3, skipped 0 already replayed, failed 0", 0)
@@ -201,7 +209,7 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
     assert_eq!(count_reaches(&mut query, old_window, 3).await?, 3);
 
     // Replaying again counts nothing twice.
-    let (again, _) = trib(&stack, &["replay", "--reason", "late"]).await?;
+    let (again, _) = trib(&stack, &["replay", "--reason", "expired"]).await?;
     assert_eq!(
         again.trim_end(),
         "replayed 0, skipped 3 already replayed, failed 0"

@@ -70,6 +70,27 @@ pub struct MembershipArgs {
     pub instance_id: Option<String>,
 }
 
+/// How far an event's time may be from when it is accepted: ingest refuses
+/// event times further away (either way), and the processor keeps the state
+/// of closed windows this long, so every event ingest acknowledges is
+/// counted, however late. One setting, one environment variable, for both.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EventTimeArgs {
+    /// How far an event's event_time may be from now, either way: ingest
+    /// refuses events outside it, and the processor corrects closed windows
+    /// for events inside it (keeping their state this long).
+    #[arg(long = "max-event-time-skew", env = "TRIBUTARY_MAX_EVENT_TIME_SKEW", value_parser = humantime::parse_duration, default_value = "24h")]
+    pub max_event_time_skew: std::time::Duration,
+}
+
+impl Default for EventTimeArgs {
+    fn default() -> Self {
+        Self {
+            max_event_time_skew: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
 /// Which of [`KafkaArgs`]' topics a binary uses, and from which side, so its
 /// `--help` shows only its own topic flags, described as it uses them.
 #[derive(Debug, Clone, Copy, Default)]

@@ -14,7 +14,7 @@ use rdkafka::{
 
 /// Header names added to dead letters.
 pub mod headers {
-    /// Why: `not_framed`, `unknown_schema`, `undecodable`, `invalid`, `late`.
+    /// Why: `not_framed`, `unknown_schema`, `undecodable`, `invalid`, `expired`.
     pub const REASON: &str = "tributary.dlq.reason";
     /// The details of the reason.
     pub const DETAIL: &str = "tributary.dlq.detail";

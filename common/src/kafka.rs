@@ -119,10 +119,26 @@ pub async fn ensure_topics(
     topics: &[String],
     partitions: i32,
 ) -> Result<(), KafkaSetupError> {
+    ensure_topics_configured(args, topics, partitions, &[]).await
+}
+
+/// Creates each topic with `partitions` partitions and the topic
+/// configuration `config` (e.g. `cleanup.policy`) unless it already exists.
+pub async fn ensure_topics_configured(
+    args: &KafkaArgs,
+    topics: &[String],
+    partitions: i32,
+    config: &[(&str, &str)],
+) -> Result<(), KafkaSetupError> {
     let admin: AdminClient<DefaultClientContext> = client_config(args).create()?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| {
+            config.iter().fold(
+                NewTopic::new(t, partitions, TopicReplication::Fixed(1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics(&new_topics, &options).await? {

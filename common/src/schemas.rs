@@ -65,6 +65,11 @@ pub const BUILTIN: &[BuiltinSchema] = &[
         version: 2,
         json: include_str!("../../schemas/aggregate/v2.avsc"),
     },
+    BuiltinSchema {
+        name: AGGREGATE,
+        version: 3,
+        json: include_str!("../../schemas/aggregate/v3.avsc"),
+    },
 ];
 
 /// The versions of `name`, oldest first.
@@ -102,10 +107,14 @@ mod tests {
     }
 
     #[test]
-    fn every_schema_exists_in_two_versions_and_parses() {
-        for name in [AD_CLICK, PRICE_TICK, AGGREGATE] {
+    fn every_schema_exists_in_its_versions_and_parses() {
+        for (name, expected) in [
+            (AD_CLICK, &[1, 2][..]),
+            (PRICE_TICK, &[1, 2]),
+            (AGGREGATE, &[1, 2, 3]),
+        ] {
             let found: Vec<u32> = versions(name).map(|s| s.version).collect();
-            assert_eq!(found, [1, 2], "{name}");
+            assert_eq!(found, expected, "{name}");
             for s in versions(name) {
                 s.parse();
             }
@@ -113,13 +122,19 @@ mod tests {
     }
 
     #[test]
-    fn v1_and_v2_are_mutually_compatible() {
+    fn every_version_is_fully_transitively_compatible() {
         for name in [AD_CLICK, PRICE_TICK, AGGREGATE] {
-            let (v1, v2) = (schema(name, 1), schema(name, 2));
-            SchemaCompatibility::can_read(&v1, &v2)
-                .unwrap_or_else(|e| panic!("{name}: a v2 reader cannot read v1: {e}"));
-            SchemaCompatibility::can_read(&v2, &v1)
-                .unwrap_or_else(|e| panic!("{name}: a v1 reader cannot read v2: {e}"));
+            for a in versions(name) {
+                for b in versions(name) {
+                    let (reader, writer) = (a.parse(), b.parse());
+                    SchemaCompatibility::can_read(&writer, &reader).unwrap_or_else(|e| {
+                        panic!(
+                            "{name}: a v{} reader cannot read v{}: {e}",
+                            a.version, b.version
+                        )
+                    });
+                }
+            }
         }
     }
 

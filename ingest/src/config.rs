@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use humantime::parse_duration;
-use tributary_common::config::{KafkaArgs, RegistryArgs, TelemetryArgs, TopicUse};
+use tributary_common::config::{EventTimeArgs, KafkaArgs, RegistryArgs, TelemetryArgs, TopicUse};
 use tributary_edge::config::EdgeArgs;
 
 /// Configuration of `tributary-ingest`.
@@ -74,9 +74,9 @@ pub enum SchemaPolicy {
 /// Limits that protect the service and the pipeline.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LimitArgs {
-    /// How far an event's event_time may be from now, either way.
-    #[arg(long = "max-event-time-skew", env = "TRIBUTARY_MAX_EVENT_TIME_SKEW", value_parser = parse_duration, default_value = "24h")]
-    pub max_event_time_skew: Duration,
+    /// Event times accepted (shared with the processor).
+    #[command(flatten)]
+    pub event_time: EventTimeArgs,
 
     /// How long the broker may take to acknowledge an event before the call
     /// fails with UNAVAILABLE (nothing unacknowledged is reported as stored).
@@ -126,7 +126,7 @@ impl IngestConfig {
                 refresh: Duration::from_secs(30),
             },
             limits: LimitArgs {
-                max_event_time_skew: Duration::from_secs(24 * 3600),
+                event_time: EventTimeArgs::default(),
                 produce_timeout: Duration::from_secs(10),
                 max_in_flight_per_stream: 2048,
                 max_message_bytes: 4 * 1024 * 1024,

@@ -371,10 +371,11 @@ fn parse_event_time(
         return Err(Rejection::invalid(
             "event_time",
             format!(
-                "{} is more than {}s away from now ({})",
+                "{} is outside the accepted range {} to {} (now ± {}, --max-event-time-skew)",
                 format_ms(ms),
-                rules.max_skew.as_secs(),
-                format_ms(rules.now_ms)
+                format_ms(rules.now_ms.saturating_sub(skew)),
+                format_ms(rules.now_ms.saturating_add(skew)),
+                humantime::format_duration(rules.max_skew),
             ),
         ));
     }
@@ -575,6 +576,17 @@ mod tests {
         assert_eq!(rejected_field(e.clone()), "event_time");
         e.event_time = at(NOW + 3_600_001);
         assert_eq!(rejected_field(e.clone()), "event_time");
+        e.event_time = at(NOW - 3_600_001);
+        let rejection = ValidEvent::parse(e.clone(), rules()).unwrap_err();
+        let (start, end) = (format_ms(NOW - 3_600_000), format_ms(NOW + 3_600_000));
+        assert!(
+            rejection.describe().starts_with("event_time: ")
+                && rejection.describe().contains(&format!(
+                    "is outside the accepted range {start} to {end} (now ± 1h, --max-event-time-skew)"
+                )),
+            "{}",
+            rejection.describe()
+        );
         e.event_time = at(NOW - 3_600_000);
         assert!(ValidEvent::parse(e, rules()).is_ok());
     }

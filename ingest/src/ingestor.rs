@@ -44,7 +44,7 @@ impl Ingestor {
             publisher: Publisher::new(&config.kafka, config.limits.produce_timeout)?,
             kafka: config.kafka.clone(),
             partitions: config.partitions,
-            max_skew: config.limits.max_event_time_skew,
+            max_skew: config.limits.event_time.max_event_time_skew,
             topics_ready: RwLock::default(),
             creating_topic: tokio::sync::Mutex::new(()),
         })

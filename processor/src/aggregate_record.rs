@@ -98,6 +98,10 @@ impl AggregateEncoder {
                 "emitted_at".into(),
                 Value::Union(1, Box::new(Value::TimestampMillis(emitted_at_ms))),
             ),
+            (
+                "revision".into(),
+                Value::Int(i32::try_from(update.revision).unwrap_or(i32::MAX)),
+            ),
         ]);
         let mut out = Vec::with_capacity(128);
         wire::frame_into(self.schema_id, &[], &mut out);
@@ -126,6 +130,7 @@ mod tests {
                 ips: HashSet::from(["a".to_string(), "b".to_string()]),
             },
             is_final: true,
+            revision: 2,
         };
         assert_eq!(
             AggregateEncoder::key("ad_click", &update),
@@ -150,5 +155,6 @@ mod tests {
             Value::Union(1, Box::new(Value::Long(2)))
         );
         assert_eq!(fields["final"], Value::Boolean(true));
+        assert_eq!(fields["revision"], Value::Int(2));
     }
 }

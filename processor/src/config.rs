@@ -2,7 +2,11 @@
 use std::time::Duration;
 
 use humantime::parse_duration;
-use tributary_common::config::{KafkaArgs, MembershipArgs, RegistryArgs, TelemetryArgs, TopicUse};
+use std::path::PathBuf;
+
+use tributary_common::config::{
+    EventTimeArgs, KafkaArgs, MembershipArgs, RegistryArgs, TelemetryArgs, TopicUse,
+};
 
 use crate::window::WindowSpec;
 
@@ -43,10 +47,22 @@ pub struct ProcessorConfig {
     #[arg(long, env = "TRIBUTARY_WINDOW", value_parser = parse_duration, default_value = "1m")]
     pub window: Duration,
 
-    /// How late (behind the partition's watermark) an event may arrive and
-    /// still count; later events go to the dead-letter topic as `late`.
+    /// How long (behind the partition's watermark) a window waits for late
+    /// events before its final aggregate is emitted; a later event still
+    /// counts, as a correction of the final aggregate.
     #[arg(long, env = "TRIBUTARY_ALLOWED_LATENESS", value_parser = parse_duration, default_value = "10s")]
     pub allowed_lateness: Duration,
+
+    /// How old an event may be and still count (ingest's limit): closed
+    /// windows are kept, on local disk and in the changelog topic, this long.
+    #[command(flatten)]
+    pub event_time: EventTimeArgs,
+
+    /// Where the closed windows' local store (a SQLite file, rebuilt from the
+    /// changelog topic on each start) is created: a fresh directory inside it,
+    /// removed on exit. Default: the system's temporary directory.
+    #[arg(long, env = "TRIBUTARY_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 
     /// After this long without records on a partition its watermark follows
     /// the wall clock, so windows close when traffic stops.
@@ -89,6 +105,8 @@ impl ProcessorConfig {
             membership: MembershipArgs::default(),
             window: Duration::from_secs(60),
             allowed_lateness: Duration::from_secs(10),
+            event_time: EventTimeArgs::default(),
+            state_dir: None,
             idle_advance: Duration::from_secs(10),
             emit_interval: Duration::from_secs(1),
             telemetry: TelemetryArgs::default(),
@@ -97,6 +115,11 @@ impl ProcessorConfig {
 
     /// The window geometry.
     pub fn window_spec(&self) -> WindowSpec {
-        WindowSpec::new(self.window, self.allowed_lateness, self.idle_advance)
+        WindowSpec::new(
+            self.window,
+            self.allowed_lateness,
+            self.idle_advance,
+            self.event_time.max_event_time_skew,
+        )
     }
 }

@@ -38,3 +38,12 @@ pub static STATE_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Events added to windows that had closed (their final aggregate corrected).
+pub static CORRECTIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "tributary_processor_corrections_total",
+        "Events added to windows whose final aggregate had been emitted (corrected)."
+    )
+    .expect("metric registers once")
+});

@@ -15,6 +15,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use anyhow::Context as _;
 use futures::StreamExt as _;
 use rdkafka::{
     Message as _, Offset, TopicPartitionList,
@@ -32,8 +33,10 @@ use tributary_common::{
 
 use crate::{
     aggregate_record::AggregateEncoder,
-    decode::{DecodeError, Decoded, Decoder},
-    window::{Contribution, PartitionWindows, Refused, Update, WindowSpec},
+    changelog::Changelog,
+    closed_store::ClosedStore,
+    decode::{DecodeError, Decoded, Decoder, PoisonReason},
+    window::{Closing, Contribution, Outcome, PartitionWindows, Update, WindowSpec},
 };
 
 /// Everything the loop works with.
@@ -56,6 +59,10 @@ pub struct Pipeline {
     pub spec: WindowSpec,
     /// How often to emit.
     pub emit_interval: Duration,
+    /// Closed windows' state on local disk.
+    pub closed_store: ClosedStore,
+    /// Closed windows' changelog topics.
+    pub changelog: Changelog,
 }
 
 /// Windows by source partition.
@@ -101,7 +108,7 @@ impl Pipeline {
                 () = shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     self.forget_revoked(&mut windows);
-                    self.emit_and_commit(&mut windows).await;
+                    self.emit_and_commit(&mut windows).await?;
                 }
                 message = stream.next() => {
                     self.forget_revoked(&mut windows);
@@ -114,7 +121,7 @@ impl Pipeline {
             }
         }
         drop(stream);
-        self.emit_and_commit(&mut windows).await;
+        self.emit_and_commit(&mut windows).await?;
         Ok(())
     }
 
@@ -189,9 +196,22 @@ impl Pipeline {
             }
         };
         let now = wall_ms();
-        let partition = windows
-            .entry((topic.to_string(), message.partition()))
-            .or_insert_with(|| PartitionWindows::new(self.spec));
+        let partition = match windows.entry((topic.to_string(), message.partition())) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let store = self.closed_store.partition(topic, message.partition());
+                self.changelog
+                    .restore(topic, event_type, message.partition(), &store)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot restore the closed windows of {topic}/{}",
+                            message.partition()
+                        )
+                    })?;
+                entry.insert(PartitionWindows::new(self.spec, Box::new(store)))
+            }
+        };
         let (group_key, event_time_ms, contribution) = match decoded {
             Ok(Decoded::AdClick(click)) => (
                 click.advertiser_id,
@@ -222,37 +242,52 @@ impl Pipeline {
             Err(DecodeError::Unavailable(_)) => unreachable!("retried above"),
         };
         let idempotency_key = header(message, headers::IDEMPOTENCY_KEY).unwrap_or_default();
-        match partition.add(
+        let record_time_ms = timestamp.unwrap_or(now);
+        let outcome = partition.add(
             message.offset(),
             &group_key,
             event_time_ms,
+            record_time_ms,
             idempotency_key,
             &contribution,
             now,
-        ) {
-            Ok(()) => {
+        )?;
+        match outcome {
+            Outcome::Added | Outcome::Corrected => {
+                if outcome == Outcome::Corrected {
+                    crate::metrics::CORRECTIONS.inc();
+                }
                 if let Some(trace) = trace {
                     partition.link(&group_key, event_time_ms, trace);
                 }
             }
-            Err(Refused::Duplicate) => {
+            Outcome::Duplicate => {
                 tracing::debug!(idempotency_key, "retried event counted once");
             }
-            Err(Refused::Late { watermark_ms }) => {
+            Outcome::Replayed => {
+                tracing::debug!(
+                    offset = message.offset(),
+                    "record re-read after a restart is in its closed window already"
+                );
+            }
+            Outcome::Expired { horizon_ms } => {
                 let readable = |ms: i64| {
                     chrono::DateTime::from_timestamp_millis(ms)
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                         .unwrap_or_else(|| format!("{ms} ms"))
                 };
                 let detail = format!(
-                    "event time {} is behind its partition's watermark {} by more than the allowed lateness of {} (--allowed-lateness)",
+                    "event time {} is before {}: more than --max-event-time-skew ({}) before the record's timestamp {} (ingest refuses such events), or in a window whose state is no longer kept",
                     readable(event_time_ms),
-                    readable(watermark_ms),
-                    humantime::format_duration(std::time::Duration::from_millis(
-                        self.spec.allowed_lateness_ms.max(0) as u64
-                    ))
+                    readable(horizon_ms),
+                    humantime::format_duration(Duration::from_millis(
+                        self.spec.retention_ms.max(0) as u64
+                    )),
+                    readable(record_time_ms),
                 );
-                self.dead_letters.send(message, "late", &detail).await?;
+                self.dead_letters
+                    .send(message, PoisonReason::Expired.as_str(), &detail)
+                    .await?;
             }
         }
         Ok(())
@@ -288,12 +323,14 @@ impl Pipeline {
         (span, produce)
     }
 
-    /// Produces every pending update and, once all are acknowledged, marks
-    /// them emitted and commits the offsets they cover. On failure (an update
-    /// that cannot be encoded, or one the broker did not acknowledge) nothing
-    /// is marked or committed, so no event is dropped; the next tick tries
-    /// again.
-    async fn emit_and_commit(&self, windows: &mut Windows) {
+    /// Produces every pending update and the changelog records of every
+    /// closed (or corrected) group and, once all are acknowledged, marks them
+    /// emitted (closed groups move to the closed-window store) and commits
+    /// the offsets they cover. On failure (an update that cannot be encoded,
+    /// or a record the broker did not acknowledge) nothing is marked or
+    /// committed, so no event is dropped; the next tick tries again. Fails
+    /// only when the closed-window store does.
+    async fn emit_and_commit(&self, windows: &mut Windows) -> anyhow::Result<()> {
         let now = wall_ms();
         for ((topic, partition_id), partition) in windows.iter_mut() {
             // Unknown (no fetch yet): as before, idleness alone decides.
@@ -304,7 +341,9 @@ impl Pipeline {
         }
         let mut sends = Vec::new();
         let mut unencoded = 0;
-        for ((topic, _), partition) in windows.iter() {
+        let mut closings: HashMap<(String, i32), Vec<Closing>> = HashMap::new();
+        let mut changes = Vec::new();
+        for ((topic, partition_id), partition) in windows.iter() {
             let event_type = topic.strip_prefix(&self.topic_prefix).unwrap_or(topic);
             for update in partition.pending() {
                 let key = AggregateEncoder::key(event_type, &update);
@@ -328,6 +367,20 @@ impl Pipeline {
                     }
                 }
             }
+            let closing = partition.closing();
+            let changelog = self.changelog.topic(event_type);
+            for state in &closing {
+                match Changelog::record(state) {
+                    Ok((key, value)) => {
+                        changes.push((changelog.clone(), *partition_id, key, value))
+                    }
+                    Err(e) => {
+                        unencoded += 1;
+                        tracing::error!(error = %e, "cannot encode a closed window's state");
+                    }
+                }
+            }
+            closings.insert((topic.clone(), *partition_id), closing);
         }
         let deliveries = futures::future::join_all(sends.iter().map(|emit| {
             self.producer
@@ -342,11 +395,21 @@ impl Pipeline {
                     Duration::from_secs(30),
                 )
                 .instrument(emit.produce.clone())
-        }))
-        .await;
-        if let Some(Err((e, _))) = deliveries.iter().find(|d| d.is_err()) {
-            tracing::error!(error = %e, "aggregates not acknowledged; offsets not committed, retrying next tick");
-            return;
+        }));
+        let changes_kept =
+            futures::future::join_all(changes.iter().map(|(topic, partition, key, value)| {
+                self.producer.send(
+                    FutureRecord::to(topic)
+                        .partition(*partition)
+                        .key(key.as_slice())
+                        .payload(value.as_slice()),
+                    Duration::from_secs(30),
+                )
+            }));
+        let (deliveries, changes_kept) = futures::join!(deliveries, changes_kept);
+        if let Some(Err((e, _))) = deliveries.iter().chain(&changes_kept).find(|d| d.is_err()) {
+            tracing::error!(error = %e, "aggregates or closed windows not acknowledged; offsets not committed, retrying next tick");
+            return Ok(());
         }
         if unencoded > 0 {
             // Committing now would move past the events those updates cover.
@@ -354,12 +417,17 @@ impl Pipeline {
                 unencoded,
                 "aggregates could not be encoded; offsets not committed, retrying next tick"
             );
-            return;
+            return Ok(());
         }
         let mut offsets = TopicPartitionList::new();
         let (mut open, mut bytes) = (0, 0);
         for ((topic, partition_id), partition) in windows.iter_mut() {
-            partition.emitted();
+            let closing = closings
+                .remove(&(topic.clone(), *partition_id))
+                .unwrap_or_default();
+            partition
+                .emitted(&closing)
+                .context("cannot keep closed windows in the local store")?;
             open += partition.open_windows();
             bytes += partition.approx_bytes();
             if let Err(e) = offsets.add_partition_offset(
@@ -368,7 +436,7 @@ impl Pipeline {
                 Offset::Offset(partition.commit_offset()),
             ) {
                 tracing::error!(error = %e, "cannot build the offset list");
-                return;
+                return Ok(());
             }
         }
         crate::metrics::EMITTED.inc_by(sends.len() as u64);
@@ -388,5 +456,6 @@ impl Pipeline {
                 "emitted"
             );
         }
+        Ok(())
     }
 }

@@ -17,6 +17,8 @@ use tributary_common::{dead_letter::DeadLetters, rebalance::RevocationLog};
 
 use crate::{
     aggregate_record::AggregateEncoder,
+    changelog::Changelog,
+    closed_store::ClosedStore,
     config::ProcessorConfig,
     decode::{Decoder, ReaderVersion},
     pipeline::Pipeline,
@@ -24,6 +26,11 @@ use crate::{
 
 /// The largest allocation a decoded record may ask for.
 const MAX_AVRO_ALLOCATION: usize = 16 * 1024 * 1024;
+
+/// How much longer than the retention changelog records are kept: a
+/// window's state is needed until the retention has passed since its end,
+/// plus the record-time disorder the windows allow for.
+const CHANGELOG_MARGIN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Connects to the registry and Kafka and subscribes to every event topic.
 pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
@@ -87,6 +94,12 @@ pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
         aggregates_topic: config.kafka.aggregates_topic.clone(),
         spec: config.window_spec(),
         emit_interval: config.emit_interval,
+        closed_store: ClosedStore::create(config.state_dir.as_deref())?,
+        changelog: Changelog::new(
+            config.kafka.clone(),
+            &config.group,
+            config.event_time.max_event_time_skew + CHANGELOG_MARGIN,
+        ),
     })
 }
 

@@ -1,6 +1,6 @@
 //! Events submitted through ingest come out of the processor as exact
-//! window totals; poison and late records go to the dead-letter topic with
-//! their reason; retries are counted once; two processors share partitions
+//! window totals; late events correct their closed window's final totals;
+//! poison and expired records go to the dead-letter topic with their reason; retries are counted once; two processors share partitions
 //! without double counting; and a crashed processor's successor rebuilds the
 //! same totals.
 use std::{collections::HashMap, time::Duration};
@@ -126,18 +126,27 @@ async fn finals(
     group: &str,
     expected: usize,
 ) -> anyhow::Result<HashMap<String, Final>> {
+    finals_until(stack, group, |finals| finals.len() >= expected).await
+}
+
+/// Reads the aggregates topic until the latest final aggregates satisfy
+/// `done` (or 60 s pass) and returns them by "type|key|window".
+async fn finals_until(
+    stack: &TestStack,
+    group: &str,
+    done: impl Fn(&HashMap<String, Final>) -> bool,
+) -> anyhow::Result<HashMap<String, Final>> {
     let consumer: StreamConsumer = kafka::consumer_config(&stack.kafka(), group).create()?;
     consumer.subscribe(&["tributary.aggregates"])?;
     let schema = schemas::latest(schemas::AGGREGATE).unwrap().parse();
     let mut finals = HashMap::new();
     let mut stream = consumer.stream();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while finals.len() < expected {
+    while !done(&finals) {
         let message = match tokio::time::timeout_at(deadline, stream.next()).await {
             Ok(m) => m.unwrap()?,
             Err(_) => anyhow::bail!(
-                "only {} of {expected} final aggregates after 60 s: {finals:?}",
-                finals.len()
+                "the final aggregates after 60 s are not the expected ones: {finals:?}"
             ),
         };
         let (_, body) = wire::unframe(message.payload().unwrap())?;
@@ -290,7 +299,7 @@ async fn dead_letters(
 }
 
 #[tokio::test]
-async fn poison_invalid_and_late_records_are_dead_lettered_and_the_partition_goes_on()
+async fn poison_invalid_and_expired_records_are_dead_lettered_late_ones_correct_their_window_and_the_partition_goes_on()
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
@@ -321,15 +330,41 @@ async fn poison_invalid_and_late_records_are_dead_lettered_and_the_partition_goe
         ("event_time".into(), Value::TimestampMillis(w + 1_500)),
         ("campaign_id".into(), Value::Union(0, Box::new(Value::Null))),
     ]);
-    let body = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
-        .build()?
-        .write_value_to_vec(invalid)?;
-    let mut invalid_record = Vec::new();
-    wire::frame_into(schema_id, &body, &mut invalid_record);
+    let framed = |value: Value| -> anyhow::Result<Vec<u8>> {
+        let body = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()?
+            .write_value_to_vec(value)?;
+        let mut record = Vec::new();
+        wire::frame_into(schema_id, &body, &mut record);
+        Ok(record)
+    };
+    let invalid_record = framed(invalid)?;
+    // Stamped now, with an event time 25 h before: older than the 24 h
+    // ingest accepts (and the processor keeps windows for).
+    let expired_record = framed(Value::Record(vec![
+        ("ip_address".into(), Value::String("10.1.1.9".into())),
+        ("user_agent".into(), Value::String("ua".into())),
+        (
+            "referring_url".into(),
+            Value::String("https://example.com/".into()),
+        ),
+        ("advertiser_id".into(), Value::String("adv-p".into())),
+        ("metadata".into(), Value::String("{}".into())),
+        (
+            "event_time".into(),
+            Value::TimestampMillis(w - 25 * 60 * MINUTE),
+        ),
+        ("campaign_id".into(), Value::Union(0, Box::new(Value::Null))),
+    ]))?;
     let mut unknown = Vec::new();
     wire::frame_into(999_999, b"\x02x", &mut unknown);
     let producer: FutureProducer = kafka::producer_config(&stack.kafka()).create()?;
-    for payload in [b"{\"json\": true}".to_vec(), unknown, invalid_record] {
+    for payload in [
+        b"{\"json\": true}".to_vec(),
+        unknown,
+        invalid_record,
+        expired_record,
+    ] {
         producer
             .send(
                 FutureRecord::to("tributary.events.ad_click")
@@ -341,7 +376,8 @@ async fn poison_invalid_and_late_records_are_dead_lettered_and_the_partition_goe
             .map_err(|(e, _)| e)?;
     }
     // Watermark to w+2m+5s. Window w+1m (ends w+2m, +10 s lateness) is still
-    // open: an event for it counts. Window w (closed at w+1m+10s) is not: late.
+    // open: an event for it counts. Window w (closed at w+1m+10s) has had its
+    // final aggregate: a late event for it counts as a correction.
     submit(
         &ingest,
         vec![click("adv-p", "10.1.1.2", w + 2 * MINUTE + 5_000, "p2")],
@@ -362,18 +398,25 @@ async fn poison_invalid_and_late_records_are_dead_lettered_and_the_partition_goe
     let mut letters = dead_letters(&stack, 4).await?;
     letters.sort();
     let reasons: Vec<&str> = letters.iter().map(|(r, _)| r.as_str()).collect();
-    assert_eq!(reasons, ["invalid", "late", "not_framed", "unknown_schema"]);
+    assert_eq!(
+        reasons,
+        ["expired", "invalid", "not_framed", "unknown_schema"]
+    );
     assert!(
         letters
             .iter()
             .all(|(_, key)| key.as_deref() == Some("adv-p"))
     );
 
-    let finals = finals(&stack, "check-poison", 3).await?;
+    let window_w = format!("ad_click|adv-p|{w}");
+    let finals = finals_until(&stack, "check-poison", |f| {
+        f.len() >= 3 && f.get(&window_w).is_some_and(|w| w.count == 2)
+    })
+    .await?;
     assert_eq!(
-        finals[&format!("ad_click|adv-p|{w}")].count,
-        1,
-        "the late click is not counted"
+        (finals[&window_w].count, finals[&window_w].distinct),
+        (2, Some(2)),
+        "the late click corrected its window's final"
     );
     assert_eq!(
         finals[&format!("ad_click|adv-p|{}", w + MINUTE)].count,

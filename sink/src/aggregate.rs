@@ -45,6 +45,8 @@ pub struct AggregateRow {
     pub is_final: bool,
     /// When the processor emitted it.
     pub emitted_at: DateTime<Utc>,
+    /// How many times late events corrected the final (0 before v3).
+    pub revision: i32,
 }
 
 impl AggregateRow {
@@ -84,6 +86,7 @@ impl AggregateRow {
                 ("last_event_time", v) => row.last_event_time = time(&v),
                 ("final", Value::Boolean(b)) => row.is_final = Some(b),
                 ("emitted_at", v) => row.emitted_at = time(&v),
+                ("revision", Value::Int(n)) => row.revision = Some(n),
                 _ => {}
             }
         }
@@ -106,6 +109,8 @@ impl AggregateRow {
             is_final: row.is_final.ok_or_else(|| required("final"))?,
             // v1 writers have no emitted_at: they rank before any v2 update.
             emitted_at: row.emitted_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            // v1 and v2 writers had no corrections.
+            revision: row.revision.unwrap_or(0),
         };
         if row.window_end <= row.window_start {
             return Err(format!(
@@ -174,6 +179,7 @@ struct Partial {
     last_event_time: Option<DateTime<Utc>>,
     is_final: Option<bool>,
     emitted_at: Option<DateTime<Utc>>,
+    revision: Option<i32>,
 }
 
 fn time(value: &Value) -> Option<DateTime<Utc>> {

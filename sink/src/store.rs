@@ -71,7 +71,8 @@ impl Store {
     /// Upserts `rows` and advances `positions`, atomically. A row replaces the
     /// stored one only if it ranks at least as high (more events, then final,
     /// then later emission), so replays and out-of-order updates never
-    /// regress a row. Offsets never move backward.
+    /// regress a row; its revision (how many times late events corrected the
+    /// final) only grows. Offsets never move backward.
     pub async fn write(
         &self,
         rows: &[AggregateRow],
@@ -82,15 +83,16 @@ impl Store {
         if !rows.is_empty() {
             sqlx::query(
                 "INSERT INTO aggregates (event_type, group_key, window_start, window_end, count, distinct_count,
-                                         min, max, sum, last, last_event_time, is_final, emitted_at)
+                                         min, max, sum, last, last_event_time, is_final, emitted_at, revision)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int8[],
                                       $6::int8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[],
-                                      $11::timestamptz[], $12::bool[], $13::timestamptz[])
+                                      $11::timestamptz[], $12::bool[], $13::timestamptz[], $14::int4[])
                  ON CONFLICT (event_type, group_key, window_start) DO UPDATE SET
                      window_end = EXCLUDED.window_end, count = EXCLUDED.count,
                      distinct_count = EXCLUDED.distinct_count, min = EXCLUDED.min, max = EXCLUDED.max,
                      sum = EXCLUDED.sum, last = EXCLUDED.last, last_event_time = EXCLUDED.last_event_time,
-                     is_final = EXCLUDED.is_final, emitted_at = EXCLUDED.emitted_at, updated_at = now()
+                     is_final = EXCLUDED.is_final, emitted_at = EXCLUDED.emitted_at, updated_at = now(),
+                     revision = GREATEST(aggregates.revision, EXCLUDED.revision)
                  WHERE (EXCLUDED.count, EXCLUDED.is_final, EXCLUDED.emitted_at)
                        >= (aggregates.count, aggregates.is_final, aggregates.emitted_at)",
             )
@@ -107,6 +109,7 @@ impl Store {
             .bind(rows.iter().map(|r| r.last_event_time).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.is_final).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.emitted_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }

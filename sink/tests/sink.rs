@@ -63,12 +63,27 @@ impl Aggregates {
         is_final: bool,
         emitted_at: i64,
     ) -> anyhow::Result<()> {
+        self.send_revision(key, start, count, is_final, emitted_at, 0)
+            .await
+    }
+
+    /// Produces a count update that is the `revision`th correction.
+    async fn send_revision(
+        &self,
+        key: &str,
+        start: i64,
+        count: i64,
+        is_final: bool,
+        emitted_at: i64,
+        revision: u32,
+    ) -> anyhow::Result<()> {
         let update = Update {
             group_key: key.into(),
             window_start_ms: start,
             window_end_ms: start + 60_000,
             totals: Totals::Count { count },
             is_final,
+            revision,
         };
         let value = self.encoder.encode("page_view", &update, emitted_at)?;
         let record_key = AggregateEncoder::key("page_view", &update);
@@ -146,6 +161,31 @@ async fn replayed_and_out_of_order_updates_never_regress_a_row() -> anyhow::Resu
     assert_eq!(rows[&("k".to_string(), 0)], (7, true));
     assert_eq!(rows[&("other".to_string(), 60_000)], (1, false));
     assert_eq!(rows.len(), 2);
+    sink.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn corrected_finals_replace_the_row_and_count_its_revisions() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let aggregates = Aggregates::new(&stack).await?;
+    let sink = start_sink(&stack, |_| {}).await?;
+    let pool = PgPool::connect(stack.database.url()).await?;
+
+    aggregates.send("k", 0, 5, false, 1_000).await?;
+    aggregates.send("k", 0, 7, true, 2_000).await?; // the first final
+    wait_for_offsets(&pool, 2).await?;
+    aggregates.send_revision("k", 0, 9, true, 3_000, 1).await?; // late events corrected it
+    aggregates.send_revision("k", 0, 9, true, 3_000, 1).await?; // the same correction, re-emitted
+    aggregates.send_revision("k", 0, 12, true, 5_000, 2).await?; // corrected again
+    aggregates.send("k", 0, 7, true, 2_500).await?; // the first final, replayed
+    wait_for_offsets(&pool, 6).await?;
+
+    let (count, is_final, revision): (i64, bool, i32) =
+        sqlx::query_as("SELECT count, is_final, revision FROM aggregates WHERE group_key = 'k'")
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!((count, is_final, revision), (12, true, 2));
     sink.shutdown().await?;
     Ok(())
 }

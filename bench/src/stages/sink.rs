@@ -58,6 +58,7 @@ pub async fn fill_backlog(env: &Env, count: usize) -> anyhow::Result<Vec<Aggrega
                 ips: HashSet::from([format!("198.51.100.{}", i % 250 + 1)]),
             },
             is_final: true,
+            revision: 0,
         };
         let key = AggregateEncoder::key(schemas::AD_CLICK, &update);
         let payload = encoder.encode(schemas::AD_CLICK, &update, now)?;

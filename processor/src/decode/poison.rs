@@ -43,9 +43,11 @@ pub enum PoisonReason {
     Undecodable,
     /// Decoded, but a field's value is unacceptable (the detail names the field).
     Invalid,
-    /// The event's window had already closed; decoding never returns this,
-    /// the windowing does.
-    Late,
+    /// The event time is more than the retention (`--max-event-time-skew`)
+    /// before the record's timestamp, which ingest refuses, so only another
+    /// producer writes such records; decoding never returns this, the
+    /// windowing does.
+    Expired,
 }
 
 impl PoisonReason {
@@ -55,17 +57,17 @@ impl PoisonReason {
         Self::UnknownSchema,
         Self::Undecodable,
         Self::Invalid,
-        Self::Late,
+        Self::Expired,
     ];
 
-    /// The stable label: `not_framed`, `unknown_schema`, `undecodable`, `invalid` or `late`.
+    /// The stable label: `not_framed`, `unknown_schema`, `undecodable`, `invalid` or `expired`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotFramed => "not_framed",
             Self::UnknownSchema => "unknown_schema",
             Self::Undecodable => "undecodable",
             Self::Invalid => "invalid",
-            Self::Late => "late",
+            Self::Expired => "expired",
         }
     }
 }
@@ -90,7 +92,7 @@ mod tests {
                 "unknown_schema",
                 "undecodable",
                 "invalid",
-                "late"
+                "expired"
             ]
         );
     }

@@ -1,0 +1,174 @@
+//! The changelog of closed windows: every final (or corrected) state of a
+//! group in a window, produced to `{group}.windows.{event type}` in the
+//! partition of the event topic it came from, before the source offsets it
+//! covers are committed (Kafka Streams' changelog topics).
+//!
+//! The topic has the source topic's partition count, is compacted and
+//! deleted after the retention, so it holds about one record per group and
+//! window still inside the retention. A processor that takes over a
+//! partition restores that partition's closed windows from it into its
+//! [`ClosedStore`](crate::closed_store::ClosedStore) before handling the
+//! partition's first record.
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::{
+    Message as _, Offset, TopicPartitionList,
+    consumer::{BaseConsumer, Consumer as _},
+};
+use tributary_common::{config::KafkaArgs, kafka};
+
+use crate::{closed_store::PartitionStore, window::Closing};
+
+/// How long a restore may take before the processor gives up (and exits, to
+/// be restarted) rather than count on a partial state.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Records applied to the store per transaction during a restore.
+const RESTORE_BATCH: usize = 10_000;
+
+/// The changelog topics of one processor group.
+#[derive(Debug, Clone)]
+pub struct Changelog {
+    kafka: KafkaArgs,
+    group: String,
+    /// How long a changelog record is kept (the retention plus a margin).
+    retention: Duration,
+}
+
+/// One changelog record's key: the group and its window.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Key(String, i64, i64);
+
+impl Changelog {
+    /// The changelog of consumer group `group`; records are kept for
+    /// `retention`.
+    pub fn new(kafka: KafkaArgs, group: &str, retention: Duration) -> Self {
+        Self {
+            kafka,
+            group: group.to_string(),
+            retention,
+        }
+    }
+
+    /// The changelog topic of `event_type`.
+    pub fn topic(&self, event_type: &str) -> String {
+        format!("{}.windows.{event_type}", self.group)
+    }
+
+    /// The key and value of `closing`'s record.
+    pub fn record(closing: &Closing) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let key = Key(
+            closing.group_key.clone(),
+            closing.window_start_ms,
+            closing.window_end_ms,
+        );
+        Ok((
+            serde_json::to_vec(&key)?,
+            serde_json::to_vec(&closing.state)?,
+        ))
+    }
+
+    /// Creates the changelog topic of `event_type` (with as many partitions
+    /// as `source_topic`) unless it exists, and replaces `store`'s rows with
+    /// `partition`'s records. Returns how many records were read.
+    pub async fn restore(
+        &self,
+        source_topic: &str,
+        event_type: &str,
+        partition: i32,
+        store: &PartitionStore,
+    ) -> anyhow::Result<usize> {
+        let started = Instant::now();
+        let topic = self.topic(event_type);
+        let consumer: BaseConsumer = kafka::client_config(&self.kafka)
+            .set("group.id", format!("{}.restore", self.group))
+            .set("enable.auto.commit", "false")
+            .create()
+            .context("cannot create the changelog reader")?;
+        let source = source_topic.to_string();
+        let (consumer, partitions) = tokio::task::spawn_blocking(move || {
+            let metadata = consumer.fetch_metadata(Some(&source), Duration::from_secs(10))?;
+            let partitions = metadata
+                .topics()
+                .first()
+                .map_or(0, |t| t.partitions().len());
+            Ok::<_, rdkafka::error::KafkaError>((consumer, partitions))
+        })
+        .await?
+        .with_context(|| format!("cannot read the partitions of {source_topic}"))?;
+        let partitions = i32::try_from(partitions.max(1))?;
+        let retention_ms = self.retention.as_millis().to_string();
+        kafka::ensure_topics_configured(
+            &self.kafka,
+            std::slice::from_ref(&topic),
+            partitions,
+            &[
+                ("cleanup.policy", "compact,delete"),
+                ("retention.ms", &retention_ms),
+            ],
+        )
+        .await
+        .with_context(|| format!("cannot create the changelog topic {topic}"))?;
+        let store = store.clone();
+        let read_topic = topic.clone();
+        let records = tokio::task::spawn_blocking(move || {
+            read_partition(&consumer, &read_topic, partition, &store)
+        })
+        .await??;
+        tracing::info!(
+            changelog = %topic,
+            partition,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "closed windows restored"
+        );
+        Ok(records)
+    }
+}
+
+/// Reads `topic`/`partition` from its first to its last record into `store`.
+fn read_partition(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    store: &PartitionStore,
+) -> anyhow::Result<usize> {
+    store.clear()?;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .with_context(|| format!("cannot read the offsets of {topic}/{partition}"))?;
+    if high <= low {
+        return Ok(0);
+    }
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + RESTORE_TIMEOUT;
+    let (mut next, mut read) = (low, 0);
+    let mut batch = Vec::with_capacity(RESTORE_BATCH);
+    while next < high {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "restoring {topic}/{partition} took longer than {RESTORE_TIMEOUT:?} (at offset {next} of {high})"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = message.with_context(|| format!("cannot read {topic}/{partition}"))?;
+        next = message.offset() + 1;
+        read += 1;
+        let key = message
+            .key()
+            .context("a changelog record has no key")
+            .and_then(|k| {
+                serde_json::from_slice::<Key>(k).context("a changelog key does not parse")
+            })?;
+        batch.push((key.0, key.1, key.2, message.payload().map(<[u8]>::to_vec)));
+        if batch.len() >= RESTORE_BATCH {
+            store.apply(batch.drain(..))?;
+        }
+    }
+    store.apply(batch)?;
+    Ok(read)
+}
