@@ -138,7 +138,6 @@ async fn finals_until(
 ) -> anyhow::Result<HashMap<String, Final>> {
     let consumer: StreamConsumer = kafka::consumer_config(&stack.kafka(), group).create()?;
     consumer.subscribe(&["tributary.aggregates"])?;
-    let schema = schemas::latest(schemas::AGGREGATE).unwrap().parse();
     let mut finals = HashMap::new();
     let mut stream = consumer.stream();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -149,32 +148,66 @@ async fn finals_until(
                 "the final aggregates after 60 s are not the expected ones: {finals:?}"
             ),
         };
-        let (_, body) = wire::unframe(message.payload().unwrap())?;
-        let Value::Record(fields) = GenericDatumReader::builder(&schema)
-            .build()?
-            .read_value(&mut &body[..])?
-        else {
-            unreachable!()
-        };
-        let f: HashMap<String, Value> = fields.into_iter().collect();
-        if f["final"] != Value::Boolean(true) {
-            continue;
+        if let Some((key, value)) = decode_final(&message)? {
+            finals.insert(key, value);
         }
-        let Value::Long(count) = f["count"] else {
-            unreachable!()
-        };
-        let key = String::from_utf8(message.key().unwrap().to_vec())?;
-        finals.insert(
-            key,
-            Final {
-                count,
-                distinct: opt_long(&f["distinct_count"]),
-                min: opt_double(&f["min"]),
-                max: opt_double(&f["max"]),
-                sum: opt_double(&f["sum"]),
-                last: opt_double(&f["last"]),
-            },
-        );
+    }
+    Ok(finals)
+}
+
+/// The key and totals of an aggregate record, if it is a final one.
+fn decode_final(
+    message: &rdkafka::message::BorrowedMessage<'_>,
+) -> anyhow::Result<Option<(String, Final)>> {
+    let schema = schemas::latest(schemas::AGGREGATE).unwrap().parse();
+    let (_, body) = wire::unframe(message.payload().unwrap())?;
+    let Value::Record(fields) = GenericDatumReader::builder(&schema)
+        .build()?
+        .read_value(&mut &body[..])?
+    else {
+        unreachable!()
+    };
+    let f: HashMap<String, Value> = fields.into_iter().collect();
+    if f["final"] != Value::Boolean(true) {
+        return Ok(None);
+    }
+    let Value::Long(count) = f["count"] else {
+        unreachable!()
+    };
+    let key = String::from_utf8(message.key().unwrap().to_vec())?;
+    Ok(Some((
+        key,
+        Final {
+            count,
+            distinct: opt_long(&f["distinct_count"]),
+            min: opt_double(&f["min"]),
+            max: opt_double(&f["max"]),
+            sum: opt_double(&f["sum"]),
+            last: opt_double(&f["last"]),
+        },
+    )))
+}
+
+/// The latest final aggregate per key of every record on the aggregates
+/// topic when called.
+async fn finals_to_end(stack: &TestStack, group: &str) -> anyhow::Result<HashMap<String, Final>> {
+    let consumer: StreamConsumer = kafka::consumer_config(&stack.kafka(), group).create()?;
+    let metadata =
+        consumer.fetch_metadata(Some("tributary.aggregates"), Duration::from_secs(10))?;
+    let mut remaining = 0;
+    for p in metadata.topics()[0].partitions() {
+        let (low, high) =
+            consumer.fetch_watermarks("tributary.aggregates", p.id(), Duration::from_secs(10))?;
+        remaining += high - low;
+    }
+    consumer.subscribe(&["tributary.aggregates"])?;
+    let mut finals = HashMap::new();
+    while remaining > 0 {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
+        remaining -= 1;
+        if let Some((key, value)) = decode_final(&message)? {
+            finals.insert(key, value);
+        }
     }
     Ok(finals)
 }
@@ -631,6 +664,112 @@ async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_lo
             sum: None,
             last: None
         }
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(second.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let status = tokio::time::timeout(Duration::from_secs(30), second.wait()).await??;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_processor_killed_while_correcting_closed_windows_is_replaced_exactly()
+-> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-processor"))
+            .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
+            .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
+            .env("TRIBUTARY_IDLE_ADVANCE", "2s")
+            .env("TRIBUTARY_EMIT_INTERVAL", "200ms")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+    };
+    let w = base_window();
+    let key = format!("ad_click|adv-c|{w}");
+    let mover = format!("ad_click|adv-c|{}", w + 2 * MINUTE);
+    let mut first = spawn()?;
+    // Traffic two minutes later closes window w; idleness then closes its
+    // own window, so no open window holds the committed offset back and a
+    // restart must take window w's state from the changelog.
+    submit(
+        &ingest,
+        vec![click("adv-c", "10.5.0.1", w + 2 * MINUTE + 5_000, "mover")],
+    )
+    .await?;
+    let late: Vec<Event> = (0..60)
+        .map(|i| {
+            click(
+                "adv-c",
+                &format!("10.5.1.{}", i % 7),
+                w + i * 500,
+                &format!("late-{i}"),
+            )
+        })
+        .collect();
+    submit(&ingest, late[..20].to_vec()).await?;
+    tributary_stack::bootstrap::wait_for_topic(
+        &stack.kafka(),
+        "tributary.aggregates",
+        Duration::from_secs(60),
+    )
+    .await?;
+    finals_until(&stack, "see-final", |f| {
+        f.get(&key).is_some_and(|w| w.count == 20) && f.contains_key(&mover)
+    })
+    .await?;
+    // Corrections arrive one by one; the processor is killed after the first
+    // corrected final, while the rest are still coming.
+    let trickle = {
+        let url = ingest.grpc_url();
+        let events = late[20..40].to_vec();
+        tokio::spawn(async move {
+            let mut client = IngestServiceClient::connect(url).await?;
+            for event in events {
+                client
+                    .submit_batch(SubmitBatchRequest {
+                        events: vec![event],
+                    })
+                    .await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            anyhow::Ok(())
+        })
+    };
+    finals_until(&stack, "see-correction", |f| {
+        f.get(&key).is_some_and(|w| w.count > 20)
+    })
+    .await?;
+    first.kill().await?; // SIGKILL
+    trickle.await??;
+    // The rest, and retries of events counted before and after the close.
+    let mut rest = late[40..].to_vec();
+    rest.extend(late[..3].iter().cloned());
+    rest.extend(late[20..23].iter().cloned());
+    submit(&ingest, rest).await?;
+    let mut second = spawn()?;
+    let exact = Final {
+        count: 60,
+        distinct: Some(7),
+        min: None,
+        max: None,
+        sum: None,
+        last: None,
+    };
+    let finals = finals_until(&stack, "check-corrections", |f| {
+        f.get(&key).is_some_and(|w| w.count >= 60)
+    })
+    .await?;
+    assert_eq!(finals[&key], exact);
+    // Nothing counted twice arrives later either.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        finals_to_end(&stack, "check-corrections-later").await?[&key],
+        exact
     );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(second.id().unwrap() as i32),

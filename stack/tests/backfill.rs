@@ -1,0 +1,287 @@
+//! "Acknowledged ⇒ counted", whatever the event time: with current traffic
+//! on some partitions, backfills 10 minutes, 3 hours and 23 hours old (on
+//! keys whose partitions have traffic and keys whose partitions have none)
+//! come out of `GetAggregates` exact, counts and distinct counts, within
+//! seconds of their acknowledgement, including corrections of windows whose
+//! final was already stored and retries that arrive after their window
+//! closed; an event older than the retention is refused by ingest, naming
+//! `event_time` and the accepted range. The ground truth is computed from
+//! what ingest acknowledged.
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    time::{Duration, Instant},
+};
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tributary_common::kafka;
+use tributary_proto::v1::{
+    Event, GetAggregatesRequest, SubmitBatchRequest, event::Payload, event_result::Outcome,
+    ingest_service_client::IngestServiceClient, query_service_client::QueryServiceClient,
+};
+use tributary_stack::{
+    TestStack,
+    broker::BrokerKind,
+    events::{ad_click, submit_acknowledged, timestamp},
+    ingest::RunningIngest,
+    processor, sink,
+};
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const PARTITIONS: i32 = 4;
+
+#[tokio::test]
+async fn backfills_of_any_accepted_age_are_counted_exactly_on_tansu() -> anyhow::Result<()> {
+    backfills_are_counted_exactly(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn backfills_of_any_accepted_age_are_counted_exactly_on_kafka() -> anyhow::Result<()> {
+    backfills_are_counted_exactly(BrokerKind::Kafka).await
+}
+
+/// The partition each of `keys` lands in under the services' producer
+/// settings (librdkafka's key hash), found by producing them to a scratch
+/// topic with as many partitions as the event topics.
+async fn partitions_of(stack: &TestStack, keys: &[String]) -> anyhow::Result<HashMap<String, i32>> {
+    let scratch = "scratch.partitions".to_string();
+    kafka::ensure_topics(&stack.kafka(), std::slice::from_ref(&scratch), PARTITIONS).await?;
+    let producer: FutureProducer = kafka::producer_config(&stack.kafka()).create()?;
+    let mut found = HashMap::new();
+    for key in keys {
+        let delivery = producer
+            .send(
+                FutureRecord::to(&scratch).key(key).payload("probe"),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+        found.insert(key.clone(), delivery.partition);
+    }
+    Ok(found)
+}
+
+/// The ad_click rows of `GetAggregates` for windows from `start` to `end`:
+/// (advertiser, window start) → (count, distinct count).
+async fn query_rows(
+    query: &mut QueryServiceClient<tonic::transport::Channel>,
+    start: i64,
+    end: i64,
+) -> anyhow::Result<BTreeMap<(String, i64), (i64, i64)>> {
+    let mut rows = BTreeMap::new();
+    let mut page_token = String::new();
+    loop {
+        let page = query
+            .get_aggregates(GetAggregatesRequest {
+                event_type: "ad_click".into(),
+                start_time: timestamp(start),
+                end_time: timestamp(end),
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        for a in page.aggregates {
+            let window = a.window_start.map_or(0, |t| t.seconds * 1000);
+            rows.insert((a.key, window), (a.count, a.distinct_count.unwrap_or(0)));
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(rows);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()> {
+    let stack = TestStack::start_on(broker).await?;
+    tributary_stack::bootstrap::create_topics(&stack.kafka(), PARTITIONS).await?;
+    let sink = sink::start(&stack, |_| {}).await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+
+    // Two partitions get current traffic ("hot"), the other two none ("cold").
+    let candidates: Vec<String> = (0..64).map(|i| format!("adv-{i}")).collect();
+    let partition_of = partitions_of(&stack, &candidates).await?;
+    let hot_partitions: BTreeSet<i32> = [0, 1].into();
+    let pick = |hot: bool| -> Vec<String> {
+        let mut picked = Vec::new();
+        for p in 0..PARTITIONS {
+            if hot_partitions.contains(&p) == hot {
+                picked.extend(
+                    candidates
+                        .iter()
+                        .filter(|k| partition_of[*k] == p)
+                        .take(2)
+                        .cloned(),
+                );
+            }
+        }
+        picked
+    };
+    let (hot, cold) = (pick(true), pick(false));
+    assert_eq!((hot.len(), cold.len()), (4, 4), "{partition_of:?}");
+
+    let mut truth = Truth::default();
+    let url = ingest.grpc_url();
+    let mut query = QueryServiceClient::connect(url.clone()).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let clicks = |keys: &[String], at: i64, tag: &str| -> Vec<Event> {
+        keys.iter()
+            .flat_map(|key| {
+                (0..3).map(move |i| {
+                    ad_click(
+                        key,
+                        &format!("10.{}.0.{}", tag.len(), i % 2),
+                        at + i * 1000,
+                        &format!("{key}-{tag}-{i}"),
+                    )
+                })
+            })
+            .collect()
+    };
+
+    // Current traffic moves the hot partitions' watermarks to now.
+    submit(&url, &partition_of, &mut truth, clicks(&hot, now, "now")).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Backfills, oldest last: each is far behind every watermark it meets.
+    for (age, tag) in [(10 * MINUTE, "10m"), (3 * HOUR, "3h"), (23 * HOUR, "23h")] {
+        let at = (now - age).div_euclid(MINUTE) * MINUTE + 5_000;
+        let mut events = clicks(&hot, at, tag);
+        events.extend(clicks(&cold, at, tag));
+        submit(&url, &partition_of, &mut truth, events).await?;
+    }
+    // Once every backfilled window's final is stored: more events for them
+    // (corrections), and retries of events counted before the close.
+    assert!(
+        exact_within(&mut query, &truth, Duration::from_secs(30)).await?,
+        "the first backfills were not counted within 30 s"
+    );
+    let pool = sqlx::PgPool::connect(stack.database.url()).await?;
+    let mut open = i64::MAX;
+    for _ in 0..150 {
+        open = sqlx::query_scalar(
+            "SELECT count(*) FROM aggregates WHERE NOT is_final
+             AND window_start < to_timestamp($1::float8 / 1000)",
+        )
+        .bind((now - 5 * MINUTE) as f64)
+        .fetch_one(&pool)
+        .await?;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(open, 0, "every backfilled window has its final");
+    let at = (now - 10 * MINUTE).div_euclid(MINUTE) * MINUTE + 5_000;
+    let mut events = clicks(&hot, at + 20_000, "10m-late");
+    events.extend(clicks(&cold, at + 20_000, "10m-late"));
+    events.extend(clicks(&hot, at, "10m")); // retries: same keys, counted once
+    let last_ack = submit(&url, &partition_of, &mut truth, events).await?;
+    assert!(
+        exact_within(&mut query, &truth, Duration::from_secs(10)).await?,
+        "GetAggregates was not exact within 10 s of the last acknowledgement"
+    );
+    let elapsed = last_ack.elapsed();
+    println!("exact {elapsed:?} after the last acknowledgement");
+
+    // The corrected windows say so.
+    let window_10m = (now - 10 * MINUTE).div_euclid(MINUTE) * MINUTE;
+    let revisions: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT group_key, revision FROM aggregates WHERE event_type = 'ad_click'
+         AND window_start = to_timestamp($1::float8 / 1000) ORDER BY group_key",
+    )
+    .bind(window_10m as f64)
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(revisions.len(), 8, "{revisions:?}");
+    assert!(
+        revisions.iter().all(|(_, r)| *r >= 1),
+        "every 10-minute-old window was corrected after its final: {revisions:?}"
+    );
+
+    // Older than the retention: refused, naming the field and the range.
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+    let results = client
+        .submit_batch(SubmitBatchRequest {
+            events: vec![ad_click(&hot[0], "10.0.0.1", now - 25 * HOUR, "too-old")],
+        })
+        .await?
+        .into_inner()
+        .results;
+    let Some(Outcome::Error(error)) = &results[0].outcome else {
+        panic!("a 25-hour-old event was not refused: {results:?}")
+    };
+    assert_eq!(error.field, "event_time", "{error:?}");
+    assert!(
+        error.message.contains("outside the accepted range")
+            && error.message.contains("--max-event-time-skew"),
+        "{error:?}"
+    );
+
+    ingest.shutdown().await?;
+    processor.shutdown().await?;
+    sink.shutdown().await?;
+    Ok(())
+}
+
+/// The ground truth: (advertiser, window start) → (idempotency keys,
+/// addresses) of every event ingest acknowledged.
+#[derive(Default)]
+struct Truth(BTreeMap<(String, i64), (BTreeSet<String>, BTreeSet<String>)>);
+
+/// Submits `events` through ingest at `url`, requires every one to be
+/// acknowledged in the partition the probe found for its key, and adds them
+/// to `truth`; returns when the last acknowledgement came.
+async fn submit(
+    url: &str,
+    partition_of: &HashMap<String, i32>,
+    truth: &mut Truth,
+    events: Vec<Event>,
+) -> anyhow::Result<Instant> {
+    let acks = submit_acknowledged(url, events.clone()).await?;
+    for (event, ack) in events.iter().zip(&acks) {
+        let Some(Payload::AdClick(click)) = &event.payload else {
+            unreachable!("only clicks are sent")
+        };
+        assert_eq!(
+            ack.partition, partition_of[&click.advertiser_id],
+            "ingest and the probe hash keys alike"
+        );
+        let at = event.event_time.as_ref().map_or(0, |t| t.seconds * 1000);
+        let entry = truth
+            .0
+            .entry((click.advertiser_id.clone(), at.div_euclid(MINUTE) * MINUTE))
+            .or_default();
+        entry.0.insert(event.idempotency_key.clone());
+        entry.1.insert(click.ip_address.clone());
+    }
+    Ok(Instant::now())
+}
+
+/// Polls `GetAggregates` until every window of `truth` has its exact count
+/// and distinct count, and no other ad_click row exists in their range;
+/// `false` if `within` passes first.
+async fn exact_within(
+    query: &mut QueryServiceClient<tonic::transport::Channel>,
+    truth: &Truth,
+    within: Duration,
+) -> anyhow::Result<bool> {
+    let want: BTreeMap<(String, i64), (i64, i64)> = truth
+        .0
+        .iter()
+        .map(|(k, (ids, ips))| (k.clone(), (ids.len() as i64, ips.len() as i64)))
+        .collect();
+    let start = want.keys().map(|k| k.1).min().unwrap_or(0);
+    let end = want.keys().map(|k| k.1).max().unwrap_or(0) + MINUTE;
+    let deadline = Instant::now() + within;
+    let mut got = BTreeMap::new();
+    while Instant::now() < deadline {
+        got = query_rows(query, start, end).await?;
+        if got == want {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("want {want:?}\n got {got:?}");
+    Ok(false)
+}
