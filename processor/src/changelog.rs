@@ -16,12 +16,13 @@ use rdkafka::{
     Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _},
 };
-use tributary_common::{config::KafkaArgs, kafka};
+use tokio_util::sync::CancellationToken;
+use tributary_common::{config::KafkaArgs, kafka, retry};
 
 use crate::{closed_store::PartitionStore, window::Closing};
 
-/// How long a restore may take before the processor gives up (and exits, to
-/// be restarted) rather than count on a partial state.
+/// How long a restore (its retries included) may take before the processor
+/// gives up (and exits, to be restarted) rather than count on a partial state.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Records applied to the store per transaction during a restore.
@@ -71,15 +72,60 @@ impl Changelog {
 
     /// Creates the changelog topic of `event_type` (with as many partitions
     /// as `source_topic`) unless it exists, and replaces `store`'s rows with
-    /// `partition`'s records. Returns how many records were read.
+    /// `partition`'s records. Returns how many records were read, or `None`
+    /// when `stop` is cancelled first. A broker that is not ready (a topic
+    /// just created has no leader yet, a broker restarting) is retried with
+    /// the services' backoff for up to five minutes.
     pub async fn restore(
         &self,
         source_topic: &str,
         event_type: &str,
         partition: i32,
         store: &PartitionStore,
-    ) -> anyhow::Result<usize> {
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Option<usize>> {
         let started = Instant::now();
+        let mut delays = retry::delays();
+        loop {
+            match self
+                .try_restore(source_topic, event_type, partition, store)
+                .await
+            {
+                Ok(records) => {
+                    tracing::info!(
+                        changelog = %self.topic(event_type),
+                        partition,
+                        records,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "closed windows restored"
+                    );
+                    return Ok(Some(records));
+                }
+                Err(e) if started.elapsed() < RESTORE_TIMEOUT => {
+                    let delay = delays.next().unwrap_or(retry::MAX_DELAY);
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = delay.as_millis() as u64,
+                        "cannot restore closed windows yet; retrying"
+                    );
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok(None),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One attempt of [`Changelog::restore`].
+    async fn try_restore(
+        &self,
+        source_topic: &str,
+        event_type: &str,
+        partition: i32,
+        store: &PartitionStore,
+    ) -> anyhow::Result<usize> {
         let topic = self.topic(event_type);
         let consumer: BaseConsumer = kafka::client_config(&self.kafka)
             .set("group.id", format!("{}.restore", self.group))
@@ -111,19 +157,8 @@ impl Changelog {
         .await
         .with_context(|| format!("cannot create the changelog topic {topic}"))?;
         let store = store.clone();
-        let read_topic = topic.clone();
-        let records = tokio::task::spawn_blocking(move || {
-            read_partition(&consumer, &read_topic, partition, &store)
-        })
-        .await??;
-        tracing::info!(
-            changelog = %topic,
-            partition,
-            records,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "closed windows restored"
-        );
-        Ok(records)
+        tokio::task::spawn_blocking(move || read_partition(&consumer, &topic, partition, &store))
+            .await?
     }
 }
 

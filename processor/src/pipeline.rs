@@ -200,8 +200,9 @@ impl Pipeline {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 let store = self.closed_store.partition(topic, message.partition());
-                self.changelog
-                    .restore(topic, event_type, message.partition(), &store)
+                let restored = self
+                    .changelog
+                    .restore(topic, event_type, message.partition(), &store, shutdown)
                     .await
                     .with_context(|| {
                         format!(
@@ -209,6 +210,10 @@ impl Pipeline {
                             message.partition()
                         )
                     })?;
+                if restored.is_none() {
+                    // Stopping: the record is not handled, nor committed.
+                    return Ok(());
+                }
                 entry.insert(PartitionWindows::new(self.spec, Box::new(store)))
             }
         };

@@ -42,6 +42,7 @@ async fn bootstrap_creates_every_topic_and_registers_every_schema_version() -> a
             ("tributary.events.price_tick-value", 2),
             ("tributary.aggregates-value", 1),
             ("tributary.aggregates-value", 2),
+            ("tributary.aggregates-value", 3),
         ]
     );
     // Every schema version has its own id (a set: dedup would only catch neighbours).
