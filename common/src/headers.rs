@@ -7,5 +7,9 @@ pub const EVENT_TYPE: &str = "tributary.event_type";
 pub const SCHEMA_ID: &str = "tributary.schema_id";
 /// The client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "tributary.idempotency_key";
+/// When ingest accepted the event (milliseconds since the Unix epoch): the
+/// time its event time's skew was measured from. The record timestamp is
+/// the event time, so the processor takes its retention from this.
+pub const ACCEPTED_AT: &str = "tributary.accepted_at";
 /// W3C trace context.
 pub const TRACEPARENT: &str = crate::trace_context::TRACEPARENT;

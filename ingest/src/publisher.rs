@@ -97,7 +97,8 @@ impl Publisher {
     pub async fn publish(&self, out: Outgoing<'_>) -> Result<Stored, Rejection> {
         let topic = self.kafka.event_topic(out.event_type);
         let schema_id = out.schema_id.to_string();
-        let headers = OwnedHeaders::new_with_capacity(4)
+        let accepted_at = chrono::Utc::now().timestamp_millis().to_string();
+        let headers = OwnedHeaders::new_with_capacity(5)
             .insert(Header {
                 key: headers::EVENT_TYPE,
                 value: Some(out.event_type),
@@ -109,6 +110,10 @@ impl Publisher {
             .insert(Header {
                 key: headers::IDEMPOTENCY_KEY,
                 value: Some(out.idempotency_key),
+            })
+            .insert(Header {
+                key: headers::ACCEPTED_AT,
+                value: Some(&accepted_at),
             })
             .insert(Header {
                 key: headers::TRACEPARENT,

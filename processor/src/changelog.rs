@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use rdkafka::{
     Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _},
+    error::KafkaError,
 };
 use tokio_util::sync::CancellationToken;
 use tributary_common::{config::KafkaArgs, kafka, retry};
@@ -23,10 +24,18 @@ use crate::{closed_store::PartitionStore, window::Closing};
 
 /// How long a restore (its retries included) may take before the processor
 /// gives up (and exits, to be restarted) rather than count on a partial state.
-const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Well inside the consumer's `max.poll.interval.ms` (5 minutes): the main
+/// consumer is not polled while a partition is restored.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Records applied to the store per transaction during a restore.
 const RESTORE_BATCH: usize = 10_000;
+
+/// The largest changelog record: a group's state holds every idempotency
+/// key and distinct address of its window, about 40 bytes per event, so
+/// 16 MiB keeps a window of some 400,000 events of one group (librdkafka's
+/// and Kafka's default limit of 1 MB would stop at about 25,000).
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 
 /// The changelog topics of one processor group.
 #[derive(Debug, Clone)]
@@ -50,6 +59,14 @@ impl Changelog {
             group: group.to_string(),
             retention,
         }
+    }
+
+    /// The changelog producer: the services' producer settings, with
+    /// records up to [`MAX_RECORD_BYTES`].
+    pub fn producer_config(kafka: &KafkaArgs) -> rdkafka::ClientConfig {
+        let mut config = kafka::producer_config(kafka);
+        config.set("message.max.bytes", MAX_RECORD_BYTES.to_string());
+        config
     }
 
     /// The changelog topic of `event_type`.
@@ -85,10 +102,11 @@ impl Changelog {
         stop: &CancellationToken,
     ) -> anyhow::Result<Option<usize>> {
         let started = Instant::now();
+        let deadline = started + RESTORE_TIMEOUT;
         let mut delays = retry::delays();
         loop {
             match self
-                .try_restore(source_topic, event_type, partition, store)
+                .try_restore(source_topic, event_type, partition, store, deadline)
                 .await
             {
                 Ok(records) => {
@@ -101,7 +119,7 @@ impl Changelog {
                     );
                     return Ok(Some(records));
                 }
-                Err(e) if started.elapsed() < RESTORE_TIMEOUT => {
+                Err(e) if Instant::now() < deadline => {
                     let delay = delays.next().unwrap_or(retry::MAX_DELAY);
                     tracing::warn!(
                         error = format!("{e:#}"),
@@ -118,18 +136,23 @@ impl Changelog {
         }
     }
 
-    /// One attempt of [`Changelog::restore`].
+    /// One attempt of [`Changelog::restore`], to be done by `deadline`.
     async fn try_restore(
         &self,
         source_topic: &str,
         event_type: &str,
         partition: i32,
         store: &PartitionStore,
+        deadline: Instant,
     ) -> anyhow::Result<usize> {
         let topic = self.topic(event_type);
         let consumer: BaseConsumer = kafka::client_config(&self.kafka)
             .set("group.id", format!("{}.restore", self.group))
             .set("enable.auto.commit", "false")
+            // Retention may delete the first records mid-restore.
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "true")
+            .set("fetch.message.max.bytes", MAX_RECORD_BYTES.to_string())
             .create()
             .context("cannot create the changelog reader")?;
         let source = source_topic.to_string();
@@ -145,6 +168,7 @@ impl Changelog {
         .with_context(|| format!("cannot read the partitions of {source_topic}"))?;
         let partitions = i32::try_from(partitions.max(1))?;
         let retention_ms = self.retention.as_millis().to_string();
+        let max_bytes = MAX_RECORD_BYTES.to_string();
         kafka::ensure_topics_configured(
             &self.kafka,
             std::slice::from_ref(&topic),
@@ -152,22 +176,27 @@ impl Changelog {
             &[
                 ("cleanup.policy", "compact,delete"),
                 ("retention.ms", &retention_ms),
+                ("max.message.bytes", &max_bytes),
             ],
         )
         .await
         .with_context(|| format!("cannot create the changelog topic {topic}"))?;
         let store = store.clone();
-        tokio::task::spawn_blocking(move || read_partition(&consumer, &topic, partition, &store))
-            .await?
+        tokio::task::spawn_blocking(move || {
+            read_partition(&consumer, &topic, partition, &store, deadline)
+        })
+        .await?
     }
 }
 
-/// Reads `topic`/`partition` from its first to its last record into `store`.
+/// Reads `topic`/`partition` from its first to its last record into
+/// `store`, by `deadline`.
 fn read_partition(
     consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
     store: &PartitionStore,
+    deadline: Instant,
 ) -> anyhow::Result<usize> {
     store.clear()?;
     let (low, high) = consumer
@@ -179,7 +208,6 @@ fn read_partition(
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
     consumer.assign(&assignment)?;
-    let deadline = Instant::now() + RESTORE_TIMEOUT;
     let (mut next, mut read) = (low, 0);
     let mut batch = Vec::with_capacity(RESTORE_BATCH);
     while next < high {
@@ -187,18 +215,28 @@ fn read_partition(
             Instant::now() < deadline,
             "restoring {topic}/{partition} took longer than {RESTORE_TIMEOUT:?} (at offset {next} of {high})"
         );
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
+        let message = match consumer.poll(Duration::from_millis(500)) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(message) => message.with_context(|| format!("cannot read {topic}/{partition}"))?,
         };
-        let message = message.with_context(|| format!("cannot read {topic}/{partition}"))?;
         next = message.offset() + 1;
         read += 1;
-        let key = message
+        // Only the processor writes here; a record it cannot read is not
+        // one of its states, so it is skipped rather than stopping the
+        // partition for good.
+        let Some(key) = message
             .key()
-            .context("a changelog record has no key")
-            .and_then(|k| {
-                serde_json::from_slice::<Key>(k).context("a changelog key does not parse")
-            })?;
+            .and_then(|k| serde_json::from_slice::<Key>(k).ok())
+        else {
+            tracing::warn!(
+                topic,
+                partition,
+                offset = message.offset(),
+                "skipping a changelog record whose key is not a group and window"
+            );
+            continue;
+        };
         batch.push((key.0, key.1, key.2, message.payload().map(<[u8]>::to_vec)));
         if batch.len() >= RESTORE_BATCH {
             store.apply(batch.drain(..))?;

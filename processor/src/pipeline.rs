@@ -63,6 +63,8 @@ pub struct Pipeline {
     pub closed_store: ClosedStore,
     /// Closed windows' changelog topics.
     pub changelog: Changelog,
+    /// Produces to the changelog (records up to [`crate::changelog::MAX_RECORD_BYTES`]).
+    pub changelog_producer: FutureProducer,
 }
 
 /// Windows by source partition.
@@ -128,6 +130,14 @@ impl Pipeline {
     fn forget_revoked(&self, windows: &mut Windows) {
         for partition in self.consumer.context().take() {
             windows.remove(&partition);
+            // The next owner restores them from the changelog.
+            if let Err(e) = self
+                .closed_store
+                .partition(&partition.0, partition.1)
+                .clear()
+            {
+                tracing::warn!(error = %e, "cannot forget a revoked partition's closed windows");
+            }
         }
     }
 
@@ -247,7 +257,12 @@ impl Pipeline {
             Err(DecodeError::Unavailable(_)) => unreachable!("retried above"),
         };
         let idempotency_key = header(message, headers::IDEMPOTENCY_KEY).unwrap_or_default();
-        let record_time_ms = timestamp.unwrap_or(now);
+        // When ingest accepted it; another producer's record timestamp, or
+        // now, for records without the header.
+        let record_time_ms = header(message, headers::ACCEPTED_AT)
+            .and_then(|t| t.parse().ok())
+            .or(timestamp)
+            .unwrap_or(now);
         let outcome = partition.add(
             message.offset(),
             &group_key,
@@ -282,7 +297,7 @@ impl Pipeline {
                         .unwrap_or_else(|| format!("{ms} ms"))
                 };
                 let detail = format!(
-                    "event time {} is before {}: more than --max-event-time-skew ({}) before the record's timestamp {} (ingest refuses such events), or in a window whose state is no longer kept",
+                    "event time {} is before {}: more than --max-event-time-skew ({}) before it was accepted at {} (ingest refuses such events), or in a window whose state is no longer kept",
                     readable(event_time_ms),
                     readable(horizon_ms),
                     humantime::format_duration(Duration::from_millis(
@@ -387,6 +402,14 @@ impl Pipeline {
             }
             closings.insert((topic.clone(), *partition_id), closing);
         }
+        if unencoded > 0 {
+            // Committing now would move past the events those updates cover.
+            tracing::error!(
+                unencoded,
+                "aggregates could not be encoded; offsets not committed, retrying next tick"
+            );
+            return Ok(());
+        }
         let deliveries = futures::future::join_all(sends.iter().map(|emit| {
             self.producer
                 .send(
@@ -400,28 +423,28 @@ impl Pipeline {
                     Duration::from_secs(30),
                 )
                 .instrument(emit.produce.clone())
-        }));
-        let changes_kept =
+        }))
+        .await;
+        if let Some(Err((e, _))) = deliveries.iter().find(|d| d.is_err()) {
+            tracing::error!(error = %e, "aggregates not acknowledged; offsets not committed, retrying next tick");
+            return Ok(());
+        }
+        // Only once the aggregates are stored: a kept state makes a restarted
+        // processor skip the records it covers, so it must never get ahead
+        // of the aggregates those records are counted in.
+        let kept =
             futures::future::join_all(changes.iter().map(|(topic, partition, key, value)| {
-                self.producer.send(
+                self.changelog_producer.send(
                     FutureRecord::to(topic)
                         .partition(*partition)
                         .key(key.as_slice())
                         .payload(value.as_slice()),
                     Duration::from_secs(30),
                 )
-            }));
-        let (deliveries, changes_kept) = futures::join!(deliveries, changes_kept);
-        if let Some(Err((e, _))) = deliveries.iter().chain(&changes_kept).find(|d| d.is_err()) {
-            tracing::error!(error = %e, "aggregates or closed windows not acknowledged; offsets not committed, retrying next tick");
-            return Ok(());
-        }
-        if unencoded > 0 {
-            // Committing now would move past the events those updates cover.
-            tracing::error!(
-                unencoded,
-                "aggregates could not be encoded; offsets not committed, retrying next tick"
-            );
+            }))
+            .await;
+        if let Some(Err((e, _))) = kept.iter().find(|d| d.is_err()) {
+            tracing::error!(error = %e, "closed windows not acknowledged by the changelog; offsets not committed, retrying next tick");
             return Ok(());
         }
         let mut offsets = TopicPartitionList::new();

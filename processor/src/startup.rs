@@ -95,6 +95,9 @@ pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
         spec: config.window_spec(),
         emit_interval: config.emit_interval,
         closed_store: ClosedStore::create(config.state_dir.as_deref())?,
+        changelog_producer: Changelog::producer_config(&config.kafka)
+            .create()
+            .context("cannot create the changelog producer")?,
         changelog: Changelog::new(
             config.kafka.clone(),
             &config.group,

@@ -33,7 +33,8 @@ pub struct WindowSpec {
     /// After this long without records, the watermark follows the wall clock,
     /// so windows close even when traffic stops.
     pub idle_advance_ms: i64,
-    /// How far before its record's timestamp (when ingest accepted it) an
+    /// How far before the time ingest accepted it (the `tributary.accepted_at`
+    /// header; another producer's record timestamp) an
     /// event time may be and still count: ingest's `--max-event-time-skew`.
     pub retention_ms: i64,
 }
@@ -223,6 +224,53 @@ pub trait ClosedWindows: Send {
     fn forget_until(&mut self, window_end_ms: i64) -> anyhow::Result<()>;
 }
 
+/// Closed windows kept on the heap: the unit tests' store, and the baseline
+/// of the retention measurement (`examples/retention_memory.rs`). Clones
+/// share the windows, so a test can "restart" on them.
+#[derive(Clone, Default)]
+pub struct HeapClosedWindows(std::sync::Arc<std::sync::Mutex<HeapKept>>);
+
+/// (group key, window start) → (window end, state).
+type HeapKept = BTreeMap<(String, i64), (i64, ClosedGroup)>;
+
+impl HeapClosedWindows {
+    /// The window starts kept, by group key.
+    pub fn kept(&self) -> Vec<(String, i64)> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HeapKept> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ClosedWindows for HeapClosedWindows {
+    fn get(&self, group_key: &str, start: i64) -> anyhow::Result<Option<ClosedGroup>> {
+        Ok(self
+            .lock()
+            .get(&(group_key.to_string(), start))
+            .map(|(_, s)| s.clone()))
+    }
+
+    fn put(&mut self, groups: &[Closing]) -> anyhow::Result<()> {
+        let mut kept = self.lock();
+        for g in groups {
+            kept.insert(
+                (g.group_key.clone(), g.window_start_ms),
+                (g.window_end_ms, g.state.clone()),
+            );
+        }
+        Ok(())
+    }
+
+    fn forget_until(&mut self, window_end_ms: i64) -> anyhow::Result<()> {
+        self.lock().retain(|_, (end, _)| *end > window_end_ms);
+        Ok(())
+    }
+}
+
 /// How much later than a record's neighbours its timestamp may be: closed
 /// windows are kept this much longer than the retention, so an event that
 /// ingest accepted still finds its window's state.
@@ -329,7 +377,7 @@ pub enum Outcome {
     /// restart.
     Replayed,
     /// Its event time is before `horizon_ms`: more than the retention before
-    /// its record's timestamp (ingest refuses such events), or in a window
+    /// when it was accepted (ingest refuses such events), or in a window
     /// whose state has been forgotten.
     Expired {
         /// The earliest event time that still counts.
@@ -348,7 +396,7 @@ pub struct PartitionWindows {
     idle_floor_ms: i64,
     last_record_wall_ms: i64,
     next_offset: i64,
-    /// The latest record timestamp (when ingest accepted the record).
+    /// The latest acceptance time of a record (see [`WindowSpec::retention_ms`]).
     max_record_time_ms: i64,
     /// Closed windows ending at or before this have been forgotten.
     forgotten_until_ms: i64,
@@ -673,38 +721,7 @@ mod tests {
         }
     }
 
-    /// Closed windows in memory, shared so a test can "restart" on them.
-    #[derive(Clone, Default)]
-    struct Memory(std::sync::Arc<std::sync::Mutex<Kept>>);
-
-    /// (group key, window start) → (window end, state).
-    type Kept = BTreeMap<(String, i64), (i64, ClosedGroup)>;
-
-    impl ClosedWindows for Memory {
-        fn get(&self, group_key: &str, start: i64) -> anyhow::Result<Option<ClosedGroup>> {
-            let kept = self.0.lock().unwrap();
-            Ok(kept
-                .get(&(group_key.to_string(), start))
-                .map(|(_, s)| s.clone()))
-        }
-        fn put(&mut self, groups: &[Closing]) -> anyhow::Result<()> {
-            let mut kept = self.0.lock().unwrap();
-            for g in groups {
-                kept.insert(
-                    (g.group_key.clone(), g.window_start_ms),
-                    (g.window_end_ms, g.state.clone()),
-                );
-            }
-            Ok(())
-        }
-        fn forget_until(&mut self, window_end_ms: i64) -> anyhow::Result<()> {
-            self.0
-                .lock()
-                .unwrap()
-                .retain(|_, (end, _)| *end > window_end_ms);
-            Ok(())
-        }
-    }
+    type Memory = HeapClosedWindows;
 
     fn windows() -> PartitionWindows {
         PartitionWindows::new(spec(), Box::new(Memory::default()))
@@ -954,12 +971,12 @@ mod tests {
         w.add_at(0, "k", 1_000, "a", &Contribution::Count, 0);
         w.add_at(1, "k", 2 * MIN, "b", &Contribution::Count, 0);
         w.emit();
-        assert_eq!(kept.0.lock().unwrap().len(), 1);
+        assert_eq!(kept.kept().len(), 1);
         // A record stamped retention + disorder allowance after window 0's end.
         let later = MIN + 60 * MIN + RECORD_TIME_DISORDER_MS;
         w.add_at(2, "k", later, "c", &Contribution::Count, 0);
         w.emit();
-        let kept_starts: Vec<i64> = kept.0.lock().unwrap().keys().map(|k| k.1).collect();
+        let kept_starts: Vec<i64> = kept.kept().iter().map(|k| k.1).collect();
         assert_eq!(kept_starts, [2 * MIN], "window 0 forgotten, window 2 kept");
         assert_eq!(
             w.add(3, "k", 1_000, later, "d", &Contribution::Count, 0)
