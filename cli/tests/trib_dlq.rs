@@ -160,9 +160,8 @@ async fn trib_dlq_lists_shows_and_replays_once_after_the_fix() -> anyhow::Result
     assert!(shown.contains("reason:  expired"), "{shown}");
     assert!(
         shown.contains("is before 20")
-            && shown.contains(
-                "more than --max-event-time-skew (1day) before it was accepted at 20"
-            ),
+            && shown
+                .contains("more than --max-event-time-skew (1day) before it was accepted at 20"),
         "times and durations are readable: {shown}"
     );
     assert!(shown.contains("\"advertiser_id\": \"adv-dlq\""), "{shown}");

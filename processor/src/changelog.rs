@@ -9,7 +9,11 @@
 //! partition restores that partition's closed windows from it into its
 //! [`ClosedStore`](crate::closed_store::ClosedStore) before handling the
 //! partition's first record.
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use rdkafka::{
@@ -38,12 +42,16 @@ const RESTORE_BATCH: usize = 10_000;
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 
 /// The changelog topics of one processor group.
-#[derive(Debug, Clone)]
 pub struct Changelog {
     kafka: KafkaArgs,
     group: String,
     /// How long a changelog record is kept (the retention plus a margin).
     retention: Duration,
+    /// Reads changelog partitions (one at a time, by assignment).
+    reader: Arc<BaseConsumer>,
+    /// Changelog topics known to exist: a restore then costs one offsets
+    /// request when there is nothing to read.
+    ensured: Mutex<HashSet<String>>,
 }
 
 /// One changelog record's key: the group and its window.
@@ -53,12 +61,23 @@ struct Key(String, i64, i64);
 impl Changelog {
     /// The changelog of consumer group `group`; records are kept for
     /// `retention`.
-    pub fn new(kafka: KafkaArgs, group: &str, retention: Duration) -> Self {
-        Self {
+    pub fn new(kafka: KafkaArgs, group: &str, retention: Duration) -> anyhow::Result<Self> {
+        let reader: BaseConsumer = kafka::client_config(&kafka)
+            .set("group.id", format!("{group}.restore"))
+            .set("enable.auto.commit", "false")
+            // Retention may delete the first records mid-restore.
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "true")
+            .set("fetch.message.max.bytes", MAX_RECORD_BYTES.to_string())
+            .create()
+            .context("cannot create the changelog reader")?;
+        Ok(Self {
             kafka,
             group: group.to_string(),
             retention,
-        }
+            reader: Arc::new(reader),
+            ensured: Mutex::default(),
+        })
     }
 
     /// The changelog producer: the services' producer settings, with
@@ -146,23 +165,38 @@ impl Changelog {
         deadline: Instant,
     ) -> anyhow::Result<usize> {
         let topic = self.topic(event_type);
-        let consumer: BaseConsumer = kafka::client_config(&self.kafka)
-            .set("group.id", format!("{}.restore", self.group))
-            .set("enable.auto.commit", "false")
-            // Retention may delete the first records mid-restore.
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "true")
-            .set("fetch.message.max.bytes", MAX_RECORD_BYTES.to_string())
-            .create()
-            .context("cannot create the changelog reader")?;
+        let known = self
+            .ensured
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&topic);
+        if !known {
+            self.ensure_topic(source_topic, &topic).await?;
+        }
+        let store = store.clone();
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let read = read_partition(&reader, &topic, partition, &store, deadline);
+            // Stop fetching it, whatever happened.
+            let _ = reader.unassign();
+            read
+        })
+        .await?
+    }
+
+    /// Creates `topic`, the changelog of `source_topic`, with as many
+    /// partitions, unless it exists.
+    async fn ensure_topic(&self, source_topic: &str, topic: &str) -> anyhow::Result<()> {
+        let reader = self.reader.clone();
         let source = source_topic.to_string();
-        let (consumer, partitions) = tokio::task::spawn_blocking(move || {
-            let metadata = consumer.fetch_metadata(Some(&source), Duration::from_secs(10))?;
-            let partitions = metadata
-                .topics()
-                .first()
-                .map_or(0, |t| t.partitions().len());
-            Ok::<_, rdkafka::error::KafkaError>((consumer, partitions))
+        let partitions = tokio::task::spawn_blocking(move || {
+            let metadata = reader.fetch_metadata(Some(&source), Duration::from_secs(10))?;
+            Ok::<_, rdkafka::error::KafkaError>(
+                metadata
+                    .topics()
+                    .first()
+                    .map_or(0, |t| t.partitions().len()),
+            )
         })
         .await?
         .with_context(|| format!("cannot read the partitions of {source_topic}"))?;
@@ -171,7 +205,7 @@ impl Changelog {
         let max_bytes = MAX_RECORD_BYTES.to_string();
         kafka::ensure_topics_configured(
             &self.kafka,
-            std::slice::from_ref(&topic),
+            &[topic.to_string()],
             partitions,
             &[
                 ("cleanup.policy", "compact,delete"),
@@ -181,11 +215,11 @@ impl Changelog {
         )
         .await
         .with_context(|| format!("cannot create the changelog topic {topic}"))?;
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || {
-            read_partition(&consumer, &topic, partition, &store, deadline)
-        })
-        .await?
+        self.ensured
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(topic.to_string());
+        Ok(())
     }
 }
 
@@ -220,6 +254,9 @@ fn read_partition(
             Some(Err(KafkaError::PartitionEOF(_))) => break,
             Some(message) => message.with_context(|| format!("cannot read {topic}/{partition}"))?,
         };
+        if message.topic() != topic || message.partition() != partition {
+            continue; // left over from an earlier assignment of the reader
+        }
         next = message.offset() + 1;
         read += 1;
         // Only the processor writes here; a record it cannot read is not

@@ -102,7 +102,7 @@ pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
             config.kafka.clone(),
             &config.group,
             config.event_time.max_event_time_skew + CHANGELOG_MARGIN,
-        ),
+        )?,
     })
 }
 
