@@ -95,11 +95,12 @@ impl Ingestor {
         generic: Option<serde_json::Map<String, serde_json::Value>>,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
+        let accepted_at_ms = now_ms();
         let mut valid = ValidEvent::parse(
             event,
             Validation {
                 max_skew: self.max_skew,
-                now_ms: now_ms(),
+                now_ms: accepted_at_ms,
             },
         )?;
         if let (Some(object), ValidPayload::Generic(_)) = (generic, &valid.payload) {
@@ -153,6 +154,7 @@ impl Ingestor {
                 idempotency_key: &idempotency_key,
                 traceparent: &traceparent,
                 event_time_ms,
+                accepted_at_ms,
             })
             .instrument(span)
             .await?;

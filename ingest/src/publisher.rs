@@ -41,6 +41,9 @@ pub struct Outgoing<'a> {
     pub traceparent: &'a str,
     /// Event time, as the record timestamp.
     pub event_time_ms: i64,
+    /// When the event was accepted (the instant its event time was checked
+    /// against), as the `tributary.accepted_at` header.
+    pub accepted_at_ms: i64,
 }
 
 /// The shared producer.
@@ -97,7 +100,7 @@ impl Publisher {
     pub async fn publish(&self, out: Outgoing<'_>) -> Result<Stored, Rejection> {
         let topic = self.kafka.event_topic(out.event_type);
         let schema_id = out.schema_id.to_string();
-        let accepted_at = chrono::Utc::now().timestamp_millis().to_string();
+        let accepted_at = out.accepted_at_ms.to_string();
         let headers = OwnedHeaders::new_with_capacity(5)
             .insert(Header {
                 key: headers::EVENT_TYPE,

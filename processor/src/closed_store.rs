@@ -130,7 +130,8 @@ impl PartitionStore {
     }
 
     /// Rows of the partition.
-    pub fn len(&self) -> anyhow::Result<usize> {
+    #[cfg(test)]
+    fn len(&self) -> anyhow::Result<usize> {
         let count: i64 = self.lock().query_row(
             "SELECT count(*) FROM closed WHERE topic = ?1 AND partition = ?2",
             params![self.topic, self.partition],
@@ -140,7 +141,8 @@ impl PartitionStore {
     }
 
     /// Whether the partition has no rows.
-    pub fn is_empty(&self) -> anyhow::Result<bool> {
+    #[cfg(test)]
+    fn is_empty(&self) -> anyhow::Result<bool> {
         Ok(self.len()? == 0)
     }
 }

@@ -212,6 +212,33 @@ async fn finals_to_end(stack: &TestStack, group: &str) -> anyhow::Result<HashMap
     Ok(finals)
 }
 
+/// The processor binary against `stack`, emitting every 200 ms, its
+/// partitions idle after `idle_advance`; killed if dropped.
+fn spawn_processor(
+    stack: &TestStack,
+    idle_advance: &str,
+) -> std::io::Result<tokio::process::Child> {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-processor"))
+        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
+        .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
+        .env("TRIBUTARY_IDLE_ADVANCE", idle_advance)
+        .env("TRIBUTARY_EMIT_INTERVAL", "200ms")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+}
+
+/// Sends `processor` SIGTERM and requires it to exit 0 within 30 s.
+async fn stop_cleanly(mut processor: tokio::process::Child) -> anyhow::Result<()> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(processor.id().expect("running") as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let status = tokio::time::timeout(Duration::from_secs(30), processor.wait()).await??;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn clicks_and_ticks_become_exact_window_totals() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
@@ -610,16 +637,7 @@ async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_lo
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let spawn = |idle_advance: &str| {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-processor"))
-            .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
-            .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
-            .env("TRIBUTARY_IDLE_ADVANCE", idle_advance)
-            .env("TRIBUTARY_EMIT_INTERVAL", "200ms")
-            .env("RUST_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-    };
+    let spawn = |idle_advance: &str| spawn_processor(&stack, idle_advance);
     let w = base_window();
     // The window stays open while the first processor runs.
     let mut first = spawn("10m")?;
@@ -652,7 +670,7 @@ async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_lo
     let mut rest = events[20..].to_vec();
     rest.extend(events[..5].iter().cloned());
     submit(&ingest, rest).await?;
-    let mut second = spawn("2s")?;
+    let second = spawn("2s")?;
     let finals = finals(&stack, "check-sigkill", 1).await?;
     assert_eq!(
         finals[&format!("ad_click|adv-k|{w}")],
@@ -665,13 +683,7 @@ async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_lo
             last: None
         }
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(second.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )?;
-    let status = tokio::time::timeout(Duration::from_secs(30), second.wait()).await??;
-    assert!(status.success(), "{status}");
-    Ok(())
+    stop_cleanly(second).await
 }
 
 #[tokio::test]
@@ -679,16 +691,7 @@ async fn a_processor_killed_while_correcting_closed_windows_is_replaced_exactly(
 -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;
-    let spawn = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-processor"))
-            .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
-            .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
-            .env("TRIBUTARY_IDLE_ADVANCE", "2s")
-            .env("TRIBUTARY_EMIT_INTERVAL", "200ms")
-            .env("RUST_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-    };
+    let spawn = || spawn_processor(&stack, "2s");
     let w = base_window();
     let key = format!("ad_click|adv-c|{w}");
     let mover = format!("ad_click|adv-c|{}", w + 2 * MINUTE);
@@ -751,7 +754,7 @@ async fn a_processor_killed_while_correcting_closed_windows_is_replaced_exactly(
     rest.extend(late[..3].iter().cloned());
     rest.extend(late[20..23].iter().cloned());
     submit(&ingest, rest).await?;
-    let mut second = spawn()?;
+    let second = spawn()?;
     let exact = Final {
         count: 60,
         distinct: Some(7),
@@ -771,11 +774,5 @@ async fn a_processor_killed_while_correcting_closed_windows_is_replaced_exactly(
         finals_to_end(&stack, "check-corrections-later").await?[&key],
         exact
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(second.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )?;
-    let status = tokio::time::timeout(Duration::from_secs(30), second.wait()).await??;
-    assert!(status.success(), "{status}");
-    Ok(())
+    stop_cleanly(second).await
 }
