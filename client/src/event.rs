@@ -5,7 +5,7 @@
 //! UUID unless one is given) so the sender's resends are counted once.
 use chrono::{DateTime, Utc};
 use prost_types::{Struct, Timestamp};
-use serde_json::Value;
+use serde_json::{Map, Value};
 pub(crate) use tributary_proto::envelope::millis;
 use tributary_proto::envelope::{self, object_to_struct};
 
@@ -95,6 +95,7 @@ struct Envelope {
     key: String,
     event_time: Option<Timestamp>,
     idempotency_key: Option<String>,
+    extra_fields: Map<String, Value>,
 }
 
 impl Envelope {
@@ -104,6 +105,7 @@ impl Envelope {
             key: String::new(),
             event_time: None,
             idempotency_key: None,
+            extra_fields: Map::new(),
         }
     }
 
@@ -116,8 +118,29 @@ impl Envelope {
                 .idempotency_key
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             payload: Some(payload),
+            extra_fields: (!self.extra_fields.is_empty())
+                .then(|| object_to_struct(self.extra_fields)),
         }
     }
+}
+
+macro_rules! extra_field_setter {
+    ($example:literal) => {
+        /// Sets a field the message does not have: one that a newer version
+        /// of the event type's registered schema added (e.g. `country` of a
+        /// registered ad_click v3). Ingest writes the event with the newest
+        /// registered version that has every field set, and refuses a field
+        /// no registered version has.
+        ///
+        /// ```
+        #[doc = $example]
+        /// assert_eq!(event.extra_fields.unwrap().fields.len(), 1);
+        /// ```
+        pub fn field(mut self, name: impl Into<String>, value: Value) -> Self {
+            self.envelope.extra_fields.insert(name.into(), value);
+            self
+        }
+    };
 }
 
 macro_rules! envelope_setters {
@@ -159,6 +182,9 @@ pub struct AdClickBuilder {
 
 impl AdClickBuilder {
     envelope_setters!();
+    extra_field_setter!(
+        r#"let event = tributary_client::event::ad_click("adv-1", "203.0.113.7", "curl/8", "https://example.com/").field("country", serde_json::json!("DE")).build();"#
+    );
 
     /// Sets the free-form metadata (a JSON object; other values are ignored).
     pub fn metadata(mut self, metadata: Value) -> Self {
@@ -189,6 +215,9 @@ pub struct PriceTickBuilder {
 
 impl PriceTickBuilder {
     envelope_setters!();
+    extra_field_setter!(
+        r#"let event = tributary_client::event::price_tick("ETH-USD", "coinbase", 3012.5).field("venue", serde_json::json!("spot")).build();"#
+    );
 
     /// Sets the traded volume (schema v2).
     pub fn volume(mut self, volume: f64) -> Self {
@@ -220,7 +249,7 @@ impl GenericBuilder {
 
 /// Reads the JSON envelope of `POST /v1/events` —
 /// `{event_type, key, event_time (RFC 3339 or epoch ms), idempotency_key,
-/// ad_click | price_tick | generic}` — into an event; see
+/// ad_click | price_tick | generic, extra_fields}` — into an event; see
 /// [`tributary_proto::envelope`]. The idempotency key is left as given.
 ///
 /// ```

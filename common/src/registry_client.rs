@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use schema_registry_converter::{
     async_impl::schema_registry::{
-        SrSettings, get_schema_by_id, get_schema_by_subject, post_schema,
+        SrSettings, get_all_versions, get_schema_by_id, get_schema_by_subject,
+        get_schema_by_subject_and_version, post_schema,
     },
     error::SRCError,
     schema_registry_common::{RegisteredSchema, SchemaType, SubjectNameStrategy, SuppliedSchema},
@@ -46,6 +47,20 @@ pub async fn latest(settings: &SrSettings, subject: &str) -> Result<RegisteredSc
     let topic = subject.strip_suffix("-value").unwrap_or(subject);
     let strategy = SubjectNameStrategy::TopicNameStrategy(topic.to_string(), false);
     get_schema_by_subject(settings, &strategy).await
+}
+
+/// The versions registered under `subject` (soft-deleted ones left out).
+pub async fn versions(settings: &SrSettings, subject: &str) -> Result<Vec<u32>, SRCError> {
+    get_all_versions(settings, subject.to_string()).await
+}
+
+/// Version `version` of `subject`.
+pub async fn version(
+    settings: &SrSettings,
+    subject: &str,
+    version: u32,
+) -> Result<RegisteredSchema, SRCError> {
+    get_schema_by_subject_and_version(settings, subject, Some(version)).await
 }
 
 /// The schema with global id `id`.

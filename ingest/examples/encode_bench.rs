@@ -23,7 +23,7 @@ use tributary_common::{
 use tributary_ingest::{
     avro_json,
     config::{SchemaArgs, SchemaPolicy},
-    encode::encode,
+    encode::EventRecord,
     event::{ValidEvent, Validation},
     writer_schema::WriterSchemas,
 };
@@ -87,10 +87,11 @@ async fn main() -> anyhow::Result<()> {
             refresh: std::time::Duration::from_secs(30),
         },
     )?;
-    let writer = cache
+    let candidates = cache
         .get(schemas::AD_CLICK)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let writer = candidates.newest().clone();
     let converter = Arc::new(AvroEncoder::new(SrSettings::new(registry.url())));
     let strategy =
         || SubjectNameStrategy::TopicNameStrategy(kafka.event_topic(schemas::AD_CLICK), false);
@@ -121,20 +122,15 @@ async fn main() -> anyhow::Result<()> {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Ingest consumes each validated event; the copies are made untimed.
-        let payloads: Vec<_> = events.iter().map(|e| e.payload().clone()).collect();
+        let copies = events.clone();
         let started = Instant::now();
         let mut bytes = 0usize;
         let mut buf = Vec::with_capacity(256);
-        for (e, payload) in events.iter().zip(payloads) {
+        for e in copies {
             buf.clear();
-            encode(
-                e.event_type(),
-                e.event_time_ms(),
-                payload,
-                &writer,
-                &mut buf,
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            EventRecord::new(e)
+                .encode(&candidates, &mut buf)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             bytes += buf.len();
         }
         let ours_rate = n as f64 / started.elapsed().as_secs_f64();

@@ -1,59 +1,295 @@
-//! A validated event as a Confluent-framed Avro record of its writer schema.
-use apache_avro::Schema;
+//! A validated event as a Confluent-framed Avro record of the newest
+//! registered version it fits.
+//!
+//! An event fits a version when every field it sets is a field of that
+//! version, with a value of the field's type, and every field of the version
+//! it leaves out has a default. The typed payloads' optional fields left
+//! unset (e.g. `campaign_id`) count as absent, so a typed event also fits
+//! the versions before they were added; a field that is set, or an extra
+//! field, is never left out: an event no version has room for is refused,
+//! naming the field.
+use std::sync::Arc;
+
+use apache_avro::{Schema, schema::RecordSchema};
 use serde_json::{Map, Value as Json, json};
 
-use crate::{avro_json, event::ValidPayload, rejection::Rejection, writer_schema::WriterSchema};
+use crate::{
+    avro_json,
+    event::{ValidEvent, ValidPayload},
+    rejection::Rejection,
+    writer_schema::{WriterCandidates, WriterSchema},
+};
 
-/// Appends the encoding of an event of `event_type` at `event_time_ms` with
-/// `payload` to `out`. The payload is consumed: its strings move into the
-/// record instead of being copied.
-pub fn encode(
-    event_type: &str,
+/// An event's fields as one JSON object, ready to be checked against the
+/// registered versions (more than once when the registry is asked again).
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    object: Map<String, Json>,
     event_time_ms: i64,
-    payload: ValidPayload,
-    schema: &WriterSchema,
-    out: &mut Vec<u8>,
-) -> Result<(), Rejection> {
-    let Schema::Record(record) = schema.schema else {
-        return Err(Rejection::internal(format!(
-            "schema {} of `{event_type}` is not a record",
-            schema.id
-        )));
-    };
-    let typed = !matches!(payload, ValidPayload::Generic(_));
-    let (mut object, path) = match payload {
-        ValidPayload::AdClick(click) => {
-            let mut object = Map::new();
-            object.insert(
-                "ip_address".into(),
-                Json::String(click.ip_address.to_string()),
-            );
-            object.insert("user_agent".into(), Json::String(click.user_agent));
-            object.insert("referring_url".into(), Json::String(click.referring_url));
-            object.insert("advertiser_id".into(), Json::String(click.advertiser_id));
-            object.insert("metadata".into(), Json::String(click.metadata_json));
-            object.insert("campaign_id".into(), json!(click.campaign_id));
-            (object, "ad_click")
+    /// `ad_click`, `price_tick` or `generic`, for field paths in errors.
+    path: &'static str,
+}
+
+impl EventRecord {
+    /// The record of `event`. The payload is consumed: its strings move into
+    /// the object instead of being copied.
+    pub fn new(event: ValidEvent) -> Self {
+        let ValidEvent {
+            extra_fields,
+            path,
+            event_time_ms,
+            payload,
+            ..
+        } = event;
+        let mut object = match payload {
+            ValidPayload::AdClick(click) => {
+                let mut object = Map::new();
+                object.insert(
+                    "ip_address".into(),
+                    Json::String(click.ip_address.to_string()),
+                );
+                object.insert("user_agent".into(), Json::String(click.user_agent));
+                object.insert("referring_url".into(), Json::String(click.referring_url));
+                object.insert("advertiser_id".into(), Json::String(click.advertiser_id));
+                object.insert("metadata".into(), Json::String(click.metadata_json));
+                if let Some(campaign_id) = click.campaign_id {
+                    object.insert("campaign_id".into(), Json::String(campaign_id));
+                }
+                object
+            }
+            ValidPayload::PriceTick(tick) => {
+                let mut object = Map::new();
+                object.insert("pair".into(), Json::String(tick.pair));
+                object.insert("source".into(), Json::String(tick.source));
+                object.insert("price".into(), json!(tick.price));
+                if let Some(volume) = tick.volume {
+                    object.insert("volume".into(), json!(volume));
+                }
+                object
+            }
+            ValidPayload::Generic(object) => object,
+        };
+        // Extra fields of a typed payload: JSON null counts as absent, as
+        // for the message's own optional fields.
+        object.extend(extra_fields.into_iter().filter(|(_, v)| !v.is_null()));
+        Self {
+            object,
+            event_time_ms,
+            path,
         }
-        ValidPayload::PriceTick(tick) => {
-            let mut object = Map::new();
-            object.insert("pair".into(), Json::String(tick.pair));
-            object.insert("source".into(), Json::String(tick.source));
-            object.insert("price".into(), json!(tick.price));
-            object.insert("volume".into(), json!(tick.volume));
-            (object, "price_tick")
+    }
+
+    /// Appends the encoding of the record with the newest of `candidates` it
+    /// fits to `out` and returns that schema. When it fits none, the
+    /// rejection is the newest version's reason when some version has every
+    /// field the event sets, and otherwise names the field no version has.
+    pub fn encode(
+        &mut self,
+        candidates: &WriterCandidates,
+        out: &mut Vec<u8>,
+    ) -> Result<Arc<WriterSchema>, Rejection> {
+        let mut first_mismatch = None;
+        let mut unknown = None;
+        for (_, schema) in &candidates.schemas {
+            let Schema::Record(record) = schema.schema else {
+                return Err(Rejection::internal(format!(
+                    "schema {} of `{}` is not a record",
+                    schema.id, candidates.subject
+                )));
+            };
+            // The envelope's event time fills the schema's event_time field.
+            let stamped = record.fields.iter().any(|f| f.name == "event_time")
+                && !self.object.contains_key("event_time");
+            if stamped {
+                self.object
+                    .insert("event_time".into(), json!(self.event_time_ms));
+            }
+            let result = match self.unknown_field(record) {
+                Some(field) => {
+                    unknown.get_or_insert(field);
+                    None
+                }
+                None => Some(
+                    avro_json::record_value(record, &schema.names, &self.object, self.path)
+                        .and_then(|value| {
+                            let start = out.len();
+                            schema
+                                .encode_into(value, out)
+                                .inspect_err(|_| out.truncate(start))
+                        }),
+                ),
+            };
+            if stamped {
+                self.object.remove("event_time");
+            }
+            match result {
+                Some(Ok(())) => return Ok(schema.clone()),
+                Some(Err(rejection)) => {
+                    first_mismatch.get_or_insert(rejection);
+                }
+                None => {}
+            }
         }
-        ValidPayload::Generic(object) => (object, "generic"),
-    };
-    // The envelope's event time fills the schema's event_time field.
-    if record.fields.iter().any(|f| f.name == "event_time") {
-        object.entry("event_time").or_insert(json!(event_time_ms));
+        Err(first_mismatch.unwrap_or_else(|| {
+            let field = unknown.unwrap_or_default();
+            Rejection::schema_mismatch(
+                format!("{}.{field}", self.path),
+                format!(
+                    "is not a field of any registered version of `{}`; register a version that has it",
+                    candidates.subject
+                ),
+            )
+        }))
     }
-    if typed {
-        // A typed event written with an older schema version leaves out the
-        // fields that version does not have (Avro evolution).
-        object.retain(|k, _| record.fields.iter().any(|f| &f.name == k));
+
+    /// A field the record sets that `record` does not have.
+    fn unknown_field(&self, record: &RecordSchema) -> Option<String> {
+        self.object
+            .keys()
+            .find(|k| !record.lookup.contains_key(k.as_str()))
+            .cloned()
     }
-    let value = avro_json::record_value(record, &schema.names, &object, path)?;
-    schema.encode_into(value, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use apache_avro::{from_avro_datum, types::Value};
+    use tributary_proto::v1::{self as proto, event::Payload};
+
+    use super::*;
+    use crate::event::Validation;
+
+    const NOW: i64 = 1_800_000_000_000;
+    const SUBJECT: &str = "tributary.events.ad_click-value";
+    const V1: &str = include_str!("../../schemas/ad_click/v1.avsc");
+    const V2: &str = include_str!("../../schemas/ad_click/v2.avsc");
+
+    /// v2 plus `extra` fields (JSON field definitions).
+    fn v2_with(extra: &str) -> String {
+        let mut schema: Json = serde_json::from_str(V2).unwrap();
+        let extra: Json = serde_json::from_str(extra).unwrap();
+        let fields = schema["fields"].as_array_mut().unwrap();
+        fields.extend(extra.as_array().unwrap().iter().cloned());
+        schema.to_string()
+    }
+
+    fn country(kind: &str) -> String {
+        v2_with(&format!(
+            r#"[{{"name": "country", "type": ["null", "{kind}"], "default": null}}]"#
+        ))
+    }
+
+    fn click(campaign: Option<&str>, extra: Json) -> ValidEvent {
+        let event = proto::Event {
+            event_time: Some(prost_types::Timestamp {
+                seconds: NOW / 1000,
+                nanos: 0,
+            }),
+            payload: Some(Payload::AdClick(proto::AdClick {
+                ip_address: "203.0.113.7".into(),
+                user_agent: "u".into(),
+                referring_url: "https://example.com/".into(),
+                advertiser_id: "adv-1".into(),
+                metadata: None,
+                campaign_id: campaign.map(Into::into),
+            })),
+            extra_fields: extra
+                .as_object()
+                .map(|o| tributary_proto::envelope::object_to_struct(o.clone())),
+            ..Default::default()
+        };
+        let rules = Validation {
+            max_skew: Duration::from_secs(60),
+            now_ms: NOW,
+        };
+        ValidEvent::parse(event, rules).unwrap()
+    }
+
+    /// (schema id written with, the decoded record's fields).
+    fn write(
+        event: ValidEvent,
+        candidates: &WriterCandidates,
+    ) -> Result<(u32, Vec<(String, Value)>), Rejection> {
+        let mut out = Vec::new();
+        let schema = EventRecord::new(event).encode(candidates, &mut out)?;
+        let decoded = from_avro_datum(schema.schema, &mut &out[5..], None).unwrap();
+        let Value::Record(fields) = decoded else {
+            panic!("not a record")
+        };
+        Ok((schema.id, fields))
+    }
+
+    fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a Value {
+        &fields.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
+    #[test]
+    fn an_event_is_written_with_the_newest_version_it_fits() {
+        let v3 = country("string");
+        let candidates = WriterCandidates::listed(SUBJECT, &[(3, &v3), (2, V2), (1, V1)]);
+        let (id, fields) = write(click(None, json!({"country": "DE"})), &candidates).unwrap();
+        assert_eq!(id, 103);
+        assert_eq!(
+            field(&fields, "country"),
+            &Value::Union(1, Box::new(Value::String("DE".into())))
+        );
+        assert_eq!(field(&fields, "event_time"), &Value::TimestampMillis(NOW));
+        // Without the new field it still fits the newest, which defaults it.
+        let (id, fields) = write(click(Some("c"), json!({})), &candidates).unwrap();
+        assert_eq!(id, 103);
+        assert_eq!(
+            field(&fields, "country"),
+            &Value::Union(0, Box::new(Value::Null))
+        );
+
+        // A newest version without `country`: only events without it use it.
+        let v4 = V2;
+        let candidates = WriterCandidates::listed(SUBJECT, &[(4, v4), (3, &v3)]);
+        assert_eq!(
+            write(click(None, json!({"country": "DE"})), &candidates)
+                .unwrap()
+                .0,
+            103
+        );
+        assert_eq!(write(click(None, json!({})), &candidates).unwrap().0, 104);
+    }
+
+    #[test]
+    fn an_unset_optional_field_fits_a_version_before_it_but_a_set_one_does_not() {
+        let candidates = WriterCandidates::listed(SUBJECT, &[(1, V1)]);
+        assert_eq!(
+            write(click(None, json!({"country": null})), &candidates)
+                .unwrap()
+                .0,
+            101
+        );
+        let refused = write(click(Some("spring"), json!({})), &candidates).unwrap_err();
+        assert_eq!(
+            refused.describe(),
+            "ad_click.campaign_id: is not a field of any registered version of `tributary.events.ad_click-value`; register a version that has it"
+        );
+        assert_eq!(refused.code, proto::EventErrorCode::SchemaMismatch);
+    }
+
+    #[test]
+    fn a_field_no_version_has_is_named_and_a_wrong_type_beats_it() {
+        let candidates = WriterCandidates::listed(SUBJECT, &[(2, V2), (1, V1)]);
+        assert_eq!(
+            write(click(None, json!({"country": "DE"})), &candidates)
+                .unwrap_err()
+                .field,
+            "ad_click.country"
+        );
+        // v3 has the field with another type: its reason is the useful one.
+        let v3 = country("int");
+        let candidates = WriterCandidates::listed(SUBJECT, &[(3, &v3), (2, V2)]);
+        assert_eq!(
+            write(click(None, json!({"country": "DE"})), &candidates)
+                .unwrap_err()
+                .describe(),
+            "ad_click.country: expected an integer, got string \"DE\""
+        );
+    }
 }

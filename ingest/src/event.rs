@@ -5,7 +5,10 @@
 use std::{net::IpAddr, time::Duration};
 
 use tributary_common::schemas::{AD_CLICK, PRICE_TICK};
-use tributary_proto::v1::{self as proto, event::Payload};
+use tributary_proto::{
+    envelope,
+    v1::{self as proto, event::Payload},
+};
 
 use crate::rejection::Rejection;
 
@@ -21,6 +24,12 @@ pub const MAX_URL_LEN: usize = 4096;
 /// An event that passed validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidEvent {
+    /// The fields of a typed payload its message does not have (fields of a
+    /// newer registered version); empty for a `generic` one, which holds all
+    /// its fields. Checked against the registered versions when encoded.
+    pub(crate) extra_fields: serde_json::Map<String, serde_json::Value>,
+    /// The payload's path in errors: `ad_click`, `price_tick` or `generic`.
+    pub(crate) path: &'static str,
     /// The event type, e.g. `ad_click`.
     pub(crate) event_type: String,
     /// The partitioning key (defaulted to the payload's natural key).
@@ -139,43 +148,74 @@ impl ValidEvent {
 
     /// Validates a submitted event.
     pub fn parse(event: proto::Event, rules: Validation) -> Result<Self, Rejection> {
-        let payload = event.payload.ok_or_else(|| {
+        Self::parse_exact(event, ExactJson::default(), rules)
+    }
+
+    /// Validates an event read from JSON, taking its `generic` payload and
+    /// extra fields as written instead of their `Struct`s (whose numbers are
+    /// doubles), so an integer of a `long` field beyond 2^53 arrives exact.
+    pub fn parse_exact(
+        mut event: proto::Event,
+        exact: ExactJson,
+        rules: Validation,
+    ) -> Result<Self, Rejection> {
+        let payload = event.payload.take().ok_or_else(|| {
             Rejection::invalid("payload", "is missing: set ad_click, price_tick or generic")
         })?;
+        let mut extra_fields = match (exact.extra_fields, event.extra_fields.take()) {
+            (Some(exact), _) => exact,
+            (None, Some(object)) => struct_to_json(object),
+            (None, None) => serde_json::Map::new(),
+        };
+        let (path, payload) = match payload {
+            Payload::AdClick(click) => ("ad_click", Typed::AdClick(click)),
+            Payload::PriceTick(tick) => ("price_tick", Typed::PriceTick(tick)),
+            Payload::Generic(object) => {
+                if !extra_fields.is_empty() {
+                    return Err(Rejection::invalid(
+                        "extra_fields",
+                        "go with a typed payload (ad_click or price_tick); a `generic` payload holds all its fields itself",
+                    ));
+                }
+                let object = exact.generic.unwrap_or_else(|| struct_to_json(object));
+                // A built-in type sent as `generic`: its message's fields,
+                // checked as they are in the typed payload, plus extra fields.
+                let read = match event.event_type.as_str() {
+                    AD_CLICK => envelope::ad_click(&object, "generic.")
+                        .map(|(click, extra)| (Typed::AdClick(click), extra)),
+                    PRICE_TICK => envelope::price_tick(&object, "generic.")
+                        .map(|(tick, extra)| (Typed::PriceTick(tick), extra)),
+                    _ => Ok((Typed::Generic(object), serde_json::Map::new())),
+                };
+                let (typed, extra) = read.map_err(|e| Rejection::invalid(e.field, e.message))?;
+                extra_fields = extra;
+                ("generic", typed)
+            }
+        };
         let (event_type, natural_key, payload) = match payload {
-            Payload::AdClick(click) => {
-                let click = parse_ad_click(click)?;
+            Typed::AdClick(click) => {
+                let click = parse_ad_click(click, path)?;
                 (
                     typed_event_type(&event.event_type, AD_CLICK)?,
                     click.advertiser_id.clone(),
                     ValidPayload::AdClick(click),
                 )
             }
-            Payload::PriceTick(tick) => {
-                let tick = parse_price_tick(tick)?;
+            Typed::PriceTick(tick) => {
+                let tick = parse_price_tick(tick, path)?;
                 (
                     typed_event_type(&event.event_type, PRICE_TICK)?,
                     tick.pair.clone(),
                     ValidPayload::PriceTick(tick),
                 )
             }
-            Payload::Generic(object) => {
-                let event_type = parse_event_type(&event.event_type)?;
-                if event_type == AD_CLICK || event_type == PRICE_TICK {
-                    return Err(Rejection::invalid(
-                        "payload",
-                        format!(
-                            "event type `{event_type}` takes the typed `{event_type}` payload, not `generic`"
-                        ),
-                    ));
-                }
-                (
-                    event_type,
-                    String::new(),
-                    ValidPayload::Generic(struct_to_json(object)),
-                )
-            }
+            Typed::Generic(object) => (
+                parse_event_type(&event.event_type)?,
+                String::new(),
+                ValidPayload::Generic(object),
+            ),
         };
+        check_extra_fields(&extra_fields, &event_type, path)?;
         let key = if event.key.is_empty() {
             natural_key
         } else {
@@ -212,6 +252,8 @@ impl ValidEvent {
             bounded("idempotency_key", event.idempotency_key, MAX_ID_LEN)?
         };
         Ok(Self {
+            extra_fields,
+            path,
             event_type,
             key,
             event_time_ms,
@@ -219,6 +261,56 @@ impl ValidEvent {
             payload,
         })
     }
+}
+
+/// The parts of an event read from JSON as the client wrote them.
+#[derive(Debug, Default)]
+pub struct ExactJson {
+    /// The `generic` payload.
+    pub generic: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The extra fields.
+    pub extra_fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A payload before its values are checked.
+enum Typed {
+    AdClick(proto::AdClick),
+    PriceTick(proto::PriceTick),
+    Generic(serde_json::Map<String, serde_json::Value>),
+}
+
+/// Extra fields add to a typed message; they do not replace its fields or
+/// the envelope's event time.
+fn check_extra_fields(
+    extra_fields: &serde_json::Map<String, serde_json::Value>,
+    event_type: &str,
+    path: &str,
+) -> Result<(), Rejection> {
+    let prefix = if path == "generic" {
+        "generic"
+    } else {
+        "extra_fields"
+    };
+    let message_fields = match event_type {
+        AD_CLICK => envelope::AD_CLICK_FIELDS,
+        PRICE_TICK => envelope::PRICE_TICK_FIELDS,
+        _ => &[],
+    };
+    for name in extra_fields.keys() {
+        if message_fields.contains(&name.as_str()) {
+            return Err(Rejection::invalid(
+                format!("{prefix}.{name}"),
+                format!("is a field of the `{event_type}` message; set it there"),
+            ));
+        }
+        if name == "event_time" {
+            return Err(Rejection::invalid(
+                format!("{prefix}.{name}"),
+                "is the envelope's `event_time`; set that instead",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_event_type(event_type: &str) -> Result<String, Rejection> {
@@ -279,20 +371,21 @@ fn required(field: &str, value: String, max: usize) -> Result<String, Rejection>
     bounded(field, value, max)
 }
 
-fn parse_ad_click(click: proto::AdClick) -> Result<AdClick, Rejection> {
+fn parse_ad_click(click: proto::AdClick, path: &str) -> Result<AdClick, Rejection> {
+    let field = |name: &str| format!("{path}.{name}");
     let ip_address = click.ip_address.trim().parse::<IpAddr>().map_err(|_| {
         Rejection::invalid(
-            "ad_click.ip_address",
+            field("ip_address"),
             format!("`{}` is not an IPv4 or IPv6 address", click.ip_address),
         )
     })?;
-    let user_agent = required("ad_click.user_agent", click.user_agent, MAX_USER_AGENT_LEN)?;
-    let referring_url = required("ad_click.referring_url", click.referring_url, MAX_URL_LEN)?;
+    let user_agent = required(&field("user_agent"), click.user_agent, MAX_USER_AGENT_LEN)?;
+    let referring_url = required(&field("referring_url"), click.referring_url, MAX_URL_LEN)?;
     match url::Url::parse(&referring_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
         Ok(url) => {
             return Err(Rejection::invalid(
-                "ad_click.referring_url",
+                field("referring_url"),
                 format!(
                     "`{referring_url}` is not an http(s) URL with a host (scheme `{}`)",
                     url.scheme()
@@ -301,19 +394,19 @@ fn parse_ad_click(click: proto::AdClick) -> Result<AdClick, Rejection> {
         }
         Err(e) => {
             return Err(Rejection::invalid(
-                "ad_click.referring_url",
+                field("referring_url"),
                 format!("`{referring_url}` is not an absolute URL: {e}"),
             ));
         }
     }
-    let advertiser_id = required("ad_click.advertiser_id", click.advertiser_id, MAX_ID_LEN)?;
+    let advertiser_id = required(&field("advertiser_id"), click.advertiser_id, MAX_ID_LEN)?;
     let metadata_json = match click.metadata {
         Some(metadata) => serde_json::Value::Object(struct_to_json(metadata)).to_string(),
         None => "{}".to_string(),
     };
     let campaign_id = click
         .campaign_id
-        .map(|c| bounded("ad_click.campaign_id", c, MAX_ID_LEN))
+        .map(|c| bounded(&field("campaign_id"), c, MAX_ID_LEN))
         .transpose()?;
     Ok(AdClick {
         ip_address,
@@ -325,12 +418,13 @@ fn parse_ad_click(click: proto::AdClick) -> Result<AdClick, Rejection> {
     })
 }
 
-fn parse_price_tick(tick: proto::PriceTick) -> Result<PriceTick, Rejection> {
-    let pair = required("price_tick.pair", tick.pair, MAX_ID_LEN)?;
-    let source = required("price_tick.source", tick.source, MAX_ID_LEN)?;
+fn parse_price_tick(tick: proto::PriceTick, path: &str) -> Result<PriceTick, Rejection> {
+    let field = |name: &str| format!("{path}.{name}");
+    let pair = required(&field("pair"), tick.pair, MAX_ID_LEN)?;
+    let source = required(&field("source"), tick.source, MAX_ID_LEN)?;
     if !tick.price.is_finite() || tick.price <= 0.0 {
         return Err(Rejection::invalid(
-            "price_tick.price",
+            field("price"),
             format!("must be finite and positive, got {}", tick.price),
         ));
     }
@@ -338,7 +432,7 @@ fn parse_price_tick(tick: proto::PriceTick) -> Result<PriceTick, Rejection> {
         && (!volume.is_finite() || volume < 0.0)
     {
         return Err(Rejection::invalid(
-            "price_tick.volume",
+            field("volume"),
             format!("must be finite and not negative, got {volume}"),
         ));
     }
@@ -614,6 +708,70 @@ mod tests {
             ValidEvent::parse(e, rules()).unwrap().event_type,
             "page_view"
         );
+    }
+
+    fn struct_of(json: serde_json::Value) -> prost_types::Struct {
+        envelope::object_to_struct(json.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn a_built_in_type_sent_as_generic_is_checked_as_its_typed_payload() {
+        let fields = serde_json::json!({
+            "ip_address": "203.0.113.7", "user_agent": "u", "referring_url": "https://example.com/",
+            "advertiser_id": "adv-1", "metadata": {"slot": "top"}, "country": "DE"
+        });
+        let mut e = event(Payload::Generic(struct_of(fields.clone())));
+        e.event_type = "ad_click".into();
+        let valid = ValidEvent::parse(e.clone(), rules()).unwrap();
+        assert_eq!((valid.key.as_str(), valid.path), ("adv-1", "generic"));
+        assert_eq!(
+            serde_json::Value::Object(valid.extra_fields),
+            serde_json::json!({"country": "DE"})
+        );
+        let ValidPayload::AdClick(click) = valid.payload else {
+            panic!("not an ad click")
+        };
+        assert_eq!(click.metadata_json, r#"{"slot":"top"}"#);
+
+        let mut bad = fields.clone();
+        bad["ip_address"] = "nope".into();
+        e.payload = Some(Payload::Generic(struct_of(bad)));
+        assert_eq!(rejected_field(e.clone()), "generic.ip_address");
+        let mut missing = fields;
+        missing.as_object_mut().unwrap().remove("referring_url");
+        e.payload = Some(Payload::Generic(struct_of(missing)));
+        assert_eq!(
+            ValidEvent::parse(e, rules()).unwrap_err().describe(),
+            "generic.referring_url: is required"
+        );
+    }
+
+    #[test]
+    fn extra_fields_add_to_a_typed_message_and_replace_none_of_it() {
+        let with_extra = |extra: serde_json::Value| {
+            let mut e = event(Payload::AdClick(click()));
+            e.extra_fields = Some(struct_of(extra));
+            ValidEvent::parse(e, rules())
+        };
+        let valid = with_extra(serde_json::json!({"country": "DE"})).unwrap();
+        assert_eq!((valid.extra_fields.len(), valid.path), (1, "ad_click"));
+        assert_eq!(
+            with_extra(serde_json::json!({"advertiser_id": "adv-2"}))
+                .unwrap_err()
+                .describe(),
+            "extra_fields.advertiser_id: is a field of the `ad_click` message; set it there"
+        );
+        assert_eq!(
+            with_extra(serde_json::json!({"event_time": 1}))
+                .unwrap_err()
+                .field,
+            "extra_fields.event_time"
+        );
+        let mut e = event(Payload::Generic(Default::default()));
+        e.event_type = "signup".into();
+        e.key = "user-1".into();
+        e.extra_fields = Some(struct_of(serde_json::json!({"plan": "pro"})));
+        assert_eq!(rejected_field(e), "extra_fields");
     }
 
     #[test]

@@ -13,8 +13,8 @@ use tributary_proto::v1 as proto;
 
 use crate::{
     config::IngestConfig,
-    encode::encode,
-    event::{ValidEvent, ValidPayload, Validation},
+    encode::EventRecord,
+    event::{ExactJson, ValidEvent, Validation},
     metrics,
     publisher::{Outgoing, Publisher},
     rejection::Rejection,
@@ -59,21 +59,22 @@ impl Ingestor {
         event: proto::Event,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
-        self.submit_json(event, None, traceparent).await
+        self.submit_exact(event, ExactJson::default(), traceparent)
+            .await
     }
 
-    /// [`Self::submit`] for an event read from JSON: `generic` is the JSON
-    /// object of its `generic` payload as the client wrote it, used instead
-    /// of the `Struct` (whose numbers are doubles), so an integer of a
-    /// `long` field beyond 2^53 arrives exact.
-    pub async fn submit_json(
+    /// [`Self::submit`] for an event read from JSON: `exact` holds its
+    /// `generic` payload and extra fields as the client wrote them, used
+    /// instead of their `Struct`s (whose numbers are doubles), so an integer
+    /// of a `long` field beyond 2^53 arrives exact.
+    pub async fn submit_exact(
         &self,
         event: proto::Event,
-        generic: Option<serde_json::Map<String, serde_json::Value>>,
+        exact: ExactJson,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
         metrics::RECEIVED.inc();
-        let result = self.submit_inner(event, generic, traceparent).await;
+        let result = self.submit_inner(event, exact, traceparent).await;
         match &result {
             Ok(ack) => {
                 let event_type = ack
@@ -92,41 +93,52 @@ impl Ingestor {
     async fn submit_inner(
         &self,
         event: proto::Event,
-        generic: Option<serde_json::Map<String, serde_json::Value>>,
+        exact: ExactJson,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
         let accepted_at_ms = now_ms();
-        let mut valid = ValidEvent::parse(
+        let valid = ValidEvent::parse_exact(
             event,
+            exact,
             Validation {
                 max_skew: self.max_skew,
                 now_ms: accepted_at_ms,
             },
         )?;
-        if let (Some(object), ValidPayload::Generic(_)) = (generic, &valid.payload) {
-            valid.payload = ValidPayload::Generic(object);
-        }
-        let ValidEvent {
-            event_type,
-            key,
-            event_time_ms,
-            idempotency_key,
-            payload,
-        } = valid;
-        let schema = self.schemas.get(&event_type).await?;
+        let event_type = valid.event_type.clone();
+        let key = valid.key.clone();
+        let idempotency_key = valid.idempotency_key.clone();
+        let event_time_ms = valid.event_time_ms;
+        let mut record = EventRecord::new(valid);
+        let candidates = self.schemas.get(&event_type).await?;
         self.ensure_topic(&event_type).await?;
         let mut encoded = Vec::with_capacity(256);
-        encode(&event_type, event_time_ms, payload, &schema, &mut encoded).map_err(
-            |mut rejection| {
-                if rejection.code == proto::EventErrorCode::SchemaMismatch {
-                    let provenance = self.schemas.provenance(&event_type);
-                    if !provenance.is_empty() {
-                        rejection.message = format!("{} {provenance}", rejection.message);
+        let schema = match record.encode(&candidates, &mut encoded) {
+            Ok(schema) => schema,
+            Err(rejection) if rejection.code == proto::EventErrorCode::SchemaMismatch => {
+                // A version registered since the last listing may fit: ask
+                // the registry before refusing.
+                let (candidates, retried) =
+                    match self.schemas.recheck(&event_type, &candidates).await? {
+                        Some(newer) => {
+                            let retried = record.encode(&newer, &mut encoded);
+                            (newer, retried)
+                        }
+                        None => (candidates, Err(rejection)),
+                    };
+                retried.map_err(|mut rejection| {
+                    if rejection.code == proto::EventErrorCode::SchemaMismatch {
+                        rejection.message = format!(
+                            "{} {}",
+                            rejection.message,
+                            self.schemas.provenance(&candidates)
+                        );
                     }
-                }
-                rejection
-            },
-        )?;
+                    rejection
+                })?
+            }
+            Err(rejection) => return Err(rejection),
+        };
         // A span per event costs the log layer a formatted copy of its
         // fields (a tenth of the stream's CPU in a profile); without export
         // nothing would read it.

@@ -1,6 +1,8 @@
-//! The writer schema of each event type: resolved through the registry once,
-//! cached, and refreshed in the background of traffic, so the hot path makes
-//! no registry call and parses no schema per event.
+//! The writer schemas of each event type: the subject's registered versions
+//! (an event is written with the newest one it fits), listed through the
+//! registry, cached, refreshed every `--schema-refresh` and at once (at most
+//! every [`RECHECK_INTERVAL`]) when an event fits none of them, so the hot
+//! path makes no registry call and parses no schema per event.
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
@@ -8,7 +10,9 @@ use std::{
 };
 
 use apache_avro::{Schema, schema::ResolvedSchema, writer::datum::GenericDatumWriter};
-use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::{
+    async_impl::schema_registry::SrSettings, schema_registry_common::SchemaType,
+};
 use tributary_common::{
     config::{KafkaArgs, RegistryArgs},
     registry_client::{self, ReaderProtection},
@@ -73,8 +77,58 @@ impl WriterSchema {
     }
 }
 
+/// The schemas an event type may be written with, newest first: the
+/// subject's registered versions, or the one schema `--schema-id` pins.
+pub struct WriterCandidates {
+    /// The subject, e.g. `tributary.events.ad_click-value`.
+    pub subject: String,
+    /// (subject version, schema), newest first; never empty. The version is
+    /// `None` for a pinned schema id.
+    pub schemas: Vec<(Option<u32>, Arc<WriterSchema>)>,
+    /// When the registry was asked; `None` when the id is pinned.
+    fetched: Option<Instant>,
+}
+
+impl WriterCandidates {
+    /// The newest candidate.
+    pub fn newest(&self) -> &Arc<WriterSchema> {
+        &self.schemas[0].1
+    }
+
+    /// Candidates of `subject` from `(version, schema JSON)`, newest first,
+    /// as if just listed by the registry (ids are 100 + version).
+    #[cfg(test)]
+    pub(crate) fn listed(subject: &str, versions: &[(u32, &str)]) -> Self {
+        Self {
+            subject: subject.into(),
+            schemas: versions
+                .iter()
+                .map(|(version, json)| {
+                    let schema = WriterSchema::new(100 + version, json).expect("valid schema");
+                    (Some(*version), Arc::new(schema))
+                })
+                .collect(),
+            fetched: Some(Instant::now()),
+        }
+    }
+
+    /// Which versions the candidates are, e.g. `versions 3, 2, 1`.
+    fn versions(&self) -> String {
+        let versions: Vec<String> = self
+            .schemas
+            .iter()
+            .filter_map(|(version, _)| version.map(|v| v.to_string()))
+            .collect();
+        match versions.len() {
+            0 => format!("schema id {}", self.newest().id),
+            1 => format!("version {}", versions[0]),
+            _ => format!("versions {}", versions.join(", ")),
+        }
+    }
+}
+
 struct Cached {
-    schema: Arc<WriterSchema>,
+    candidates: Arc<WriterCandidates>,
     fetched: Instant,
     refreshes: bool,
 }
@@ -87,8 +141,15 @@ pub struct WriterSchemas {
     args: SchemaArgs,
     by_type: RwLock<HashMap<String, Cached>>,
     by_id: RwLock<HashMap<u32, Arc<WriterSchema>>>,
+    /// (subject, version) → schema id: a registered version never changes.
+    version_ids: RwLock<HashMap<(String, u32), u32>>,
     fetching: tokio::sync::Mutex<()>,
 }
+
+/// The least time between two on-demand re-checks of one subject, so a
+/// stream of events with an unknown field costs the registry one request a
+/// second, not one per event.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl WriterSchemas {
     /// An empty cache over the registry `registry` names.
@@ -104,12 +165,13 @@ impl WriterSchemas {
             args,
             by_type: RwLock::default(),
             by_id: RwLock::default(),
+            version_ids: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// The schema to write `event_type` with.
-    pub async fn get(&self, event_type: &str) -> Result<Arc<WriterSchema>, Rejection> {
+    /// The schemas to write `event_type` with, newest first.
+    pub async fn get(&self, event_type: &str) -> Result<Arc<WriterCandidates>, Rejection> {
         if let Some(fresh) = self.cached(event_type, false) {
             tributary_common::metrics::SCHEMA_CACHE
                 .with_label_values(&["hit"])
@@ -124,17 +186,48 @@ impl WriterSchemas {
         if let Some(fresh) = self.cached(event_type, false) {
             return Ok(fresh);
         }
+        self.fetch_and_cache(event_type).await
+    }
+
+    /// Asks the registry again for `event_type`'s versions when an event fit
+    /// none of `tried` (a version registered since the last refresh may have
+    /// the field), at most once per [`RECHECK_INTERVAL`]. Returns the new
+    /// candidates when they differ from `tried`.
+    pub async fn recheck(
+        &self,
+        event_type: &str,
+        tried: &WriterCandidates,
+    ) -> Result<Option<Arc<WriterCandidates>>, Rejection> {
+        if tried.fetched.is_none() {
+            return Ok(None); // pinned by --schema-id
+        }
+        let _fetching = self.fetching.lock().await;
+        let current = {
+            let by_type = self.by_type.read().expect("schema cache lock");
+            by_type
+                .get(event_type)
+                .map(|c| (c.candidates.clone(), c.fetched))
+        };
+        let candidates = match current {
+            Some((candidates, fetched)) if fetched.elapsed() < RECHECK_INTERVAL => candidates,
+            _ => self.fetch_and_cache(event_type).await?,
+        };
+        let ids = |c: &WriterCandidates| c.schemas.iter().map(|(_, s)| s.id).collect::<Vec<_>>();
+        Ok((ids(&candidates) != ids(tried)).then_some(candidates))
+    }
+
+    async fn fetch_and_cache(&self, event_type: &str) -> Result<Arc<WriterCandidates>, Rejection> {
         match self.fetch(event_type).await {
-            Ok((schema, refreshes)) => {
+            Ok((candidates, refreshes)) => {
                 self.by_type.write().expect("schema cache lock").insert(
                     event_type.to_string(),
                     Cached {
-                        schema: schema.clone(),
+                        candidates: candidates.clone(),
                         fetched: Instant::now(),
                         refreshes,
                     },
                 );
-                Ok(schema)
+                Ok(candidates)
             }
             // A registry hiccup must not stop traffic that already has a schema.
             Err(e) if e.code == tributary_proto::v1::EventErrorCode::Unavailable => {
@@ -144,40 +237,41 @@ impl WriterSchemas {
         }
     }
 
-    /// Which schema `event_type` is written with and when the registry will
-    /// be asked again, for a refusal's message: e.g. `(written with schema
-    /// id 7, the subject's latest version 12 s ago; the registry is asked
-    /// again within 18 s (--schema-refresh 30s))`.
-    pub fn provenance(&self, event_type: &str) -> String {
-        let by_type = self.by_type.read().expect("schema cache lock");
-        let Some(cached) = by_type.get(event_type) else {
-            return String::new();
-        };
-        let id = cached.schema.id;
-        if !cached.refreshes {
+    /// What an event was checked against and when the registry will be asked
+    /// again, for a refusal's message: e.g. `(checked against versions 2, 1
+    /// of subject `tributary.events.page_view-value`, as the registry listed
+    /// them 12 s ago; it is asked again within 18 s (--schema-refresh 30s),
+    /// and at once when a field is unknown)`.
+    pub fn provenance(&self, candidates: &WriterCandidates) -> String {
+        let subject = &candidates.subject;
+        let Some(fetched) = candidates.fetched else {
             return format!(
-                "(written with schema id {id}, fixed by --schema-id or --schema-policy auto-register)"
+                "(checked against schema id {}, pinned by --schema-id for subject `{subject}`)",
+                candidates.newest().id
             );
-        }
-        let age = cached.fetched.elapsed();
+        };
+        let age = fetched.elapsed();
         let left = self.args.refresh.saturating_sub(age);
         format!(
-            "(written with schema id {id}, the subject's latest version {} s ago; the registry is asked again within {} s (--schema-refresh {}))",
+            "(checked against {} of subject `{subject}` (newest schema id {}), as the registry listed them {} s ago; it is asked again within {} s (--schema-refresh {}), and at once when a field is unknown)",
+            candidates.versions(),
+            candidates.newest().id,
             age.as_secs(),
             left.as_secs().max(1),
             humantime::format_duration(self.args.refresh)
         )
     }
 
-    fn cached(&self, event_type: &str, accept_stale: bool) -> Option<Arc<WriterSchema>> {
+    fn cached(&self, event_type: &str, accept_stale: bool) -> Option<Arc<WriterCandidates>> {
         let by_type = self.by_type.read().expect("schema cache lock");
         let cached = by_type.get(event_type)?;
         let fresh = !cached.refreshes || cached.fetched.elapsed() < self.args.refresh;
-        (fresh || accept_stale).then(|| cached.schema.clone())
+        (fresh || accept_stale).then(|| cached.candidates.clone())
     }
 
-    /// Resolves the schema id by policy; returns whether it must be refreshed.
-    async fn fetch(&self, event_type: &str) -> Result<(Arc<WriterSchema>, bool), Rejection> {
+    /// Resolves the candidates by policy; returns whether they must be
+    /// refreshed.
+    async fn fetch(&self, event_type: &str) -> Result<(Arc<WriterCandidates>, bool), Rejection> {
         let subject = schemas::value_subject(&self.kafka.event_topic(event_type));
         let registry_error = |e: schema_registry_converter::error::SRCError| {
             if registry_client::is_not_found(&e) {
@@ -187,33 +281,81 @@ impl WriterSchemas {
             }
         };
         if let Some((_, id)) = self.args.pinned.iter().find(|(t, _)| t == event_type) {
-            return Ok((self.by_id(*id).await?, false));
+            let pinned = WriterCandidates {
+                subject,
+                schemas: vec![(None, self.by_id(*id).await?)],
+                fetched: None,
+            };
+            return Ok((Arc::new(pinned), false));
         }
         let builtin = schemas::latest(event_type).filter(|s| s.name != schemas::AGGREGATE);
-        match (self.args.policy, builtin) {
-            (SchemaPolicy::AutoRegister, Some(builtin)) => {
-                // The processor reads this subject with its built-in reader:
-                // declare the level that keeps every version readable first.
-                self.protection
-                    .protect(&subject)
-                    .await
-                    .map_err(|e| Rejection::unavailable(format!("schema registry: {e:#}")))?;
-                let id = registry_client::register_avro(&self.settings, &subject, builtin.json).await.map_err(|e| {
-                    if e.error.contains("409") {
-                        Rejection::unavailable(format!("the registry refused built-in schema {}/v{} as incompatible with `{subject}`: {e}", builtin.name, builtin.version))
-                    } else {
-                        registry_error(e)
-                    }
-                })?;
-                Ok((self.insert(id, builtin.json)?, false))
-            }
-            _ => {
-                let latest = registry_client::latest(&self.settings, &subject)
-                    .await
-                    .map_err(registry_error)?;
-                Ok((self.insert(latest.id, &latest.schema)?, true))
+        if let (SchemaPolicy::AutoRegister, Some(builtin)) = (self.args.policy, builtin) {
+            // The processor reads this subject with its built-in reader:
+            // declare the level that keeps every version readable first.
+            self.protection
+                .protect(&subject)
+                .await
+                .map_err(|e| Rejection::unavailable(format!("schema registry: {e:#}")))?;
+            registry_client::register_avro(&self.settings, &subject, builtin.json).await.map_err(|e| {
+                if e.error.contains("409") {
+                    Rejection::unavailable(format!("the registry refused built-in schema {}/v{} as incompatible with `{subject}`: {e}", builtin.name, builtin.version))
+                } else {
+                    registry_error(e)
+                }
+            })?;
+        }
+        let fetched = Instant::now();
+        let mut versions = registry_client::versions(&self.settings, &subject)
+            .await
+            .map_err(registry_error)?;
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        let mut schemas = Vec::with_capacity(versions.len());
+        for version in versions {
+            if let Some(schema) = self.version(&subject, version).await? {
+                schemas.push((Some(version), schema));
             }
         }
+        if schemas.is_empty() {
+            return Err(Rejection::unknown_type(
+                event_type,
+                format!("subject `{subject}` has no Avro schema"),
+            ));
+        }
+        let candidates = WriterCandidates {
+            subject,
+            schemas,
+            fetched: Some(fetched),
+        };
+        Ok((Arc::new(candidates), true))
+    }
+
+    /// Version `version` of `subject`, or `None` when it is not Avro.
+    async fn version(
+        &self,
+        subject: &str,
+        version: u32,
+    ) -> Result<Option<Arc<WriterSchema>>, Rejection> {
+        let key = (subject.to_string(), version);
+        let known = self
+            .version_ids
+            .read()
+            .expect("schema cache lock")
+            .get(&key)
+            .copied();
+        if let Some(id) = known {
+            return self.by_id(id).await.map(Some);
+        }
+        let registered = registry_client::version(&self.settings, subject, version)
+            .await
+            .map_err(|e| Rejection::unavailable(format!("schema registry: {e}")))?;
+        if registered.schema_type != SchemaType::Avro {
+            return Ok(None);
+        }
+        self.version_ids
+            .write()
+            .expect("schema cache lock")
+            .insert(key, registered.id);
+        self.insert(registered.id, &registered.schema).map(Some)
     }
 
     async fn by_id(&self, id: u32) -> Result<Arc<WriterSchema>, Rejection> {
@@ -244,7 +386,7 @@ impl WriterSchemas {
         Ok(schema)
     }
 
-    /// How long a latest-version lookup is trusted.
+    /// How long a version listing is trusted.
     pub fn refresh_interval(&self) -> Duration {
         self.args.refresh
     }

@@ -611,6 +611,7 @@ async fn a_schema_driven_type_registered_at_runtime_is_counted_per_key() -> anyh
             payload: Some(Payload::Generic(prost_types::Struct {
                 fields: [("url".to_string(), url)].into(),
             })),
+            extra_fields: None,
         }
     };
     let mut events: Vec<Event> = (0..4).map(|i| view("user-1", i)).collect();

@@ -1,9 +1,12 @@
 //! The JSON event envelope — the proto `Event` in JSON, as `POST
 //! /v1/events`, `trib send` and the SDK read it: `event_time` as an RFC 3339
 //! string or integer epoch milliseconds, exactly one of `ad_click`,
-//! `price_tick` or `generic`. Unknown fields are refused so a misspelt
-//! optional field is not silently dropped. Values (an IP address, a URL) are
-//! checked by ingest, not here.
+//! `price_tick` or `generic`, and `extra_fields`. A key of a typed payload
+//! that its message does not have (a field a newer registered version of the
+//! schema added, e.g. `ad_click.country`) is carried as an extra field, so
+//! ingest checks it against the registered versions and refuses it when no
+//! version has it: nothing is silently dropped. Unknown envelope fields are
+//! refused here. Values (an IP address, a URL) are checked by ingest.
 use chrono::DateTime;
 use prost_types::{ListValue, Struct, Timestamp, Value as ProtoValue, value::Kind};
 use serde_json::{Map, Value};
@@ -37,9 +40,11 @@ const ENVELOPE_FIELDS: &[&str] = &[
     "ad_click",
     "price_tick",
     "generic",
+    "extra_fields",
 ];
 const PAYLOADS: &[&str] = &["ad_click", "price_tick", "generic"];
-const AD_CLICK_FIELDS: &[&str] = &[
+/// The names of the `AdClick` message's fields.
+pub const AD_CLICK_FIELDS: &[&str] = &[
     "ip_address",
     "user_agent",
     "referring_url",
@@ -47,14 +52,17 @@ const AD_CLICK_FIELDS: &[&str] = &[
     "metadata",
     "campaign_id",
 ];
-const PRICE_TICK_FIELDS: &[&str] = &["pair", "source", "price", "volume"];
+/// The names of the `PriceTick` message's fields.
+pub const PRICE_TICK_FIELDS: &[&str] = &["pair", "source", "price", "volume"];
 
 /// Reads the JSON envelope of `POST /v1/events` —
 /// `{event_type, key, event_time (RFC 3339 or epoch ms), idempotency_key,
-/// ad_click | price_tick | generic}` — into an event. Unknown fields are
-/// refused so a misspelt optional field is not silently dropped; an absent
-/// `event_type` is inferred from the payload; values (an IP address, a URL)
-/// are checked by ingest, not here. The idempotency key is left as given.
+/// ad_click | price_tick | generic, extra_fields}` — into an event. Unknown
+/// envelope fields are refused so a misspelt field is not silently dropped;
+/// keys of a typed payload its message does not have become extra fields
+/// (see [`read`]); an absent `event_type` is inferred from the payload;
+/// values (an IP address, a URL) are checked by ingest, not here. The
+/// idempotency key is left as given.
 ///
 /// ```
 /// let event = tributary_proto::envelope::parse(&serde_json::json!({
@@ -69,8 +77,43 @@ const PRICE_TICK_FIELDS: &[&str] = &["pair", "source", "price", "volume"];
 /// # Ok::<(), tributary_proto::envelope::EnvelopeError>(())
 /// ```
 pub fn parse(value: &Value) -> Result<proto::Event, EnvelopeError> {
-    let envelope = object(value, "event")?;
-    only(envelope, ENVELOPE_FIELDS, "")?;
+    read(value.clone()).map(|read| read.event)
+}
+
+/// An envelope read from JSON, with the parts whose numbers a protobuf
+/// `Struct` would turn into doubles also kept as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonEvent {
+    /// The event.
+    pub event: proto::Event,
+    /// The `generic` payload as written, when the payload is `generic`.
+    pub generic: Option<Map<String, Value>>,
+    /// The extra fields as written: the envelope's `extra_fields` and the
+    /// keys of a typed payload its message does not have.
+    pub extra_fields: Map<String, Value>,
+}
+
+/// [`parse`], keeping the JSON of `generic` and of the extra fields as
+/// written, so an integer of a `long` field beyond 2^53 stays exact.
+pub fn read(value: Value) -> Result<JsonEvent, EnvelopeError> {
+    let Value::Object(mut envelope) = value else {
+        return Err(EnvelopeError::new(
+            "event",
+            format!("must be a JSON object, got {}", kind(&value)),
+        ));
+    };
+    only(&envelope, ENVELOPE_FIELDS, "")?;
+    let mut extra_fields = match envelope.remove("extra_fields") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(extra)) => extra,
+        Some(other) => {
+            return Err(EnvelopeError::new(
+                "extra_fields",
+                format!("must be a JSON object, got {}", kind(&other)),
+            ));
+        }
+    };
+    let mut generic = None;
     let present: Vec<&str> = PAYLOADS
         .iter()
         .copied()
@@ -83,11 +126,35 @@ pub fn parse(value: &Value) -> Result<proto::Event, EnvelopeError> {
                 "is required: set one of ad_click, price_tick or generic",
             ));
         }
-        ["ad_click"] => Payload::AdClick(ad_click_json(&envelope["ad_click"])?),
-        ["price_tick"] => Payload::PriceTick(price_tick_json(&envelope["price_tick"])?),
-        ["generic"] => Payload::Generic(object_to_struct(
-            object(&envelope["generic"], "generic")?.clone(),
-        )),
+        ["ad_click"] => {
+            let fields = object(&envelope["ad_click"], "ad_click")?;
+            let (click, extra) = ad_click(fields, "ad_click.")?;
+            merge_extra(&mut extra_fields, extra, "ad_click")?;
+            Payload::AdClick(click)
+        }
+        ["price_tick"] => {
+            let fields = object(&envelope["price_tick"], "price_tick")?;
+            let (tick, extra) = price_tick(fields, "price_tick.")?;
+            merge_extra(&mut extra_fields, extra, "price_tick")?;
+            Payload::PriceTick(tick)
+        }
+        ["generic"] => {
+            let fields = match envelope.remove("generic") {
+                Some(Value::Object(fields)) => fields,
+                other => {
+                    return Err(EnvelopeError::new(
+                        "generic",
+                        format!(
+                            "must be a JSON object, got {}",
+                            kind(&other.unwrap_or_default())
+                        ),
+                    ));
+                }
+            };
+            let payload = Payload::Generic(object_to_struct(fields.clone()));
+            generic = Some(fields);
+            payload
+        }
         several => {
             return Err(EnvelopeError::new(
                 "payload",
@@ -100,52 +167,96 @@ pub fn parse(value: &Value) -> Result<proto::Event, EnvelopeError> {
         Payload::PriceTick(_) => "price_tick",
         Payload::Generic(_) => "",
     };
-    Ok(proto::Event {
-        event_type: string(envelope, "event_type", "")?.unwrap_or_else(|| inferred.into()),
-        key: string(envelope, "key", "")?.unwrap_or_default(),
+    let extra_struct = (!extra_fields.is_empty()).then(|| object_to_struct(extra_fields.clone()));
+    let event = proto::Event {
+        event_type: string(&envelope, "event_type", "")?.unwrap_or_else(|| inferred.into()),
+        key: string(&envelope, "key", "")?.unwrap_or_default(),
         event_time: envelope.get("event_time").map(event_time).transpose()?,
-        idempotency_key: string(envelope, "idempotency_key", "")?.unwrap_or_default(),
+        idempotency_key: string(&envelope, "idempotency_key", "")?.unwrap_or_default(),
         payload: Some(payload),
+        extra_fields: extra_struct,
+    };
+    Ok(JsonEvent {
+        event,
+        generic,
+        extra_fields,
     })
 }
 
-fn ad_click_json(value: &Value) -> Result<proto::AdClick, EnvelopeError> {
-    let fields = object(value, "ad_click")?;
-    only(fields, AD_CLICK_FIELDS, "ad_click.")?;
+/// Adds the keys a typed payload's message does not have to the envelope's
+/// `extra_fields`; a key in both is ambiguous.
+fn merge_extra(
+    extra_fields: &mut Map<String, Value>,
+    from_payload: Map<String, Value>,
+    payload: &str,
+) -> Result<(), EnvelopeError> {
+    for (name, value) in from_payload {
+        if extra_fields.contains_key(&name) {
+            return Err(EnvelopeError::new(
+                format!("extra_fields.{name}"),
+                format!("is also set in {payload}; set it once"),
+            ));
+        }
+        extra_fields.insert(name, value);
+    }
+    Ok(())
+}
+
+/// Reads the fields of an `AdClick` message from a JSON object; the keys the
+/// message does not have are returned as they are (extra fields). `prefix`
+/// names the object in errors, e.g. `ad_click.`.
+pub fn ad_click(
+    fields: &Map<String, Value>,
+    prefix: &str,
+) -> Result<(proto::AdClick, Map<String, Value>), EnvelopeError> {
     let required = |name: &str| {
-        string(fields, name, "ad_click.")?
-            .ok_or_else(|| EnvelopeError::new(format!("ad_click.{name}"), "is required"))
+        string(fields, name, prefix)?
+            .ok_or_else(|| EnvelopeError::new(format!("{prefix}{name}"), "is required"))
     };
     let metadata = match fields.get("metadata") {
         None | Some(Value::Null) => None,
         Some(value) => Some(object_to_struct(
-            object(value, "ad_click.metadata")?.clone(),
+            object(value, &format!("{prefix}metadata"))?.clone(),
         )),
     };
-    Ok(proto::AdClick {
+    let click = proto::AdClick {
         ip_address: required("ip_address")?,
         user_agent: required("user_agent")?,
         referring_url: required("referring_url")?,
         advertiser_id: required("advertiser_id")?,
         metadata,
-        campaign_id: string(fields, "campaign_id", "ad_click.")?,
-    })
+        campaign_id: string(fields, "campaign_id", prefix)?,
+    };
+    Ok((click, others(fields, AD_CLICK_FIELDS)))
 }
 
-fn price_tick_json(value: &Value) -> Result<proto::PriceTick, EnvelopeError> {
-    let fields = object(value, "price_tick")?;
-    only(fields, PRICE_TICK_FIELDS, "price_tick.")?;
+/// Reads the fields of a `PriceTick` message from a JSON object, as
+/// [`ad_click`] does.
+pub fn price_tick(
+    fields: &Map<String, Value>,
+    prefix: &str,
+) -> Result<(proto::PriceTick, Map<String, Value>), EnvelopeError> {
     let required = |name: &str| {
-        string(fields, name, "price_tick.")?
-            .ok_or_else(|| EnvelopeError::new(format!("price_tick.{name}"), "is required"))
+        string(fields, name, prefix)?
+            .ok_or_else(|| EnvelopeError::new(format!("{prefix}{name}"), "is required"))
     };
-    Ok(proto::PriceTick {
+    let tick = proto::PriceTick {
         pair: required("pair")?,
         source: required("source")?,
-        price: number(fields, "price", "price_tick.")?
-            .ok_or_else(|| EnvelopeError::new("price_tick.price", "is required"))?,
-        volume: number(fields, "volume", "price_tick.")?,
-    })
+        price: number(fields, "price", prefix)?
+            .ok_or_else(|| EnvelopeError::new(format!("{prefix}price"), "is required"))?,
+        volume: number(fields, "volume", prefix)?,
+    };
+    Ok((tick, others(fields, PRICE_TICK_FIELDS)))
+}
+
+/// The entries of `fields` whose keys are not in `known`.
+fn others(fields: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, EnvelopeError> {
@@ -301,17 +412,58 @@ mod tests {
             "payload: has ad_click and generic; set exactly one"
         );
         assert_eq!(
-            describe(json!({"price_tick": {"pair": "p", "source": "s", "price": 1, "volme": 2}})),
-            "price_tick.volme: is not a known field"
+            describe(json!({"price_tick": {"pair": "p", "source": "s", "price": 1}, "extra": 2})),
+            "extra: is not a known field"
+        );
+        assert_eq!(
+            describe(
+                json!({"price_tick": {"pair": "p", "source": "s", "price": 1, "venue": 2}, "extra_fields": {"venue": 3}})
+            ),
+            "extra_fields.venue: is also set in price_tick; set it once"
         );
         assert_eq!(
             describe(json!({"event_time": true, "generic": {}})),
             "event_time: must be an RFC 3339 string or integer epoch milliseconds, got a boolean"
         );
         assert_eq!(
+            describe(json!({"event_type": "x", "generic": 3})),
+            "generic: must be a JSON object, got a number"
+        );
+        assert_eq!(
             describe(json!([1])),
             "event: must be a JSON object, got an array"
         );
+    }
+
+    #[test]
+    fn keys_a_typed_message_lacks_become_extra_fields_kept_exact() {
+        let read = read(json!({
+            "event_time": 5,
+            "ad_click": {"ip_address": "10.0.0.1", "user_agent": "u", "referring_url": "https://x/", "advertiser_id": "a", "country": "DE"},
+            "extra_fields": {"visits": 9_007_199_254_740_993_u64}
+        }))
+        .unwrap();
+        assert_eq!(
+            Value::Object(read.extra_fields),
+            json!({"country": "DE", "visits": 9_007_199_254_740_993_u64})
+        );
+        let extra = read.event.extra_fields.expect("extra fields");
+        assert_eq!(extra.fields.len(), 2);
+        assert_eq!(read.event.event_type, "ad_click");
+        assert_eq!(read.generic, None);
+    }
+
+    #[test]
+    fn a_generic_payload_is_kept_as_written() {
+        let read =
+            read(json!({"event_type": "signup", "generic": {"n": 9_007_199_254_740_993_u64}}))
+                .unwrap();
+        assert_eq!(
+            read.generic.map(Value::Object),
+            Some(json!({"n": 9_007_199_254_740_993_u64}))
+        );
+        assert!(matches!(read.event.payload, Some(Payload::Generic(_))));
+        assert_eq!(read.event.extra_fields, None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::{
     json::kind,
     traceparent,
 };
-use crate::rejection::Rejection;
+use crate::{event::ExactJson, rejection::Rejection};
 
 /// Most events one request may carry; a larger batch is refused whole (413)
 /// so one client cannot hold the producer for long.
@@ -139,21 +139,14 @@ pub async fn submit_events(
         .map(|(index, envelope)| {
             let trace = trace.as_deref();
             async move {
-                let parsed = envelope.and_then(|value| {
-                    let event = envelope::parse(&value)?;
-                    // The generic payload as written (moved, not copied):
-                    // its integers stay exact.
-                    let generic = match value {
-                        Value::Object(mut fields) => match fields.remove("generic") {
-                            Some(Value::Object(generic)) => Some(generic),
-                            _ => None,
-                        },
-                        _ => None,
-                    };
-                    Ok((event, generic))
-                });
-                let outcome = match parsed {
-                    Ok((event, generic)) => ingestor.submit_json(event, generic, trace).await,
+                let outcome = match envelope.and_then(envelope::read) {
+                    Ok(read) => {
+                        let exact = ExactJson {
+                            generic: read.generic,
+                            extra_fields: Some(read.extra_fields),
+                        };
+                        ingestor.submit_exact(read.event, exact, trace).await
+                    }
                     Err(rejection) => Err(rejection),
                 };
                 EventResult::new(index, outcome)

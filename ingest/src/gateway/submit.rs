@@ -82,6 +82,7 @@ fn parse(value: &serde_json::Value, headers: &HeaderMap) -> Result<proto::Event,
         event_time: Some(prost_types::Timestamp::from(now)),
         idempotency_key,
         payload: Some(Payload::AdClick(click)),
+        extra_fields: None,
     })
 }
 
