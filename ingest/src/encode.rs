@@ -155,7 +155,7 @@ impl EventRecord {
 mod tests {
     use std::time::Duration;
 
-    use apache_avro::{from_avro_datum, types::Value};
+    use apache_avro::{reader::datum::GenericDatumReader, types::Value};
     use tributary_proto::v1::{self as proto, event::Payload};
 
     use super::*;
@@ -214,7 +214,11 @@ mod tests {
     ) -> Result<(u32, Vec<(String, Value)>), Rejection> {
         let mut out = Vec::new();
         let schema = EventRecord::new(event).encode(candidates, &mut out)?;
-        let decoded = from_avro_datum(schema.schema, &mut &out[5..], None).unwrap();
+        let decoded = GenericDatumReader::builder(schema.schema)
+            .build()
+            .unwrap()
+            .read_value(&mut &out[5..])
+            .unwrap();
         let Value::Record(fields) = decoded else {
             panic!("not a record")
         };
