@@ -89,8 +89,8 @@ impl EventRecord {
         out: &mut Vec<u8>,
     ) -> Result<Arc<WriterSchema>, Rejection> {
         let mut first_mismatch = None;
-        let mut unknown = None;
-        for (_, schema) in &candidates.schemas {
+        let mut lacking = Vec::new();
+        for (version, schema) in &candidates.schemas {
             let Schema::Record(record) = schema.schema else {
                 return Err(Rejection::internal(format!(
                     "schema {} of `{}` is not a record",
@@ -106,7 +106,7 @@ impl EventRecord {
             }
             let result = match self.unknown_field(record) {
                 Some(field) => {
-                    unknown.get_or_insert(field);
+                    lacking.push((*version, schema.id, field));
                     None
                 }
                 None => Some(
@@ -130,16 +130,37 @@ impl EventRecord {
                 None => {}
             }
         }
-        Err(first_mismatch.unwrap_or_else(|| {
-            let field = unknown.unwrap_or_default();
-            Rejection::schema_mismatch(
-                format!("{}.{field}", self.path),
-                format!(
-                    "is not a field of any registered version of `{}`; register a version that has it",
-                    candidates.subject
-                ),
-            )
-        }))
+        Err(first_mismatch.unwrap_or_else(|| self.no_room(candidates, &lacking)))
+    }
+
+    /// Every candidate lacks a field the event sets: the field, when it is
+    /// the same one, or else what each version lacks.
+    fn no_room(
+        &self,
+        candidates: &WriterCandidates,
+        lacking: &[(Option<u32>, u32, String)],
+    ) -> Rejection {
+        let first = lacking.first().map(|(_, _, f)| f.as_str()).unwrap_or("");
+        if lacking.iter().all(|(_, _, field)| field == first) {
+            return Rejection::schema_mismatch(
+                format!("{}.{first}", self.path),
+                "is not a field of any registered version; register one that has it",
+            );
+        }
+        let each: Vec<String> = lacking
+            .iter()
+            .map(|(version, id, field)| match version {
+                Some(version) => format!("version {version} lacks `{field}`"),
+                None => format!("schema id {id} lacks `{field}`"),
+            })
+            .collect();
+        Rejection::schema_mismatch(
+            self.path,
+            format!(
+                "no registered version has every field the event sets: {}",
+                each.join(", ")
+            ),
+        )
     }
 
     /// A field the record sets that `record` does not have.
@@ -272,7 +293,7 @@ mod tests {
         let refused = write(click(Some("spring"), json!({})), &candidates).unwrap_err();
         assert_eq!(
             refused.describe(),
-            "ad_click.campaign_id: is not a field of any registered version of `tributary.events.ad_click-value`; register a version that has it"
+            "ad_click.campaign_id: is not a field of any registered version; register one that has it"
         );
         assert_eq!(refused.code, proto::EventErrorCode::SchemaMismatch);
     }
@@ -285,6 +306,19 @@ mod tests {
                 .unwrap_err()
                 .field,
             "ad_click.country"
+        );
+        // Two fields that no one version has together.
+        let v3 = country("string");
+        let v4 = v2_with(r#"[{"name": "region", "type": ["null", "string"], "default": null}]"#);
+        let candidates = WriterCandidates::listed(SUBJECT, &[(4, &v4), (3, &v3)]);
+        assert_eq!(
+            write(
+                click(None, json!({"country": "DE", "region": "EU"})),
+                &candidates
+            )
+            .unwrap_err()
+            .describe(),
+            "ad_click: no registered version has every field the event sets: version 4 lacks `country`, version 3 lacks `region`"
         );
         // v3 has the field with another type: its reason is the useful one.
         let v3 = country("int");

@@ -131,6 +131,8 @@ struct Cached {
     candidates: Arc<WriterCandidates>,
     fetched: Instant,
     refreshes: bool,
+    /// When an event that fit no version last made ingest ask again.
+    rechecked: Option<Instant>,
 }
 
 /// Writer schemas by event type.
@@ -147,8 +149,9 @@ pub struct WriterSchemas {
 }
 
 /// The least time between two on-demand re-checks of one subject, so a
-/// stream of events with an unknown field costs the registry one request a
-/// second, not one per event.
+/// stream of events with an unknown field costs the registry one listing a
+/// second, not one per event. (An event refused within a second of the last
+/// re-check is checked against that re-check's listing.)
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl WriterSchemas {
@@ -202,15 +205,30 @@ impl WriterSchemas {
             return Ok(None); // pinned by --schema-id
         }
         let _fetching = self.fetching.lock().await;
-        let current = {
+        let recent = {
             let by_type = self.by_type.read().expect("schema cache lock");
             by_type
                 .get(event_type)
-                .map(|c| (c.candidates.clone(), c.fetched))
+                .filter(|c| {
+                    c.rechecked
+                        .is_some_and(|at| at.elapsed() < RECHECK_INTERVAL)
+                })
+                .map(|c| c.candidates.clone())
         };
-        let candidates = match current {
-            Some((candidates, fetched)) if fetched.elapsed() < RECHECK_INTERVAL => candidates,
-            _ => self.fetch_and_cache(event_type).await?,
+        let candidates = match recent {
+            Some(candidates) => candidates,
+            None => {
+                let candidates = self.fetch_and_cache(event_type).await?;
+                if let Some(cached) = self
+                    .by_type
+                    .write()
+                    .expect("schema cache lock")
+                    .get_mut(event_type)
+                {
+                    cached.rechecked = Some(Instant::now());
+                }
+                candidates
+            }
         };
         let ids = |c: &WriterCandidates| c.schemas.iter().map(|(_, s)| s.id).collect::<Vec<_>>();
         Ok((ids(&candidates) != ids(tried)).then_some(candidates))
@@ -225,6 +243,7 @@ impl WriterSchemas {
                         candidates: candidates.clone(),
                         fetched: Instant::now(),
                         refreshes,
+                        rechecked: None,
                     },
                 );
                 Ok(candidates)
@@ -237,27 +256,24 @@ impl WriterSchemas {
         }
     }
 
-    /// What an event was checked against and when the registry will be asked
+    /// What an event was checked against and when the registry is asked
     /// again, for a refusal's message: e.g. `(checked against versions 2, 1
-    /// of subject `tributary.events.page_view-value`, as the registry listed
-    /// them 12 s ago; it is asked again within 18 s (--schema-refresh 30s),
-    /// and at once when a field is unknown)`.
+    /// of `tributary.events.page_view-value`, newest schema id 7, listed by
+    /// the registry 12 s ago; asked again every 30s (--schema-refresh) and at
+    /// once for an unknown field)`.
     pub fn provenance(&self, candidates: &WriterCandidates) -> String {
         let subject = &candidates.subject;
         let Some(fetched) = candidates.fetched else {
             return format!(
-                "(checked against schema id {}, pinned by --schema-id for subject `{subject}`)",
+                "(checked against schema id {}, pinned by --schema-id for `{subject}`)",
                 candidates.newest().id
             );
         };
-        let age = fetched.elapsed();
-        let left = self.args.refresh.saturating_sub(age);
         format!(
-            "(checked against {} of subject `{subject}` (newest schema id {}), as the registry listed them {} s ago; it is asked again within {} s (--schema-refresh {}), and at once when a field is unknown)",
+            "(checked against {} of `{subject}`, newest schema id {}, listed by the registry {} s ago; asked again every {} (--schema-refresh) and at once for an unknown field)",
             candidates.versions(),
             candidates.newest().id,
-            age.as_secs(),
-            left.as_secs().max(1),
+            fetched.elapsed().as_secs(),
             humantime::format_duration(self.args.refresh)
         )
     }
