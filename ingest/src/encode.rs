@@ -130,16 +130,12 @@ impl EventRecord {
                 None => {}
             }
         }
-        Err(first_mismatch.unwrap_or_else(|| self.no_room(candidates, &lacking)))
+        Err(first_mismatch.unwrap_or_else(|| self.no_room(&lacking)))
     }
 
     /// Every candidate lacks a field the event sets: the field, when it is
     /// the same one, or else what each version lacks.
-    fn no_room(
-        &self,
-        candidates: &WriterCandidates,
-        lacking: &[(Option<u32>, u32, String)],
-    ) -> Rejection {
+    fn no_room(&self, lacking: &[(Option<u32>, u32, String)]) -> Rejection {
         let first = lacking.first().map(|(_, _, f)| f.as_str()).unwrap_or("");
         if lacking.iter().all(|(_, _, field)| field == first) {
             return Rejection::schema_mismatch(
