@@ -46,8 +46,9 @@ pub struct IngestConfig {
 #[derive(clap::Args, Debug, Clone)]
 pub struct SchemaArgs {
     /// `auto-register`: register the built-in schema of ad_click and
-    /// price_tick (development default); `latest`: use the subject's latest
-    /// registered version. Schema-driven types always use the latest version.
+    /// price_tick (development default); `latest`: register nothing. Either
+    /// way an event is written with the newest registered version of its
+    /// subject that has every field it sets.
     #[arg(long = "schema-policy", env = "TRIBUTARY_SCHEMA_POLICY", value_enum, default_value_t = SchemaPolicy::AutoRegister)]
     pub policy: SchemaPolicy,
 
@@ -56,8 +57,9 @@ pub struct SchemaArgs {
     #[arg(long = "schema-id", env = "TRIBUTARY_SCHEMA_IDS", value_delimiter = ',', value_parser = parse_pin)]
     pub pinned: Vec<(String, u32)>,
 
-    /// How long a "latest version" lookup is trusted before it is refreshed,
-    /// so a newly registered version is picked up without a restart.
+    /// How long a listing of a subject's registered versions is trusted
+    /// before it is refreshed; an event that fits none of them lists them
+    /// again at once (at most once a second per subject).
     #[arg(long = "schema-refresh", env = "TRIBUTARY_SCHEMA_REFRESH", value_parser = parse_duration, default_value = "30s")]
     pub refresh: Duration,
 }
@@ -65,9 +67,10 @@ pub struct SchemaArgs {
 /// See [`SchemaArgs::policy`].
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaPolicy {
-    /// Register the built-in schema (idempotent) and write with it.
+    /// Register the built-in schema (idempotent), then write with the
+    /// newest registered version that fits.
     AutoRegister,
-    /// Write with the subject's latest registered version.
+    /// Write with the newest registered version that fits; register nothing.
     Latest,
 }
 
