@@ -60,7 +60,8 @@ pub fn document() -> Value {
                 },
                 "AdClick": {
                     "type": "object",
-                    "additionalProperties": false,
+                    "description": "Other keys are extra fields: fields of a newer registered version of `ad_click` (refused when no registered version has them).",
+                    "additionalProperties": true,
                     "required": ["ip_address", "user_agent", "referring_url", "advertiser_id"],
                     "properties": {
                         "ip_address": {"type": "string"},
@@ -73,7 +74,8 @@ pub fn document() -> Value {
                 },
                 "PriceTick": {
                     "type": "object",
-                    "additionalProperties": false,
+                    "description": "Other keys are extra fields: fields of a newer registered version of `price_tick` (refused when no registered version has them).",
+                    "additionalProperties": true,
                     "required": ["pair", "source", "price"],
                     "properties": {
                         "pair": {"type": "string", "example": "ETH-USD"},
@@ -99,7 +101,8 @@ pub fn document() -> Value {
                         "idempotency_key": {"type": "string", "description": "Makes a retry count once; generated when absent."},
                         "ad_click": {"$ref": "#/components/schemas/AdClick"},
                         "price_tick": {"$ref": "#/components/schemas/PriceTick"},
-                        "generic": {"type": "object", "additionalProperties": true, "description": "An event of a schema-driven type, checked against its registered Avro schema."}
+                        "generic": {"type": "object", "additionalProperties": true, "description": "An event of any type as a JSON object, checked against its registered Avro schema versions (for `ad_click` and `price_tick`: the typed payload's fields plus fields of newer versions)."},
+                        "extra_fields": {"type": "object", "additionalProperties": true, "description": "With `ad_click` or `price_tick`: fields of a newer registered version that the payload lacks."}
                     }
                 },
                 "EventAck": {
