@@ -6,7 +6,8 @@
 //! final was already stored and retries that arrive after their window
 //! closed; an event older than the retention is refused by ingest, naming
 //! `event_time` and the accepted range. The ground truth is computed from
-//! what ingest acknowledged.
+//! what the clients were told: the Rust SDK's, grpcio's (Python) and
+//! grpc-js's (Node) acknowledgements.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     time::{Duration, Instant},
@@ -25,6 +26,10 @@ use tributary_stack::{
     ingest::RunningIngest,
     processor, sink,
 };
+
+mod support;
+
+use support::{ForeignClient, submit_foreign};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -124,6 +129,9 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
     let mut truth = Truth::default();
     let url = ingest.grpc_url();
     let mut query = QueryServiceClient::connect(url.clone()).await?;
+    let rust = Via::Rust(&url);
+    let grpcio = Via::Foreign(ForeignClient::Grpcio, ingest.grpc_addr());
+    let grpc_js = Via::Foreign(ForeignClient::GrpcJs, ingest.grpc_addr());
     let now = chrono::Utc::now().timestamp_millis();
     let clicks = |keys: &[String], at: i64, tag: &str| -> Vec<Event> {
         keys.iter()
@@ -141,14 +149,19 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
     };
 
     // Current traffic moves the hot partitions' watermarks to now.
-    submit(&url, &partition_of, &mut truth, clicks(&hot, now, "now")).await?;
+    submit(rust, &partition_of, &mut truth, clicks(&hot, now, "now")).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    // Backfills, oldest last: each is far behind every watermark it meets.
-    for (age, tag) in [(10 * MINUTE, "10m"), (3 * HOUR, "3h"), (23 * HOUR, "23h")] {
+    // Backfills, oldest last: each is far behind every watermark it meets,
+    // and each comes from another client.
+    for (age, tag, via) in [
+        (10 * MINUTE, "10m", rust),
+        (3 * HOUR, "3h", grpcio),
+        (23 * HOUR, "23h", grpc_js),
+    ] {
         let at = (now - age).div_euclid(MINUTE) * MINUTE + 5_000;
         let mut events = clicks(&hot, at, tag);
         events.extend(clicks(&cold, at, tag));
-        submit(&url, &partition_of, &mut truth, events).await?;
+        submit(via, &partition_of, &mut truth, events).await?;
     }
     // Once every backfilled window's final is stored: more events for them
     // (corrections), and retries of events counted before the close.
@@ -173,10 +186,11 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
     }
     assert_eq!(open, 0, "every backfilled window has its final");
     let at = (now - 10 * MINUTE).div_euclid(MINUTE) * MINUTE + 5_000;
+    // Retries (same idempotency keys) from another client: counted once.
+    submit(grpcio, &partition_of, &mut truth, clicks(&hot, at, "10m")).await?;
     let mut events = clicks(&hot, at + 20_000, "10m-late");
     events.extend(clicks(&cold, at + 20_000, "10m-late"));
-    events.extend(clicks(&hot, at, "10m")); // retries: same keys, counted once
-    let last_ack = submit(&url, &partition_of, &mut truth, events).await?;
+    let last_ack = submit(grpc_js, &partition_of, &mut truth, events).await?;
     assert!(
         exact_within(&mut query, &truth, Duration::from_secs(10)).await?,
         "GetAggregates was not exact within 10 s of the last acknowledgement"
@@ -229,22 +243,50 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
 #[derive(Default)]
 struct Truth(BTreeMap<(String, i64), (BTreeSet<String>, BTreeSet<String>)>);
 
-/// Submits `events` through ingest at `url`, requires every one to be
+/// The client events are sent with.
+#[derive(Clone, Copy, Debug)]
+enum Via<'a> {
+    /// The Rust client, to ingest's gRPC URL.
+    Rust(&'a str),
+    /// grpcio or grpc-js, to ingest's gRPC address.
+    Foreign(ForeignClient, std::net::SocketAddr),
+}
+
+/// Submits `events` through ingest `via` a client, requires every one to be
 /// acknowledged in the partition the probe found for its key, and adds them
 /// to `truth`; returns when the last acknowledgement came.
 async fn submit(
-    url: &str,
+    via: Via<'_>,
     partition_of: &HashMap<String, i32>,
     truth: &mut Truth,
     events: Vec<Event>,
 ) -> anyhow::Result<Instant> {
-    let acks = submit_acknowledged(url, events.clone()).await?;
-    for (event, ack) in events.iter().zip(&acks) {
+    let partitions: Vec<i32> = match via {
+        Via::Rust(url) => submit_acknowledged(url, events.clone())
+            .await?
+            .iter()
+            .map(|ack| ack.partition)
+            .collect(),
+        Via::Foreign(client, addr) => {
+            let answers = submit_foreign(client, addr, &events).await?;
+            let mut partitions = Vec::new();
+            for (event, answer) in events.iter().zip(answers) {
+                match answer {
+                    Ok((partition, _)) => partitions.push(partition),
+                    Err(error) => {
+                        anyhow::bail!("{client:?}: {} was refused: {error}", event.idempotency_key)
+                    }
+                }
+            }
+            partitions
+        }
+    };
+    for (event, partition) in events.iter().zip(partitions) {
         let Some(Payload::AdClick(click)) = &event.payload else {
             unreachable!("only clicks are sent")
         };
         assert_eq!(
-            ack.partition, partition_of[&click.advertiser_id],
+            partition, partition_of[&click.advertiser_id],
             "ingest and the probe hash keys alike"
         );
         let at = event.event_time.as_ref().map_or(0, |t| t.seconds * 1000);

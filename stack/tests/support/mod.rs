@@ -352,3 +352,109 @@ pub fn python_stubs() -> anyhow::Result<PythonStubs> {
     );
     Ok(stubs)
 }
+
+/// A gRPC client other than the Rust SDK, driven by a script in
+/// `tests/clients`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForeignClient {
+    /// Python's grpcio (`send.py`).
+    Grpcio,
+    /// Node's @grpc/grpc-js (`send.mjs`).
+    GrpcJs,
+}
+
+/// Streams `events` (ad clicks) into ingest at `addr` through one
+/// `SubmitEvents` call of `client`, and returns what the client was told for
+/// each, in order: (partition, offset) when acknowledged, or the error. Fails
+/// when the call itself ended with an error.
+pub async fn submit_foreign(
+    client: ForeignClient,
+    addr: std::net::SocketAddr,
+    events: &[Event],
+) -> anyhow::Result<Vec<Result<(i32, i64), serde_json::Value>>> {
+    let clients = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let input: String = events
+        .iter()
+        .map(|event| {
+            let Some(Payload::AdClick(click)) = &event.payload else {
+                panic!("the foreign senders send ad clicks only")
+            };
+            let at = event
+                .event_time
+                .as_ref()
+                .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000));
+            let line = serde_json::json!({
+                "event_time_ms": at,
+                "idempotency_key": event.idempotency_key,
+                "ad_click": {
+                    "ip_address": click.ip_address,
+                    "user_agent": click.user_agent,
+                    "referring_url": click.referring_url,
+                    "advertiser_id": click.advertiser_id,
+                },
+            });
+            format!("{line}\n")
+        })
+        .collect();
+    let mut stubs = None;
+    let mut command = match client {
+        ForeignClient::Grpcio => {
+            let generated = python_stubs()?;
+            let mut command = tokio::process::Command::new("python3");
+            command
+                .arg(clients.join("send.py"))
+                .arg(addr.to_string())
+                .env("PYTHONPATH", generated.path());
+            stubs = Some(generated);
+            command
+        }
+        ForeignClient::GrpcJs => {
+            anyhow::ensure!(
+                clients.join("node_modules/@grpc/grpc-js").exists(),
+                "@grpc/grpc-js is not installed in {}: dev/setup installs it (npm ci)",
+                clients.display()
+            );
+            let mut command = tokio::process::Command::new("node");
+            command
+                .arg(clients.join("send.mjs"))
+                .arg(clients.join("../../../proto"))
+                .arg(addr.to_string());
+            command
+        }
+    };
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    use tokio::io::AsyncWriteExt as _;
+    stdin.write_all(input.as_bytes()).await?;
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await??;
+    drop(stubs);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut answers = Vec::new();
+    let mut status = None;
+    for line in stdout.lines() {
+        let answer: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{client:?} printed `{line}` ({e})\nstderr:\n{stderr}"))?;
+        if let Some(s) = answer.get("status") {
+            status = s.as_str().map(str::to_string);
+        } else if let Some(ack) = answer.get("ack") {
+            let partition = ack["partition"].as_i64().unwrap_or(0) as i32;
+            answers.push(Ok((partition, ack["offset"].as_i64().unwrap_or(-1))));
+        } else {
+            answers.push(Err(answer["error"].clone()));
+        }
+    }
+    anyhow::ensure!(
+        status.as_deref() == Some("OK") && answers.len() == events.len(),
+        "{client:?}: the call ended with {status:?} after {} of {} answers\nstderr:\n{stderr}",
+        answers.len(),
+        events.len()
+    );
+    Ok(answers)
+}
