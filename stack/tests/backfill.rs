@@ -9,27 +9,27 @@
 //! what the clients were told: the Rust SDK's, grpcio's (Python) and
 //! grpc-js's (Node) acknowledgements.
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap},
     time::{Duration, Instant},
 };
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tributary_common::kafka;
 use tributary_proto::v1::{
-    Event, GetAggregatesRequest, SubmitBatchRequest, event::Payload, event_result::Outcome,
+    Event, SubmitBatchRequest, event::Payload, event_result::Outcome,
     ingest_service_client::IngestServiceClient, query_service_client::QueryServiceClient,
 };
 use tributary_stack::{
     TestStack,
     broker::BrokerKind,
-    events::{ad_click, submit_acknowledged, timestamp},
+    events::{ad_click, submit_acknowledged},
     ingest::RunningIngest,
     processor, sink,
 };
 
 mod support;
 
-use support::{ForeignClient, submit_foreign};
+use support::{ClickTruth, ForeignClient, clicks_exact_within, submit_foreign};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -66,37 +66,6 @@ async fn partitions_of(stack: &TestStack, keys: &[String]) -> anyhow::Result<Has
     Ok(found)
 }
 
-/// The ad_click rows of `GetAggregates` for windows from `start` to `end`:
-/// (advertiser, window start) → (count, distinct count).
-async fn query_rows(
-    query: &mut QueryServiceClient<tonic::transport::Channel>,
-    start: i64,
-    end: i64,
-) -> anyhow::Result<BTreeMap<(String, i64), (i64, i64)>> {
-    let mut rows = BTreeMap::new();
-    let mut page_token = String::new();
-    loop {
-        let page = query
-            .get_aggregates(GetAggregatesRequest {
-                event_type: "ad_click".into(),
-                start_time: timestamp(start),
-                end_time: timestamp(end),
-                page_token: page_token.clone(),
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        for a in page.aggregates {
-            let window = a.window_start.map_or(0, |t| t.seconds * 1000);
-            rows.insert((a.key, window), (a.count, a.distinct_count.unwrap_or(0)));
-        }
-        if page.next_page_token.is_empty() {
-            return Ok(rows);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()> {
     let stack = TestStack::start_on(broker).await?;
     tributary_stack::bootstrap::create_topics(&stack.kafka(), PARTITIONS).await?;
@@ -126,7 +95,7 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
     let (hot, cold) = (pick(true), pick(false));
     assert_eq!((hot.len(), cold.len()), (4, 4), "{partition_of:?}");
 
-    let mut truth = Truth::default();
+    let mut truth = ClickTruth::default();
     let url = ingest.grpc_url();
     let mut query = QueryServiceClient::connect(url.clone()).await?;
     let rust = Via::Rust(&url);
@@ -166,7 +135,7 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
     // Once every backfilled window's final is stored: more events for them
     // (corrections), and retries of events counted before the close.
     assert!(
-        exact_within(&mut query, &truth, Duration::from_secs(30)).await?,
+        clicks_exact_within(&mut query, &truth, Duration::from_secs(30)).await?,
         "the first backfills were not counted within 30 s"
     );
     let pool = sqlx::PgPool::connect(stack.database.url()).await?;
@@ -192,7 +161,7 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
     events.extend(clicks(&cold, at + 20_000, "10m-late"));
     let last_ack = submit(grpc_js, &partition_of, &mut truth, events).await?;
     assert!(
-        exact_within(&mut query, &truth, Duration::from_secs(10)).await?,
+        clicks_exact_within(&mut query, &truth, Duration::from_secs(10)).await?,
         "GetAggregates was not exact within 10 s of the last acknowledgement"
     );
     let elapsed = last_ack.elapsed();
@@ -238,11 +207,6 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The ground truth: (advertiser, window start) → (idempotency keys,
-/// addresses) of every event ingest acknowledged.
-#[derive(Default)]
-struct Truth(BTreeMap<(String, i64), (BTreeSet<String>, BTreeSet<String>)>);
-
 /// The client events are sent with.
 #[derive(Clone, Copy, Debug)]
 enum Via<'a> {
@@ -258,7 +222,7 @@ enum Via<'a> {
 async fn submit(
     via: Via<'_>,
     partition_of: &HashMap<String, i32>,
-    truth: &mut Truth,
+    truth: &mut ClickTruth,
     events: Vec<Event>,
 ) -> anyhow::Result<Instant> {
     let partitions: Vec<i32> = match via {
@@ -290,40 +254,12 @@ async fn submit(
             "ingest and the probe hash keys alike"
         );
         let at = event.event_time.as_ref().map_or(0, |t| t.seconds * 1000);
-        let entry = truth
-            .0
-            .entry((click.advertiser_id.clone(), at.div_euclid(MINUTE) * MINUTE))
-            .or_default();
-        entry.0.insert(event.idempotency_key.clone());
-        entry.1.insert(click.ip_address.clone());
+        truth.add(
+            &click.advertiser_id,
+            at,
+            &event.idempotency_key,
+            &click.ip_address,
+        );
     }
     Ok(Instant::now())
-}
-
-/// Polls `GetAggregates` until every window of `truth` has its exact count
-/// and distinct count, and no other ad_click row exists in their range;
-/// `false` if `within` passes first.
-async fn exact_within(
-    query: &mut QueryServiceClient<tonic::transport::Channel>,
-    truth: &Truth,
-    within: Duration,
-) -> anyhow::Result<bool> {
-    let want: BTreeMap<(String, i64), (i64, i64)> = truth
-        .0
-        .iter()
-        .map(|(k, (ids, ips))| (k.clone(), (ids.len() as i64, ips.len() as i64)))
-        .collect();
-    let start = want.keys().map(|k| k.1).min().unwrap_or(0);
-    let end = want.keys().map(|k| k.1).max().unwrap_or(0) + MINUTE;
-    let deadline = Instant::now() + within;
-    let mut got = BTreeMap::new();
-    while Instant::now() < deadline {
-        got = query_rows(query, start, end).await?;
-        if got == want {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    println!("want {want:?}\n got {got:?}");
-    Ok(false)
 }

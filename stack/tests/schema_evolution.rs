@@ -11,7 +11,7 @@
 //! Python `AvroDeserializer` decodes the v3 records straight from Kafka and
 //! sees `country`.
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::HashMap,
     path::Path,
     process::Command,
     time::{Duration, Instant},
@@ -21,10 +21,13 @@ use serde_json::{Value, json};
 use tributary_proto::{
     envelope::object_to_struct,
     v1::{
-        Event, EventAck, GetAggregatesRequest, SubmitEventRequest, event::Payload,
+        Event, EventAck, SubmitEventRequest, event::Payload,
         ingest_service_client::IngestServiceClient, query_service_client::QueryServiceClient,
     },
 };
+mod support;
+
+use support::{ClickTruth, clicks_exact_within};
 use tributary_stack::{
     TestStack,
     events::{ad_click, submit_acknowledged, timestamp},
@@ -33,7 +36,6 @@ use tributary_stack::{
 };
 
 /// The processor's default window (`ProcessorConfig::local`): one minute.
-const MINUTE: i64 = 60_000;
 const PARTITIONS: i32 = 4;
 const SUBJECT: &str = "tributary.events.ad_click-value";
 const TOPIC: &str = "tributary.events.ad_click";
@@ -229,71 +231,17 @@ async fn register(stack: &TestStack, schema: &str) -> anyhow::Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("no id: {body}"))? as i32)
 }
 
-/// The ad_click rows of `GetAggregates` for windows from `start` to `end`:
-/// (advertiser, window start) → (count, distinct count).
-async fn query_rows(
-    query: &mut QueryServiceClient<tonic::transport::Channel>,
-    start: i64,
-    end: i64,
-) -> anyhow::Result<BTreeMap<(String, i64), (i64, i64)>> {
-    let mut rows = BTreeMap::new();
-    let mut page_token = String::new();
-    loop {
-        let page = query
-            .get_aggregates(GetAggregatesRequest {
-                event_type: "ad_click".into(),
-                start_time: timestamp(start),
-                end_time: timestamp(end),
-                page_token: page_token.clone(),
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        for a in page.aggregates {
-            let window = a.window_start.map_or(0, |t| t.seconds * 1000);
-            rows.insert((a.key, window), (a.count, a.distinct_count.unwrap_or(0)));
-        }
-        if page.next_page_token.is_empty() {
-            return Ok(rows);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
-/// Polls `GetAggregates` until its ad_click rows over the windows of
-/// `acked` are exactly the counts and distinct counts of `acked` (no row
-/// more, none less); `false` with both printed if `within` passes first.
+/// [`clicks_exact_within`] over the clicks of `acked`.
 async fn exact_within(
     query: &mut QueryServiceClient<tonic::transport::Channel>,
     acked: &[Acked],
     within: Duration,
 ) -> anyhow::Result<bool> {
-    // (advertiser, window start) → (idempotency keys, addresses).
-    let mut truth: BTreeMap<(String, i64), [BTreeSet<&str>; 2]> = BTreeMap::new();
+    let mut truth = ClickTruth::default();
     for a in acked {
-        let entry = truth
-            .entry((a.advertiser.clone(), a.at_ms.div_euclid(MINUTE) * MINUTE))
-            .or_default();
-        entry[0].insert(&a.idempotency_key);
-        entry[1].insert(&a.ip);
+        truth.add(&a.advertiser, a.at_ms, &a.idempotency_key, &a.ip);
     }
-    let want: BTreeMap<(String, i64), (i64, i64)> = truth
-        .into_iter()
-        .map(|(k, [ids, ips])| (k, (ids.len() as i64, ips.len() as i64)))
-        .collect();
-    let start = want.keys().map(|k| k.1).min().unwrap_or(0);
-    let end = want.keys().map(|k| k.1).max().unwrap_or(0) + MINUTE;
-    let deadline = Instant::now() + within;
-    let mut got = BTreeMap::new();
-    while Instant::now() < deadline {
-        got = query_rows(query, start, end).await?;
-        if got == want {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    println!("want {want:?}\n got {got:?}");
-    Ok(false)
+    clicks_exact_within(query, &truth, within).await
 }
 
 /// Decodes the records of `acked` from Kafka with Confluent's Python

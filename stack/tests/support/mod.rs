@@ -14,8 +14,9 @@ use std::{
 };
 
 use tributary_proto::v1::{
-    AdClick, Event, PriceTick, SubmitBatchRequest, event::Payload, event_result::Outcome,
-    ingest_service_client::IngestServiceClient,
+    AdClick, Event, GetAggregatesRequest, PriceTick, SubmitBatchRequest, event::Payload,
+    event_result::Outcome, ingest_service_client::IngestServiceClient,
+    query_service_client::QueryServiceClient,
 };
 
 pub const MINUTE: i64 = 60_000;
@@ -457,4 +458,92 @@ pub async fn submit_foreign(
         events.len()
     );
     Ok(answers)
+}
+
+/// What clients were told was stored, per one-minute ad-click window:
+/// (advertiser, window start) → (idempotency keys, addresses).
+#[derive(Default, Debug)]
+pub struct ClickTruth(
+    BTreeMap<
+        (String, i64),
+        (
+            std::collections::BTreeSet<String>,
+            std::collections::BTreeSet<String>,
+        ),
+    >,
+);
+
+impl ClickTruth {
+    /// Adds an acknowledged click.
+    pub fn add(&mut self, advertiser: &str, at_ms: i64, idempotency_key: &str, ip: &str) {
+        let entry = self
+            .0
+            .entry((advertiser.to_string(), at_ms.div_euclid(MINUTE) * MINUTE))
+            .or_default();
+        entry.0.insert(idempotency_key.to_string());
+        entry.1.insert(ip.to_string());
+    }
+
+    /// (advertiser, window start) → (count, distinct count).
+    fn counts(&self) -> BTreeMap<(String, i64), (i64, i64)> {
+        self.0
+            .iter()
+            .map(|(k, (ids, ips))| (k.clone(), (ids.len() as i64, ips.len() as i64)))
+            .collect()
+    }
+}
+
+/// The ad_click rows of `GetAggregates` for windows from `start` to `end`:
+/// (advertiser, window start) → (count, distinct count).
+pub async fn query_click_rows(
+    query: &mut QueryServiceClient<tonic::transport::Channel>,
+    start: i64,
+    end: i64,
+) -> anyhow::Result<BTreeMap<(String, i64), (i64, i64)>> {
+    let mut rows = BTreeMap::new();
+    let mut page_token = String::new();
+    loop {
+        let page = query
+            .get_aggregates(GetAggregatesRequest {
+                event_type: "ad_click".into(),
+                start_time: ts(start),
+                end_time: ts(end),
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        for a in page.aggregates {
+            let window = a.window_start.map_or(0, |t| t.seconds * 1000);
+            rows.insert((a.key, window), (a.count, a.distinct_count.unwrap_or(0)));
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(rows);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Polls `GetAggregates` until every window of `truth` has its exact count
+/// and distinct count, and no other ad_click row exists in their range;
+/// `false`, with both printed, if `within` passes first.
+pub async fn clicks_exact_within(
+    query: &mut QueryServiceClient<tonic::transport::Channel>,
+    truth: &ClickTruth,
+    within: Duration,
+) -> anyhow::Result<bool> {
+    let want = truth.counts();
+    let start = want.keys().map(|k| k.1).min().unwrap_or(0);
+    let end = want.keys().map(|k| k.1).max().unwrap_or(0) + MINUTE;
+    let deadline = std::time::Instant::now() + within;
+    let mut got = BTreeMap::new();
+    while std::time::Instant::now() < deadline {
+        got = query_click_rows(query, start, end).await?;
+        if got == want {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("want {want:?}\n got {got:?}");
+    Ok(false)
 }
