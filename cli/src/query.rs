@@ -110,6 +110,7 @@ fn to_json(a: &Aggregate) -> Value {
             row.insert(name.into(), json!(v));
         }
     }
+    row.insert("revisions".into(), json!(a.revisions));
     Value::Object(row)
 }
 
@@ -125,6 +126,7 @@ fn table(aggregates: &[Aggregate]) -> Table {
         "sum",
         "avg",
         "last",
+        "revisions",
     ]);
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     for a in aggregates {
@@ -138,6 +140,7 @@ fn table(aggregates: &[Aggregate]) -> Table {
             opt(a.sum),
             opt(a.avg),
             opt(a.last),
+            a.revisions.to_string(),
         ]);
     }
     table

@@ -74,6 +74,7 @@ fn aggregate(a: BucketAggregate) -> proto::Aggregate {
         sum: a.sum,
         avg: a.avg,
         last: a.last,
+        revisions: a.revisions,
     }
 }
 

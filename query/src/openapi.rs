@@ -21,7 +21,7 @@ pub fn document() -> Value {
                 "Aggregate": {
                     "type": "object",
                     "description": "One key over one bucket. Optional fields are present only for the event types that have them.",
-                    "required": ["event_type", "key", "window_start", "window_end", "count"],
+                    "required": ["event_type", "key", "window_start", "window_end", "count", "revisions"],
                     "properties": {
                         "event_type": {"type": "string"},
                         "key": {"type": "string", "description": "Advertiser id (ad_click), `pair/source` (price_tick) or the event key."},
@@ -33,7 +33,8 @@ pub fn document() -> Value {
                         "max": {"type": "number"},
                         "sum": {"type": "number"},
                         "avg": {"type": "number", "description": "sum / count."},
-                        "last": {"type": "number", "description": "The value of the latest event by event time."}
+                        "last": {"type": "number", "description": "The value of the latest event by event time."},
+                        "revisions": {"type": "integer", "format": "int64", "description": "How many times late events corrected the figures of the bucket's windows after their final was first stored (summed over the windows); 0 when never corrected."}
                     }
                 },
                 "AggregatesPage": {

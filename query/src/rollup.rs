@@ -8,7 +8,8 @@
 //! `last_event_time`. `distinct_count` is exact for a bucket of one window;
 //! for a bucket of several windows it is the largest of their distinct counts,
 //! a lower bound of the true value, because the processor keeps the distinct
-//! set of a window only while the window is open.
+//! set of a window only while the window is open. `revisions` adds up the
+//! windows' revisions: how often late events corrected a stored final.
 //!
 //! Pages are keyset pages over (bucket, key): the statement fetches one row
 //! more than the page size to learn whether another page follows.
@@ -54,6 +55,9 @@ pub struct BucketAggregate {
     /// Value of the latest event by event time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last: Option<f64>,
+    /// Corrections by late events after a window's final was first stored,
+    /// summed over the bucket's windows.
+    pub revisions: i64,
 }
 
 /// One page of aggregates.
@@ -75,6 +79,7 @@ struct Row {
     max: Option<f64>,
     sum: Option<f64>,
     last: Option<f64>,
+    revisions: i64,
 }
 
 /// The statement for `order`. Binds: $1 event type, $2 start, $3 end,
@@ -99,7 +104,8 @@ fn statement(order: Order) -> String {
     format!(
         "WITH windows AS (
             SELECT date_bin($4 * INTERVAL '1 microsecond', window_start, TIMESTAMPTZ 'epoch') AS bucket,
-                   group_key, window_start, count, distinct_count, min, max, sum, last, last_event_time
+                   group_key, window_start, count, distinct_count, min, max, sum, last, last_event_time,
+                   revision
             FROM aggregates
             WHERE event_type = $1
               AND window_start >= $2 AND window_start < $3
@@ -113,11 +119,12 @@ fn statement(order: Order) -> String {
                    MAX(max) AS max,
                    SUM(sum) AS sum,
                    (array_agg(last ORDER BY last_event_time DESC NULLS LAST, window_start DESC)
-                        FILTER (WHERE last IS NOT NULL))[1] AS last
+                        FILTER (WHERE last IS NOT NULL))[1] AS last,
+                   SUM(revision)::bigint AS revisions
             FROM windows
             GROUP BY bucket, group_key
         )
-        SELECT bucket, group_key, count, distinct_count, min, max, sum, last
+        SELECT bucket, group_key, count, distinct_count, min, max, sum, last, revisions
         FROM buckets
         WHERE $6::timestamptz IS NULL OR {after}
         ORDER BY bucket {direction}, group_key ASC
@@ -177,6 +184,7 @@ pub async fn fetch_page(
                 .filter(|_| row.count > 0)
                 .map(|s| s / row.count as f64),
             last: row.last,
+            revisions: row.revisions,
         })
         .collect();
     Ok(AggregatesPage {

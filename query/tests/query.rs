@@ -228,6 +228,7 @@ async fn minute_windows_are_returned_as_stored_at_the_default_granularity() -> a
                 sum: Some(30.0),
                 avg: Some(15.0),
                 last: Some(20.0),
+                revisions: 0,
             },
             BucketAggregate {
                 event_type: "price_tick".into(),
@@ -241,6 +242,7 @@ async fn minute_windows_are_returned_as_stored_at_the_default_granularity() -> a
                 sum: Some(45.0),
                 avg: Some(15.0),
                 last: Some(15.0),
+                revisions: 0,
             },
         ]
     );
@@ -275,6 +277,7 @@ async fn minute_windows_roll_up_to_hours_in_sql() -> anyhow::Result<()> {
                 avg: Some(87.0 / 6.0),
                 // The 00:59 window holds the latest event of the hour.
                 last: Some(12.0),
+                revisions: 0,
             },
             BucketAggregate {
                 event_type: "price_tick".into(),
@@ -288,6 +291,7 @@ async fn minute_windows_roll_up_to_hours_in_sql() -> anyhow::Result<()> {
                 sum: Some(6.0),
                 avg: Some(1.5),
                 last: Some(1.5),
+                revisions: 0,
             },
         ]
     );
@@ -328,6 +332,7 @@ async fn minute_windows_roll_up_to_utc_days() -> anyhow::Result<()> {
                 sum: Some(93.0),
                 avg: Some(9.3),
                 last: Some(1.5),
+                revisions: 0,
             },
             BucketAggregate {
                 event_type: "price_tick".into(),
@@ -341,6 +346,7 @@ async fn minute_windows_roll_up_to_utc_days() -> anyhow::Result<()> {
                 sum: Some(100.0),
                 avg: Some(100.0),
                 last: Some(100.0),
+                revisions: 0,
             },
         ]
     );
@@ -392,6 +398,7 @@ async fn distinct_count_is_exact_per_window_and_the_largest_window_count_when_ro
             sum: None,
             avg: None,
             last: None,
+            revisions: 0,
         }]
     );
     Ok(())
@@ -1200,6 +1207,56 @@ async fn an_unreachable_database_is_unavailable() -> anyhow::Result<()> {
             .starts_with("the aggregates database is unavailable: "),
         "{}",
         status.message()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn revisions_say_how_often_late_events_corrected_a_bucket() -> anyhow::Result<()> {
+    let db = Db::start().await?;
+    db.insert(&price_windows()).await?;
+    // Late events corrected the 00:00 window twice and the 00:01 window once.
+    for (start, revision) in [("2026-01-01T00:00:00Z", 2), ("2026-01-01T00:01:00Z", 1)] {
+        sqlx::query("UPDATE aggregates SET revision = $1 WHERE window_start = $2")
+            .bind(revision)
+            .bind(time(start))
+            .execute(&db.pool)
+            .await?;
+    }
+    let revisions = |page: AggregatesPage| -> Vec<(String, i64)> {
+        page.aggregates
+            .into_iter()
+            .map(|a| (a.window_start.to_rfc3339(), a.revisions))
+            .collect()
+    };
+    let minutes = db
+        .api
+        .aggregates(request(
+            "price_tick",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:03:00Z",
+        ))
+        .await?;
+    assert_eq!(
+        revisions(minutes),
+        [
+            ("2026-01-01T00:00:00+00:00".to_string(), 2),
+            ("2026-01-01T00:01:00+00:00".to_string(), 1),
+        ]
+    );
+    let hours = db
+        .api
+        .aggregates(GetAggregatesRequest {
+            granularity: duration(HOUR),
+            ..request("price_tick", "2026-01-01T00:00:00Z", "2026-01-01T02:00:00Z")
+        })
+        .await?;
+    assert_eq!(
+        revisions(hours),
+        [
+            ("2026-01-01T00:00:00+00:00".to_string(), 3),
+            ("2026-01-01T01:00:00+00:00".to_string(), 0),
+        ]
     );
     Ok(())
 }

@@ -16,13 +16,13 @@ use std::{
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tributary_common::kafka;
 use tributary_proto::v1::{
-    Event, SubmitBatchRequest, event::Payload, event_result::Outcome,
+    Event, GetAggregatesRequest, SubmitBatchRequest, event::Payload, event_result::Outcome,
     ingest_service_client::IngestServiceClient, query_service_client::QueryServiceClient,
 };
 use tributary_stack::{
     TestStack,
     broker::BrokerKind,
-    events::{ad_click, submit_acknowledged},
+    events::{ad_click, submit_acknowledged, timestamp},
     ingest::RunningIngest,
     processor, sink,
 };
@@ -181,6 +181,25 @@ async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()>
         revisions.iter().all(|(_, r)| *r >= 1),
         "every 10-minute-old window was corrected after its final: {revisions:?}"
     );
+    // GetAggregates says the same.
+    let served: Vec<(String, i64)> = query
+        .get_aggregates(GetAggregatesRequest {
+            event_type: "ad_click".into(),
+            start_time: timestamp(window_10m),
+            end_time: timestamp(window_10m + MINUTE),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .aggregates
+        .into_iter()
+        .map(|a| (a.key, a.revisions))
+        .collect();
+    let stored: Vec<(String, i64)> = revisions
+        .into_iter()
+        .map(|(key, r)| (key, i64::from(r)))
+        .collect();
+    assert_eq!(served, stored);
 
     // Older than the retention: refused, naming the field and the range.
     let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;

@@ -177,6 +177,7 @@ async fn query_service_answers_on_ingests_grpc_address() -> anyhow::Result<()> {
             sum: None,
             avg: None,
             last: None,
+            revisions: 0,
         }]
     );
     assert_eq!(response.next_page_token, "");
@@ -244,9 +245,9 @@ async fn get_aggregates_serves_json_pages_with_rfc3339_times() -> anyhow::Result
     assert_eq!(
         first["aggregates"],
         json!([
-            {"event_type": "ad_click", "key": "adv-1", "window_start": "2026-01-01T00:01:00Z", "window_end": "2026-01-01T00:02:00Z", "count": 6, "distinct_count": 5},
-            {"event_type": "ad_click", "key": "adv-2", "window_start": "2026-01-01T00:01:00Z", "window_end": "2026-01-01T00:02:00Z", "count": 2, "distinct_count": 2},
-            {"event_type": "ad_click", "key": "adv-1", "window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-01T00:01:00Z", "count": 4, "distinct_count": 3},
+            {"event_type": "ad_click", "key": "adv-1", "window_start": "2026-01-01T00:01:00Z", "window_end": "2026-01-01T00:02:00Z", "count": 6, "distinct_count": 5, "revisions": 0},
+            {"event_type": "ad_click", "key": "adv-2", "window_start": "2026-01-01T00:01:00Z", "window_end": "2026-01-01T00:02:00Z", "count": 2, "distinct_count": 2, "revisions": 0},
+            {"event_type": "ad_click", "key": "adv-1", "window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-01T00:01:00Z", "count": 4, "distinct_count": 3, "revisions": 0},
         ])
     );
     let (status, second) = served.get(&format!("{base}&page_token={token}")).await?;
@@ -255,7 +256,7 @@ async fn get_aggregates_serves_json_pages_with_rfc3339_times() -> anyhow::Result
         second,
         json!({
             "aggregates": [
-                {"event_type": "ad_click", "key": "adv-2", "window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-01T00:01:00Z", "count": 1, "distinct_count": 1},
+                {"event_type": "ad_click", "key": "adv-2", "window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-01T00:01:00Z", "count": 1, "distinct_count": 1, "revisions": 0},
             ],
             "next_page_token": ""
         })
@@ -279,7 +280,7 @@ async fn get_aggregates_rolls_up_price_ticks_to_the_requested_granularity() -> a
             "aggregates": [{
                 "event_type": "price_tick", "key": "ETH-USD/api-2",
                 "window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-02T00:00:00Z",
-                "count": 2, "min": 2100.0, "max": 2100.0, "sum": 4200.0, "avg": 2100.0, "last": 2100.0
+                "count": 2, "min": 2100.0, "max": 2100.0, "sum": 4200.0, "avg": 2100.0, "last": 2100.0, "revisions": 0
             }],
             "next_page_token": ""
         })
