@@ -69,7 +69,8 @@ async fn trib_poll_streams_a_json_api_as_events_and_trib_query_json_shows_the_ag
     let expected = json!([{
         "event_type": "price_tick", "key": "ETH-USD/api-test",
         "window_start": rfc3339(w), "window_end": rfc3339(w + MINUTE),
-        "count": 2, "min": 3000.5, "max": 3001.5, "sum": 6002.0, "avg": 3001.0, "last": 3001.5
+        "count": 2, "min": 3000.5, "max": 3001.5, "sum": 6002.0, "avg": 3001.0, "last": 3001.5,
+        "revisions": 0
     }]);
     let mut got = Value::Null;
     for _ in 0..300 {

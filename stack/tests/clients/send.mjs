@@ -43,13 +43,19 @@ call.on("data", (response) => {
     : { error: result.error || { code: "NONE", field: "", message: "no result" } };
   console.log(JSON.stringify(answer));
 });
-const finished = new Promise((resolve) => {
+// The call is over once its status is in and every answer was read.
+const statusIn = new Promise((resolve) => {
   call.on("status", (status) => resolve(status));
   call.on("error", () => {});
 });
+const answersRead = new Promise((resolve) => {
+  call.on("end", resolve);
+  call.on("error", resolve);
+});
+const finished = Promise.all([statusIn, answersRead]).then(([status]) => status);
 
 let cancelled = false;
-finished.then(() => { cancelled = true; });
+statusIn.then(() => { cancelled = true; });
 for (const line of lines) {
   if (cancelled) break;
   const event = JSON.parse(line);
@@ -64,7 +70,7 @@ for (const line of lines) {
   if (!call.write(request)) {
     await new Promise((resolve) => {
       call.once("drain", resolve);
-      finished.then(resolve);
+      statusIn.then(resolve);
     });
   }
 }
