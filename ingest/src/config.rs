@@ -46,8 +46,8 @@ pub struct IngestConfig {
 #[derive(clap::Args, Debug, Clone)]
 pub struct SchemaArgs {
     /// `auto-register`: register the built-in schema of ad_click and
-    /// price_tick (development default); `latest`: register nothing. Either
-    /// way an event is written with the newest registered version of its
+    /// price_tick once (development default); `latest`: register nothing.
+    /// Either way an event is written with the newest listed version of its
     /// subject that has every field it sets.
     #[arg(long = "schema-policy", env = "TRIBUTARY_SCHEMA_POLICY", value_enum, default_value_t = SchemaPolicy::AutoRegister)]
     pub policy: SchemaPolicy,

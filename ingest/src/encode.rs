@@ -92,10 +92,13 @@ impl EventRecord {
         let mut lacking = Vec::new();
         for (version, schema) in &candidates.schemas {
             let Schema::Record(record) = schema.schema else {
-                return Err(Rejection::internal(format!(
-                    "schema {} of `{}` is not a record",
-                    schema.id, candidates.subject
-                )));
+                first_mismatch.get_or_insert_with(|| {
+                    Rejection::internal(format!(
+                        "schema {} of `{}` is not a record",
+                        schema.id, candidates.subject
+                    ))
+                });
+                continue;
             };
             // The envelope's event time fills the schema's event_time field.
             let stamped = record.fields.iter().any(|f| f.name == "event_time")
@@ -130,13 +133,19 @@ impl EventRecord {
                 None => {}
             }
         }
-        Err(first_mismatch.unwrap_or_else(|| self.no_room(&lacking)))
+        Err(first_mismatch.unwrap_or_else(|| self.no_room(candidates.pinned(), &lacking)))
     }
 
     /// Every candidate lacks a field the event sets: the field, when it is
     /// the same one, or else what each version lacks.
-    fn no_room(&self, lacking: &[(Option<u32>, u32, String)]) -> Rejection {
+    fn no_room(&self, pinned: bool, lacking: &[(Option<u32>, u32, String)]) -> Rejection {
         let first = lacking.first().map(|(_, _, f)| f.as_str()).unwrap_or("");
+        if pinned {
+            return Rejection::schema_mismatch(
+                format!("{}.{first}", self.path),
+                "is not a field of the schema --schema-id pins",
+            );
+        }
         if lacking.iter().all(|(_, _, field)| field == first) {
             return Rejection::schema_mismatch(
                 format!("{}.{first}", self.path),
@@ -159,11 +168,12 @@ impl EventRecord {
         )
     }
 
-    /// A field the record sets that `record` does not have.
+    /// A field the record sets that `record` does not have (by name, as
+    /// [`avro_json::record_value`] matches them).
     fn unknown_field(&self, record: &RecordSchema) -> Option<String> {
         self.object
             .keys()
-            .find(|k| !record.lookup.contains_key(k.as_str()))
+            .find(|k| !record.fields.iter().any(|f| &f.name == *k))
             .cloned()
     }
 }
@@ -231,11 +241,17 @@ mod tests {
     ) -> Result<(u32, Vec<(String, Value)>), Rejection> {
         let mut out = Vec::new();
         let schema = EventRecord::new(event).encode(candidates, &mut out)?;
+        // The frame names the schema written with, and the body is one whole
+        // record of it.
+        assert_eq!(out[0], 0);
+        assert_eq!(out[1..5], schema.id.to_be_bytes());
+        let mut body = &out[5..];
         let decoded = GenericDatumReader::builder(schema.schema)
             .build()
             .unwrap()
-            .read_value(&mut &out[5..])
+            .read_value(&mut body)
             .unwrap();
+        assert!(body.is_empty(), "{} bytes left over", body.len());
         let Value::Record(fields) = decoded else {
             panic!("not a record")
         };

@@ -164,7 +164,7 @@ impl ValidEvent {
         })?;
         let mut extra_fields = match (exact.extra_fields, event.extra_fields.take()) {
             (Some(exact), _) => exact,
-            (None, Some(object)) => struct_to_json(object),
+            (None, Some(object)) => struct_to_json(object, "extra_fields")?,
             (None, None) => serde_json::Map::new(),
         };
         let (path, payload) = match payload {
@@ -177,7 +177,10 @@ impl ValidEvent {
                         "go with a typed payload (ad_click or price_tick); a `generic` payload holds all its fields itself",
                     ));
                 }
-                let object = exact.generic.unwrap_or_else(|| struct_to_json(object));
+                let object = match exact.generic {
+                    Some(generic) => generic,
+                    None => struct_to_json(object, "generic")?,
+                };
                 // A built-in type sent as `generic`: its message's fields,
                 // checked as they are in the typed payload, plus extra fields.
                 let read = match event.event_type.as_str() {
@@ -401,7 +404,9 @@ fn parse_ad_click(click: proto::AdClick, path: &str) -> Result<AdClick, Rejectio
     }
     let advertiser_id = required(&field("advertiser_id"), click.advertiser_id, MAX_ID_LEN)?;
     let metadata_json = match click.metadata {
-        Some(metadata) => serde_json::Value::Object(struct_to_json(metadata)).to_string(),
+        Some(metadata) => {
+            serde_json::Value::Object(struct_to_json(metadata, &field("metadata"))?).to_string()
+        }
         None => "{}".to_string(),
     };
     let campaign_id = click
@@ -482,18 +487,26 @@ fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
-/// A protobuf `Struct` as a JSON object.
-pub fn struct_to_json(object: prost_types::Struct) -> serde_json::Map<String, serde_json::Value> {
+/// A protobuf `Struct` as a JSON object; `path` names it in errors. A
+/// number JSON cannot hold (NaN, ±infinity) is refused rather than turned
+/// into null, which would drop it.
+pub fn struct_to_json(
+    object: prost_types::Struct,
+    path: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
     object
         .fields
         .into_iter()
-        .map(|(k, v)| (k, value_to_json(v)))
+        .map(|(k, v)| {
+            let value = value_to_json(v, &format!("{path}.{k}"))?;
+            Ok((k, value))
+        })
         .collect()
 }
 
-fn value_to_json(value: prost_types::Value) -> serde_json::Value {
+fn value_to_json(value: prost_types::Value, path: &str) -> Result<serde_json::Value, Rejection> {
     use prost_types::value::Kind;
-    match value.kind {
+    Ok(match value.kind {
         None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
         Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
         Some(Kind::NumberValue(n)) => {
@@ -504,15 +517,21 @@ fn value_to_json(value: prost_types::Value) -> serde_json::Value {
             } else {
                 serde_json::Number::from_f64(n)
                     .map(serde_json::Value::Number)
-                    .unwrap_or(serde_json::Value::Null)
+                    .ok_or_else(|| {
+                        Rejection::invalid(path, format!("{n} is not a finite number"))
+                    })?
             }
         }
         Some(Kind::StringValue(s)) => serde_json::Value::String(s),
-        Some(Kind::ListValue(list)) => {
-            serde_json::Value::Array(list.values.into_iter().map(value_to_json).collect())
-        }
-        Some(Kind::StructValue(object)) => serde_json::Value::Object(struct_to_json(object)),
-    }
+        Some(Kind::ListValue(list)) => serde_json::Value::Array(
+            list.values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| value_to_json(v, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(Kind::StructValue(object)) => serde_json::Value::Object(struct_to_json(object, path)?),
+    })
 }
 
 #[cfg(test)]
@@ -772,6 +791,21 @@ mod tests {
         e.key = "user-1".into();
         e.extra_fields = Some(struct_of(serde_json::json!({"plan": "pro"})));
         assert_eq!(rejected_field(e), "extra_fields");
+    }
+
+    #[test]
+    fn a_number_json_cannot_hold_is_refused_not_dropped() {
+        let nan = prost_types::Value {
+            kind: Some(prost_types::value::Kind::NumberValue(f64::NAN)),
+        };
+        let mut e = event(Payload::AdClick(click()));
+        e.extra_fields = Some(prost_types::Struct {
+            fields: [("score".to_string(), nan)].into(),
+        });
+        assert_eq!(
+            ValidEvent::parse(e, rules()).unwrap_err().describe(),
+            "extra_fields.score: NaN is not a finite number"
+        );
     }
 
     #[test]

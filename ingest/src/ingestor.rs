@@ -110,6 +110,7 @@ impl Ingestor {
         let idempotency_key = valid.idempotency_key.clone();
         let event_time_ms = valid.event_time_ms;
         let mut record = EventRecord::new(valid);
+        let asked = std::time::Instant::now();
         let candidates = self.schemas.get(&event_type).await?;
         self.ensure_topic(&event_type).await?;
         let mut encoded = Vec::with_capacity(256);
@@ -118,14 +119,17 @@ impl Ingestor {
             Err(rejection) if rejection.code == proto::EventErrorCode::SchemaMismatch => {
                 // A version registered since the last listing may fit: ask
                 // the registry before refusing.
-                let (candidates, retried) =
-                    match self.schemas.recheck(&event_type, &candidates).await? {
-                        Some(newer) => {
-                            let retried = record.encode(&newer, &mut encoded);
-                            (newer, retried)
-                        }
-                        None => (candidates, Err(rejection)),
-                    };
+                let (candidates, retried) = match self
+                    .schemas
+                    .recheck(&event_type, &candidates, asked)
+                    .await?
+                {
+                    Some(newer) => {
+                        let retried = record.encode(&newer, &mut encoded);
+                        (newer, retried)
+                    }
+                    None => (candidates, Err(rejection)),
+                };
                 retried.map_err(|mut rejection| {
                     if rejection.code == proto::EventErrorCode::SchemaMismatch {
                         rejection.message = format!(

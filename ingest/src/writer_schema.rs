@@ -4,7 +4,7 @@
 //! every [`RECHECK_INTERVAL`]) when an event fits none of them, so the hot
 //! path makes no registry call and parses no schema per event.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -14,6 +14,7 @@ use schema_registry_converter::{
     async_impl::schema_registry::SrSettings, schema_registry_common::SchemaType,
 };
 use tributary_common::{
+    avro_reader,
     config::{KafkaArgs, RegistryArgs},
     registry_client::{self, ReaderProtection},
     schemas, wire,
@@ -90,6 +91,11 @@ pub struct WriterCandidates {
 }
 
 impl WriterCandidates {
+    /// Whether the one candidate is pinned by `--schema-id`.
+    pub fn pinned(&self) -> bool {
+        self.fetched.is_none()
+    }
+
     /// The newest candidate.
     pub fn newest(&self) -> &Arc<WriterSchema> {
         &self.schemas[0].1
@@ -131,7 +137,7 @@ struct Cached {
     candidates: Arc<WriterCandidates>,
     fetched: Instant,
     refreshes: bool,
-    /// When an event that fit no version last made ingest ask again.
+    /// When an event that fit no version last made ingest list again.
     rechecked: Option<Instant>,
 }
 
@@ -145,13 +151,15 @@ pub struct WriterSchemas {
     by_id: RwLock<HashMap<u32, Arc<WriterSchema>>>,
     /// (subject, version) → schema id: a registered version never changes.
     version_ids: RwLock<HashMap<(String, u32), u32>>,
+    /// The built-in types whose schema this process registered.
+    registered: RwLock<HashSet<String>>,
     fetching: tokio::sync::Mutex<()>,
 }
 
 /// The least time between two on-demand re-checks of one subject, so a
 /// stream of events with an unknown field costs the registry one listing a
-/// second, not one per event. (An event refused within a second of the last
-/// re-check is checked against that re-check's listing.)
+/// second, not one per event. (An event that needs a re-listing within a
+/// second of the last one waits for the next.)
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl WriterSchemas {
@@ -169,6 +177,7 @@ impl WriterSchemas {
             by_type: RwLock::default(),
             by_id: RwLock::default(),
             version_ids: RwLock::default(),
+            registered: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
         })
     }
@@ -192,65 +201,103 @@ impl WriterSchemas {
         self.fetch_and_cache(event_type).await
     }
 
-    /// Asks the registry again for `event_type`'s versions when an event fit
-    /// none of `tried` (a version registered since the last refresh may have
-    /// the field), at most once per [`RECHECK_INTERVAL`]. Returns the new
-    /// candidates when they differ from `tried`.
+    /// Asks the registry again for `event_type`'s versions when an event that
+    /// arrived at `arrived` fit none of `tried` (a version registered since
+    /// the last listing may have its field), so that a refusal is always
+    /// based on a listing made after the event arrived. One re-listing per
+    /// subject per [`RECHECK_INTERVAL`]: events that need one meanwhile wait
+    /// for the next (a stream of events with a misspelt field costs the
+    /// registry one listing a second). Returns the new candidates when they
+    /// differ from `tried`.
     pub async fn recheck(
         &self,
         event_type: &str,
         tried: &WriterCandidates,
+        arrived: Instant,
     ) -> Result<Option<Arc<WriterCandidates>>, Rejection> {
         if tried.fetched.is_none() {
             return Ok(None); // pinned by --schema-id
         }
-        let _fetching = self.fetching.lock().await;
-        let recent = {
-            let by_type = self.by_type.read().expect("schema cache lock");
-            by_type
-                .get(event_type)
-                .filter(|c| {
-                    c.rechecked
-                        .is_some_and(|at| at.elapsed() < RECHECK_INTERVAL)
-                })
-                .map(|c| c.candidates.clone())
+        let differs = |candidates: Arc<WriterCandidates>| {
+            let ids =
+                |c: &WriterCandidates| c.schemas.iter().map(|(_, s)| s.id).collect::<Vec<_>>();
+            (ids(&candidates) != ids(tried)).then_some(candidates)
         };
-        let candidates = match recent {
-            Some(candidates) => candidates,
-            None => {
-                let candidates = self.fetch_and_cache(event_type).await?;
-                if let Some(cached) = self
-                    .by_type
-                    .write()
-                    .expect("schema cache lock")
-                    .get_mut(event_type)
-                {
-                    cached.rechecked = Some(Instant::now());
-                }
-                candidates
+        loop {
+            if let Some(listed) = self.listed_since(event_type, arrived) {
+                return Ok(differs(listed));
             }
-        };
-        let ids = |c: &WriterCandidates| c.schemas.iter().map(|(_, s)| s.id).collect::<Vec<_>>();
-        Ok((ids(&candidates) != ids(tried)).then_some(candidates))
+            let wait = self.until_next_recheck(event_type);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let _fetching = self.fetching.lock().await;
+            if self.listed_since(event_type, arrived).is_some()
+                || !self.until_next_recheck(event_type).is_zero()
+            {
+                continue;
+            }
+            if let Some(cached) = self
+                .by_type
+                .write()
+                .expect("schema cache lock")
+                .get_mut(event_type)
+            {
+                cached.rechecked = Some(Instant::now());
+            }
+            return self.fetch_and_cache(event_type).await.map(differs);
+        }
+    }
+
+    /// The cached candidates of `event_type` when they were listed at or
+    /// after `instant`.
+    fn listed_since(&self, event_type: &str, instant: Instant) -> Option<Arc<WriterCandidates>> {
+        let by_type = self.by_type.read().expect("schema cache lock");
+        let cached = by_type.get(event_type)?;
+        cached
+            .candidates
+            .fetched
+            .is_some_and(|listed| listed >= instant)
+            .then(|| cached.candidates.clone())
+    }
+
+    /// How long until `event_type` may be re-listed on demand.
+    fn until_next_recheck(&self, event_type: &str) -> Duration {
+        let by_type = self.by_type.read().expect("schema cache lock");
+        by_type
+            .get(event_type)
+            .and_then(|c| c.rechecked)
+            .map_or(Duration::ZERO, |at| {
+                RECHECK_INTERVAL.saturating_sub(at.elapsed())
+            })
     }
 
     async fn fetch_and_cache(&self, event_type: &str) -> Result<Arc<WriterCandidates>, Rejection> {
         match self.fetch(event_type).await {
             Ok((candidates, refreshes)) => {
-                self.by_type.write().expect("schema cache lock").insert(
+                let mut by_type = self.by_type.write().expect("schema cache lock");
+                let rechecked = by_type.get(event_type).and_then(|c| c.rechecked);
+                by_type.insert(
                     event_type.to_string(),
                     Cached {
                         candidates: candidates.clone(),
                         fetched: Instant::now(),
                         refreshes,
-                        rechecked: None,
+                        rechecked,
                     },
                 );
                 Ok(candidates)
             }
-            // A registry hiccup must not stop traffic that already has a schema.
+            // A registry hiccup must not stop traffic that already has a
+            // schema: keep writing with the versions listed last, and ask
+            // again after another --schema-refresh rather than on every event.
             Err(e) if e.code == tributary_proto::v1::EventErrorCode::Unavailable => {
-                self.cached(event_type, true).ok_or(e)
+                let mut by_type = self.by_type.write().expect("schema cache lock");
+                let cached = by_type.get_mut(event_type).ok_or(e.clone())?;
+                tracing::warn!(%event_type, error = %e.message, "the registry did not answer; writing with the versions listed before");
+                cached.fetched = Instant::now();
+                Ok(cached.candidates.clone())
             }
             Err(e) => Err(e),
         }
@@ -305,7 +352,15 @@ impl WriterSchemas {
             return Ok((Arc::new(pinned), false));
         }
         let builtin = schemas::latest(event_type).filter(|s| s.name != schemas::AGGREGATE);
-        if let (SchemaPolicy::AutoRegister, Some(builtin)) = (self.args.policy, builtin) {
+        let registered = || {
+            self.registered
+                .read()
+                .expect("schema cache lock")
+                .contains(event_type)
+        };
+        if let (SchemaPolicy::AutoRegister, Some(builtin)) = (self.args.policy, builtin)
+            && !registered()
+        {
             // The processor reads this subject with its built-in reader:
             // declare the level that keeps every version readable first.
             self.protection
@@ -319,22 +374,36 @@ impl WriterSchemas {
                     registry_error(e)
                 }
             })?;
+            self.registered
+                .write()
+                .expect("schema cache lock")
+                .insert(event_type.to_string());
         }
         let fetched = Instant::now();
         let mut versions = registry_client::versions(&self.settings, &subject)
             .await
             .map_err(registry_error)?;
         versions.sort_unstable_by(|a, b| b.cmp(a));
-        let mut schemas = Vec::with_capacity(versions.len());
+        let mut schemas: Vec<(Option<u32>, Arc<WriterSchema>)> = Vec::with_capacity(versions.len());
         for version in versions {
-            if let Some(schema) = self.version(&subject, version).await? {
-                schemas.push((Some(version), schema));
+            let Some(schema) = self.version(&subject, version).await? else {
+                continue;
+            };
+            // An older version is a candidate only when the newest reads its
+            // data: a subject under a level weaker than FULL may have added a
+            // required field, which events must then carry.
+            if let Some((_, newest)) = schemas.first()
+                && let Err(why) = avro_reader::readable_as(schema.schema, newest.schema)
+            {
+                tracing::debug!(%subject, version, %why, "not writing with a version the newest cannot read");
+                continue;
             }
+            schemas.push((Some(version), schema));
         }
         if schemas.is_empty() {
             return Err(Rejection::unknown_type(
                 event_type,
-                format!("subject `{subject}` has no Avro schema"),
+                format!("subject `{subject}` has no usable Avro record schema"),
             ));
         }
         let candidates = WriterCandidates {
@@ -345,7 +414,9 @@ impl WriterSchemas {
         Ok((Arc::new(candidates), true))
     }
 
-    /// Version `version` of `subject`, or `None` when it is not Avro.
+    /// Version `version` of `subject`, or `None` when it cannot be written
+    /// with: not an Avro record, not parsable here, or deleted since the
+    /// listing (logged; the other versions stay usable).
     async fn version(
         &self,
         subject: &str,
@@ -361,17 +432,27 @@ impl WriterSchemas {
         if let Some(id) = known {
             return self.by_id(id).await.map(Some);
         }
-        let registered = registry_client::version(&self.settings, subject, version)
-            .await
-            .map_err(|e| Rejection::unavailable(format!("schema registry: {e}")))?;
+        let registered = match registry_client::version(&self.settings, subject, version).await {
+            Ok(registered) => registered,
+            Err(e) if registry_client::is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(Rejection::unavailable(format!("schema registry: {e}"))),
+        };
         if registered.schema_type != SchemaType::Avro {
             return Ok(None);
         }
+        let schema = match self.insert(registered.id, &registered.schema) {
+            Ok(schema) if matches!(schema.schema, Schema::Record(_)) => schema,
+            Ok(_) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(%subject, version, error = %e.message, "ingest cannot write with this version; it is skipped");
+                return Ok(None);
+            }
+        };
         self.version_ids
             .write()
             .expect("schema cache lock")
             .insert(key, registered.id);
-        self.insert(registered.id, &registered.schema).map(Some)
+        Ok(Some(schema))
     }
 
     async fn by_id(&self, id: u32) -> Result<Arc<WriterSchema>, Rejection> {

@@ -553,7 +553,20 @@ async fn a_new_version_of_a_built_in_type_is_written_with_as_soon_as_an_event_ne
         unknown.message()
     );
 
-    let stored = read_back(&stack, "tributary.events.ad_click", 5).await?;
+    // A version registered right after a refusal (within the second in
+    // which no new re-listing is made) still serves the next event: it
+    // waits for the next re-listing rather than being refused on the last.
+    let colour =
+        serde_json::json!([{"name": "colour", "type": ["null", "string"], "default": null}]);
+    let v5 = register(&stack, subject, &ad_click_v2_with(colour)).await?;
+    let with_colour = submit(with_extra(
+        ad_click(6),
+        serde_json::json!({"colour": "red"}),
+    ))
+    .await?;
+    assert_eq!(with_colour.schema_id as u32, v5);
+
+    let stored = read_back(&stack, "tributary.events.ad_click", 6).await?;
     let value = |ack: &tributary_proto::v1::EventAck| &stored[&(ack.partition, ack.offset)];
     assert_eq!(value(&with_country).schema_id, v3);
     assert_eq!(

@@ -109,7 +109,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!(
-            Value::Object(struct_to_json(object_to_struct(object.clone()))),
+            Value::Object(struct_to_json(object_to_struct(object.clone()), "o").unwrap()),
             value
         );
     }
