@@ -1,0 +1,1 @@
+"""Tributary's protobuf contracts, generated from proto/ (see generate.sh)."""

@@ -1,0 +1,294 @@
+//! The Python SDK (`client/python`, package `tributary-client`) against the
+//! real pipeline: its sender survives ingest being SIGKILLed mid-stream
+//! (reconnects, resends every unanswered event with its original
+//! idempotency key) and the aggregates read back through the SDK equal what
+//! the SDK was told was stored; a stopped stack fails fast naming the
+//! address; TLS with a private CA and API keys work; and the package's own
+//! unit tests pass, among them the check that the generated modules are up
+//! to date with `proto/`.
+//!
+//! The scripts run with `PYTHONPATH=client/python/src`; dev/setup installs
+//! `client/python/requirements.txt` (grpcio, protobuf, grpcio-tools).
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tributary_stack::{
+    TestStack,
+    certs::TestCertificates,
+    cluster::log_dir,
+    ingest::RunningIngest,
+    process::{ChildProcess, wait_for_http},
+    processor, sink,
+    tansu::free_port,
+};
+
+const EVENTS: u64 = 20_000;
+/// Ingest is SIGKILLed once the script has printed this many acks.
+const KILL_AT: u64 = 3_000;
+
+fn python_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../client/python")
+}
+
+/// `python3 <client/python/tests/script> args…` with the SDK's sources on
+/// `PYTHONPATH`, its output piped.
+fn python(script: &str, args: &[&str]) -> tokio::process::Command {
+    let dir = python_dir();
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .arg(dir.join("tests").join(script))
+        .args(args)
+        .env("PYTHONPATH", dir.join("src"))
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// `tributary-server` (ingest and the query API) as a child process on
+/// fixed ports, so it can be killed and started again on them.
+fn spawn_ingest(
+    binary: &Path,
+    stack: &TestStack,
+    (grpc, http): (u16, u16),
+    log: &Path,
+) -> anyhow::Result<ChildProcess> {
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .env("TRIBUTARY_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
+        .env("TRIBUTARY_HTTP_ADDR", format!("127.0.0.1:{http}"))
+        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
+        .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
+        .env("DATABASE_URL", stack.database.url())
+        .env("TRIBUTARY_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn");
+    ChildProcess::spawn("ingest", command, log)
+}
+
+async fn start_ingest(
+    binary: &Path,
+    stack: &TestStack,
+    ports: (u16, u16),
+    log: &Path,
+) -> anyhow::Result<ChildProcess> {
+    let mut ingest = spawn_ingest(binary, stack, ports, log)?;
+    wait_for_http(&format!("http://127.0.0.1:{}/readyz", ports.1), &mut ingest).await?;
+    Ok(ingest)
+}
+
+/// Collects a child's stderr in the background.
+fn drain(stderr: Option<tokio::process::ChildStderr>) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = stderr.read_to_string(&mut text).await;
+        }
+        text
+    })
+}
+
+/// The `{"summary": …}` line of a script's output.
+fn summary(stdout: &str) -> anyhow::Result<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|v| v.get("summary").cloned())
+        .ok_or_else(|| anyhow::anyhow!("no summary line in:\n{stdout}"))
+}
+
+#[tokio::test]
+async fn the_python_sender_resends_after_ingest_is_killed_and_the_aggregates_are_exact()
+-> anyhow::Result<()> {
+    let started = Instant::now();
+    let binary = tributary_stack::binaries::build_service_binaries()?.join("tributary-server");
+    let logs = log_dir("sdk-python")?;
+    let stack = TestStack::start().await?;
+    let sink = sink::start(&stack, |_| {}).await?;
+    let processor = processor::start(&stack, processor::quick_windows).await?;
+    let ports = (free_port()?, free_port()?);
+    let mut ingest = start_ingest(&binary, &stack, ports, &logs.join("ingest.log")).await?;
+
+    let url = format!("http://127.0.0.1:{}", ports.0);
+    let events = EVENTS.to_string();
+    let mut script = python(
+        "e2e_stream.py",
+        &["--url", &url, "--events", &events, "--timeout", "60"],
+    )
+    .spawn()?;
+    let stderr = drain(script.stderr.take());
+    let mut lines = BufReader::new(script.stdout.take().expect("piped")).lines();
+    let mut stdout = String::new();
+    let mut killed_at = None;
+    let reading = async {
+        while let Some(line) = lines.next_line().await? {
+            stdout.push_str(&line);
+            stdout.push('\n');
+            let acked = line
+                .strip_prefix("acked ")
+                .and_then(|n| n.parse::<u64>().ok());
+            if killed_at.is_none()
+                && let Some(acked) = acked
+                && acked >= KILL_AT
+            {
+                // A crash mid-stream, and a supervisor's restart on the same ports.
+                ingest.kill().await?;
+                killed_at = Some(acked);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                ingest =
+                    start_ingest(&binary, &stack, ports, &logs.join("ingest.restart.log")).await?;
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(150), reading).await??;
+    let status = tokio::time::timeout(Duration::from_secs(10), script.wait()).await??;
+    let stderr = stderr.await?;
+    println!("{stdout}{stderr}");
+    anyhow::ensure!(
+        status.success(),
+        "e2e_stream.py exited with {status}\n{stdout}\n{stderr}\nlogs in {}",
+        logs.display()
+    );
+    let summary = summary(&stdout)?;
+    let killed_at = killed_at.ok_or_else(|| anyhow::anyhow!("ingest was never killed"))?;
+    let (acked, rejected) = (
+        summary["acked"].as_u64().unwrap_or(0),
+        summary["rejected"].as_u64().unwrap_or(0),
+    );
+    assert_eq!(acked + rejected, EVENTS, "{summary}");
+    assert!(
+        killed_at < acked,
+        "ingest was killed after everything was acknowledged: {killed_at}"
+    );
+    // The stream was opened again and carried unanswered events again.
+    assert!(summary["reconnects"].as_u64() >= Some(1), "{summary}");
+    assert!(summary["resent"].as_u64() >= Some(1), "{summary}");
+    assert_eq!(summary["exact"], true, "{summary}");
+    assert!(summary["accuracy_rows"].as_u64() > Some(0), "{summary}");
+    let fields = &summary["rejected_fields"];
+    assert!(
+        fields["ad_click.ip_address"].as_u64() > Some(0),
+        "{summary}"
+    );
+    assert!(fields["price_tick.price"].as_u64() > Some(0), "{summary}");
+    assert_eq!(
+        fields["ad_click.ip_address"].as_u64().unwrap_or(0)
+            + fields["price_tick.price"].as_u64().unwrap_or(0),
+        rejected,
+        "{summary}"
+    );
+    assert_eq!(summary["problems"], serde_json::json!([]), "{summary}");
+    println!(
+        "killed ingest at {killed_at} acks; whole test {:?}",
+        started.elapsed()
+    );
+
+    ingest.kill().await?;
+    processor.shutdown().await?;
+    sink.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&logs);
+    Ok(())
+}
+
+#[tokio::test]
+async fn connecting_the_python_sdk_to_a_stopped_stack_fails_fast_naming_the_address()
+-> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let started = Instant::now();
+    let output = python("e2e_unreachable.py", &[&url]).output().await?;
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let attempts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(attempts.len(), 2, "{stdout}");
+    for attempt in &attempts {
+        assert_eq!(attempt["url"], url.as_str(), "{attempt}");
+        let error = attempt["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("cannot reach Tributary at {url}:")),
+            "{attempt}"
+        );
+        assert!(error.contains("Connection refused"), "{attempt}");
+        assert!(attempt["seconds"].as_f64() < Some(7.0), "{attempt}");
+    }
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    assert!(stderr.is_empty(), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_python_sdk_sends_and_queries_over_tls_with_an_api_key() -> anyhow::Result<()> {
+    let certs = TestCertificates::generate()?;
+    let stack = TestStack::start().await?;
+    // The aggregates table, for the query API (no sink runs here).
+    tributary_store::migrate(&sqlx::PgPool::connect(stack.database.url()).await?).await?;
+    let (cert, key) = (certs.cert(), certs.key());
+    let ingest = RunningIngest::start(&stack, |c| {
+        c.ingest.edge.tls.cert = Some(cert.clone());
+        c.ingest.edge.tls.key = Some(key.clone());
+        c.ingest.edge.auth.api_keys = vec!["py-secret".into()];
+    })
+    .await?;
+    let url = format!("https://localhost:{}", ingest.grpc_addr().port());
+    let ca = certs.ca().display().to_string();
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        python("e2e_tls.py", &[&url, &ca, "py-secret"]).output(),
+    )
+    .await??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}{stderr}");
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let summary = summary(&stdout)?;
+    assert_eq!(summary["acked"], 9, "{summary}");
+    assert_eq!(
+        summary["rejections"],
+        serde_json::json!(["INVALID_ARGUMENT ad_click.ip_address"])
+    );
+    assert_eq!(
+        summary["topics"],
+        serde_json::json!(["tributary.events.ad_click"])
+    );
+    let wrong_key = &summary["wrong_key"];
+    assert_eq!(wrong_key["sender"], "UNAUTHENTICATED", "{summary}");
+    assert_eq!(
+        wrong_key["answers"],
+        serde_json::json!(["UNAUTHENTICATED"]),
+        "{summary}"
+    );
+    assert!(wrong_key["seconds"].as_f64() < Some(3.0), "{summary}");
+    assert_eq!(wrong_key["query"], "UNAUTHENTICATED", "{summary}");
+    for refused in ["without_ca", "plain_text"] {
+        assert_eq!(summary[refused]["names_url"], true, "{summary}");
+    }
+    ingest.shutdown().await?;
+    Ok(())
+}
+
+#[test]
+fn the_python_sdks_unit_tests_pass_and_its_generated_modules_are_up_to_date() -> anyhow::Result<()>
+{
+    let dir = python_dir();
+    let output = std::process::Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s"])
+        .arg(dir.join("tests"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "python3 -m unittest discover client/python/tests (dev/setup installs client/python/requirements.txt):\n{stderr}"
+    );
+    assert!(stderr.contains("\nOK"), "{stderr}");
+    Ok(())
+}
