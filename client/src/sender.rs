@@ -223,6 +223,10 @@ async fn run(
     let mut failing_since: Option<Instant> = None;
     loop {
         if unanswered.is_empty() {
+            // Nothing is owed: time spent idle does not count towards giving
+            // up, and the next failure starts its backoff afresh.
+            failing_since = None;
+            delays = policy.build();
             // Open a stream only when there is something to send.
             match queue.recv().await {
                 Some(event) => unanswered.push_back(event),
