@@ -3,7 +3,6 @@
 //! original idempotency key, and the final aggregates count every event
 //! exactly once.
 use std::{
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -12,29 +11,13 @@ use std::{
 };
 
 use tributary_client::{Client, Outcome, SenderOptions, event, proto::GetAggregatesRequest};
-use tributary_stack::{TestStack, processor, sink, tansu::free_port};
+use tributary_stack::{TestStack, ingest::server_process, processor, sink, tansu::free_port};
 
 const MINUTE: i64 = 60_000;
 const EVENTS: usize = 3000;
 
-fn ingest_binary() -> anyhow::Result<PathBuf> {
-    Ok(tributary_stack::binaries::build_service_binaries()?.join("tributary-server"))
-}
-
-fn start_ingest(
-    binary: &PathBuf,
-    stack: &TestStack,
-    grpc: u16,
-    http: u16,
-) -> anyhow::Result<tokio::process::Child> {
-    Ok(tokio::process::Command::new(binary)
-        .env("TRIBUTARY_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-        .env("TRIBUTARY_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
-        .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
-        .env("DATABASE_URL", stack.database.url())
-        .env("TRIBUTARY_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
+fn start_ingest(stack: &TestStack, grpc: u16, http: u16) -> anyhow::Result<tokio::process::Child> {
+    Ok(server_process(stack, grpc, http)?
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -44,12 +27,11 @@ fn start_ingest(
 #[tokio::test]
 async fn the_sender_resends_unacknowledged_events_after_ingest_is_killed_and_counts_are_exact()
 -> anyhow::Result<()> {
-    let binary = ingest_binary()?;
     let stack = TestStack::start().await?;
     let sink = sink::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, processor::quick_windows).await?;
     let (grpc, http) = (free_port()?, free_port()?);
-    let mut ingest = start_ingest(&binary, &stack, grpc, http)?;
+    let mut ingest = start_ingest(&stack, grpc, http)?;
 
     let client = Client::new(format!("http://127.0.0.1:{grpc}"))?;
     let w = (chrono::Utc::now().timestamp_millis() / MINUTE - 5) * MINUTE;
@@ -96,7 +78,7 @@ async fn the_sender_resends_unacknowledged_events_after_ingest_is_killed_and_cou
     ingest.kill().await?;
     let killed_at = sent.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut ingest = start_ingest(&binary, &stack, grpc, http)?;
+    let mut ingest = start_ingest(&stack, grpc, http)?;
 
     let acked = tokio::time::timeout(Duration::from_secs(120), sending).await???;
     assert!(

@@ -79,3 +79,26 @@ impl Drop for RunningIngest {
         }
     }
 }
+
+/// `tributary-server` (ingest and the query API, as the local stack runs
+/// them) as a command for its own process against `stack`, listening on the
+/// fixed ports `grpc` and `http`, so a test can SIGKILL it and start it
+/// again on the same address. Builds the service binaries first (once per
+/// test run); logs are JSON at `warn`.
+pub fn server_process(
+    stack: &TestStack,
+    grpc: u16,
+    http: u16,
+) -> anyhow::Result<tokio::process::Command> {
+    let binary = crate::binaries::build_service_binaries()?.join("tributary-server");
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .env("TRIBUTARY_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
+        .env("TRIBUTARY_HTTP_ADDR", format!("127.0.0.1:{http}"))
+        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
+        .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
+        .env("DATABASE_URL", stack.database.url())
+        .env("TRIBUTARY_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn");
+    Ok(command)
+}

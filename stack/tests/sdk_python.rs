@@ -20,7 +20,7 @@ use tributary_stack::{
     TestStack,
     certs::TestCertificates,
     cluster::log_dir,
-    ingest::RunningIngest,
+    ingest::{RunningIngest, server_process},
     process::{ChildProcess, wait_for_http},
     processor, sink,
     tansu::free_port,
@@ -51,34 +51,13 @@ fn python(script: &str, args: &[&str]) -> tokio::process::Command {
     command
 }
 
-/// `tributary-server` (ingest and the query API) as a child process on
-/// fixed ports, so it can be killed and started again on them.
-fn spawn_ingest(
-    binary: &Path,
+async fn start_ingest(
     stack: &TestStack,
     (grpc, http): (u16, u16),
     log: &Path,
 ) -> anyhow::Result<ChildProcess> {
-    let mut command = tokio::process::Command::new(binary);
-    command
-        .env("TRIBUTARY_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-        .env("TRIBUTARY_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
-        .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
-        .env("DATABASE_URL", stack.database.url())
-        .env("TRIBUTARY_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn");
-    ChildProcess::spawn("ingest", command, log)
-}
-
-async fn start_ingest(
-    binary: &Path,
-    stack: &TestStack,
-    ports: (u16, u16),
-    log: &Path,
-) -> anyhow::Result<ChildProcess> {
-    let mut ingest = spawn_ingest(binary, stack, ports, log)?;
-    wait_for_http(&format!("http://127.0.0.1:{}/readyz", ports.1), &mut ingest).await?;
+    let mut ingest = ChildProcess::spawn("ingest", server_process(stack, grpc, http)?, log)?;
+    wait_for_http(&format!("http://127.0.0.1:{http}/readyz"), &mut ingest).await?;
     Ok(ingest)
 }
 
@@ -106,13 +85,12 @@ fn summary(stdout: &str) -> anyhow::Result<serde_json::Value> {
 async fn the_python_sender_resends_after_ingest_is_killed_and_the_aggregates_are_exact()
 -> anyhow::Result<()> {
     let started = Instant::now();
-    let binary = tributary_stack::binaries::build_service_binaries()?.join("tributary-server");
     let logs = log_dir("sdk-python")?;
     let stack = TestStack::start().await?;
     let sink = sink::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, processor::quick_windows).await?;
     let ports = (free_port()?, free_port()?);
-    let mut ingest = start_ingest(&binary, &stack, ports, &logs.join("ingest.log")).await?;
+    let mut ingest = start_ingest(&stack, ports, &logs.join("ingest.log")).await?;
 
     let url = format!("http://127.0.0.1:{}", ports.0);
     let events = EVENTS.to_string();
@@ -140,8 +118,7 @@ async fn the_python_sender_resends_after_ingest_is_killed_and_the_aggregates_are
                 ingest.kill().await?;
                 killed_at = Some(acked);
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                ingest =
-                    start_ingest(&binary, &stack, ports, &logs.join("ingest.restart.log")).await?;
+                ingest = start_ingest(&stack, ports, &logs.join("ingest.restart.log")).await?;
             }
         }
         anyhow::Ok(())

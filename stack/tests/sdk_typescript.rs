@@ -17,7 +17,11 @@ use std::{
 use anyhow::Context as _;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tributary_stack::{
-    TestStack, certs::TestCertificates, ingest::RunningIngest, processor, sink, tansu::free_port,
+    TestStack,
+    certs::TestCertificates,
+    ingest::{RunningIngest, server_process},
+    processor, sink,
+    tansu::free_port,
 };
 
 const EVENTS: usize = 20_000;
@@ -101,24 +105,8 @@ fn built_after_sources(dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn ingest_binary() -> anyhow::Result<PathBuf> {
-    Ok(tributary_stack::binaries::build_service_binaries()?.join("tributary-server"))
-}
-
-fn start_ingest(
-    binary: &Path,
-    stack: &TestStack,
-    grpc: u16,
-    http: u16,
-) -> anyhow::Result<tokio::process::Child> {
-    Ok(tokio::process::Command::new(binary)
-        .env("TRIBUTARY_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-        .env("TRIBUTARY_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
-        .env("TRIBUTARY_REGISTRY_URL", stack.registry.url())
-        .env("DATABASE_URL", stack.database.url())
-        .env("TRIBUTARY_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
+fn start_ingest(stack: &TestStack, grpc: u16, http: u16) -> anyhow::Result<tokio::process::Child> {
+    Ok(server_process(stack, grpc, http)?
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -166,12 +154,11 @@ fn summary(stdout: &str, stderr: &str) -> anyhow::Result<serde_json::Value> {
 async fn the_typescript_sender_resends_after_ingest_is_killed_and_its_aggregates_are_exact()
 -> anyhow::Result<()> {
     let dir = build_package()?;
-    let binary = ingest_binary()?;
     let stack = TestStack::start().await?;
     let sink = sink::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, processor::quick_windows).await?;
     let (grpc, http) = (free_port()?, free_port()?);
-    let mut ingest = start_ingest(&binary, &stack, grpc, http)?;
+    let mut ingest = start_ingest(&stack, grpc, http)?;
 
     let started = Instant::now();
     let mut script = tokio::process::Command::new("node")
@@ -206,7 +193,7 @@ async fn the_typescript_sender_resends_after_ingest_is_killed_and_its_aggregates
                 killed_at = Some(acked);
                 println!("killed ingest after {acked} acknowledgements");
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                ingest = start_ingest(&binary, &stack, grpc, http)?;
+                ingest = start_ingest(&stack, grpc, http)?;
             }
             output.push(line);
         }
