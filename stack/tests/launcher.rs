@@ -29,7 +29,7 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
     let holder = TestDatabase::create().await?;
     // A database the launcher must create itself.
     let database_url = format!("{}_stack", holder.url());
-    let (kafka_port, registry_port) = (free_port()?, free_port()?);
+    let (kafka_port, registry_port) = (free_port_pair()?, free_port()?);
     let (grpc_port, http_port) = (free_port()?, free_port()?);
     let data_dir = std::env::temp_dir().join(format!("tributary-stack-test-{kafka_port}"));
 
@@ -180,4 +180,18 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
     .await?;
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
+}
+
+/// A free port whose next port is free too: the launcher puts Apache
+/// Kafka's controller on `--kafka-port` + 1, and a port another test's
+/// service holds made the broker fail to start.
+fn free_port_pair() -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = first.local_addr()?.port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no two consecutive free ports found in 100 tries")
 }
