@@ -65,6 +65,8 @@ pub enum StageGroup {
     Sink,
     /// End-to-end freshness.
     Freshness,
+    /// The Rust, Python and TypeScript SDKs' senders, one stream each.
+    Sdks,
 }
 
 impl BenchConfig {

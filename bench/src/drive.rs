@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::stats::{Latency, rate};
 
 /// What a load run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunResult {
     /// Operations that succeeded.
     pub ok: u64,

@@ -138,6 +138,9 @@ async fn run_stages(
     if config.runs_stage(StageGroup::Sink) {
         sink_stages(env, sizes, stages).await?;
     }
+    if config.runs_stage(StageGroup::Sdks) {
+        sdk_stages(sizes, pids, stages, &client, &ingest.grpc_url()).await?;
+    }
     drop(sender);
     env.stop(ingest).await?;
     Ok(())
@@ -261,6 +264,57 @@ async fn request_stages(
     }
     stages.push(Stage::new(names::UNARY, false, "requests", unary));
     stages.push(Stage::new(names::HTTP_SUBMIT, false, "requests", submit));
+}
+
+async fn sdk_stages(
+    sizes: &Sizes,
+    pids: Pids,
+    stages: &mut Vec<Stage>,
+    client: &Client,
+    url: &str,
+) -> anyhow::Result<()> {
+    use stages::sdks::{self, ForeignSdk};
+    progress("SDK senders, one stream each: Rust, Python, TypeScript");
+    sdks::build_typescript().await?;
+    let sender = produce::sender(client, sizes.window);
+    let rust_meter = Meter::new()
+        .with("ingest", pids.ingest)
+        .with_self("Rust SDK client")
+        .with("broker", pids.broker);
+    let ingest_meter = Meter::new()
+        .with("ingest", pids.ingest)
+        .with("broker", pids.broker);
+    let (mut rust, mut python, mut typescript) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..sizes.runs {
+        let events = (0..sizes.events).map(workload::ad_click).collect();
+        rust.push(
+            metered(
+                &rust_meter,
+                produce::stream_closed(std::slice::from_ref(&sender), events, sizes.window),
+            )
+            .await,
+        );
+        for (sdk, runs) in [
+            (ForeignSdk::Python, &mut python),
+            (ForeignSdk::TypeScript, &mut typescript),
+        ] {
+            let reading = ingest_meter.start();
+            let mut result = sdks::foreign(sdk, url, sizes.events, sizes.window).await?;
+            let mut cpu = reading.per_operation(result.ok);
+            cpu.append(&mut result.cpu_us_per_op);
+            result.cpu_us_per_op = cpu;
+            runs.push(result);
+        }
+    }
+    stages.push(Stage::new(names::RUST_SDK, false, "events", rust));
+    stages.push(Stage::new(names::PYTHON_SDK, false, "events", python));
+    stages.push(Stage::new(
+        names::TYPESCRIPT_SDK,
+        false,
+        "events",
+        typescript,
+    ));
+    Ok(())
 }
 
 async fn consume_stages(

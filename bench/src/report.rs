@@ -258,6 +258,33 @@ impl Report {
                 s.errors
             );
         }
+        if let Some(rust) = self.stages.iter().find(|s| s.name == names::RUST_SDK) {
+            let _ = writeln!(
+                md,
+                "\n## SDKs\n\nEach SDK's sender through one stream, closed loop, on ad clicks of the same shape; the Rust SDK's is measured against the raw producer by the produce stage.\n\n| SDK sender | events/s | / Rust SDK | client CPU µs per event | ingest CPU µs per event |\n|---|---|---|---|---|"
+            );
+            for s in self.stages.iter().filter(|s| {
+                [names::RUST_SDK, names::PYTHON_SDK, names::TYPESCRIPT_SDK]
+                    .contains(&s.name.as_str())
+            }) {
+                let client = s
+                    .cpu_us_per_op
+                    .iter()
+                    .find(|(process, _)| process.contains("client"))
+                    .map_or(String::new(), |(_, us)| format!("{us:.1}"));
+                let ingest = s
+                    .cpu_us_per_op
+                    .get("ingest")
+                    .map_or(String::new(), |us| format!("{us:.1}"));
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.0} | {:.2} | {client} | {ingest} |",
+                    s.name,
+                    s.median_per_second,
+                    ratio(s.median_per_second, rust.median_per_second),
+                );
+            }
+        }
         let _ = writeln!(
             md,
             "\n## CPU per operation\n\nUser + system CPU of each process over a run (`/proc/<pid>/stat`), in microseconds per operation the run completed; medians of the runs. The processor and the sink are charged their whole life, start-up included.\n\n| stage | process | µs per operation |\n|---|---|---|"
@@ -393,4 +420,10 @@ pub mod names {
     pub const FRESHNESS: &str = "freshness probes (submit → GetAggregates)";
     /// The freshness run's background load.
     pub const FRESHNESS_BACKGROUND: &str = "freshness background load";
+    /// The Rust SDK's sender, one stream: what the other SDKs are compared with.
+    pub const RUST_SDK: &str = "Rust SDK sender, one stream";
+    /// The Python SDK's sender, one stream.
+    pub const PYTHON_SDK: &str = "Python SDK sender, one stream";
+    /// The TypeScript SDK's sender, one stream.
+    pub const TYPESCRIPT_SDK: &str = "TypeScript SDK sender, one stream";
 }

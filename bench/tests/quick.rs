@@ -49,6 +49,9 @@ fn quick_run_measures_every_stage() {
         names::SINK,
         names::FRESHNESS,
         names::FRESHNESS_BACKGROUND,
+        names::RUST_SDK,
+        names::PYTHON_SDK,
+        names::TYPESCRIPT_SDK,
     ] {
         let stage = stages
             .iter()
@@ -85,6 +88,9 @@ fn quick_run_measures_every_stage() {
         (names::PROCESSOR, "processor"),
         (names::RAW_UPSERT, "raw upsert loop"),
         (names::SINK, "sink"),
+        (names::PYTHON_SDK, "Python SDK client"),
+        (names::TYPESCRIPT_SDK, "TypeScript SDK client"),
+        (names::PYTHON_SDK, "ingest"),
     ] {
         let stage = stages.iter().find(|s| s["name"] == name).unwrap();
         assert!(
@@ -95,6 +101,7 @@ fn quick_run_measures_every_stage() {
         );
     }
     assert!(markdown.contains("## CPU per operation"));
+    assert!(markdown.contains("## SDKs"));
     for t in targets {
         assert!(t["value"].as_f64().unwrap() > 0.0, "{t:#}");
     }

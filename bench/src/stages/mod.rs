@@ -3,6 +3,7 @@ pub mod consume;
 pub mod freshness;
 pub mod produce;
 pub mod requests;
+pub mod sdks;
 pub mod sink;
 
 use std::time::{Duration, Instant};
