@@ -72,6 +72,13 @@ class BuildersTest(unittest.TestCase):
         self.assertEqual(list(event.ad_click.metadata["tags"]), ["a", None])
         self.assertEqual(dict(event.extra_fields), {"country": "DE"})
 
+    def test_an_integer_a_struct_would_round_is_refused(self) -> None:
+        with self.assertRaises(trib.InvalidArgument) as refused:
+            trib.ad_click("a", "10.0.0.1", "u", "https://x/", fields={"visits": [1, 2**60 + 1]})
+        self.assertEqual(refused.exception.field, "extra_fields.visits[1]")
+        event = trib.ad_click("a", "10.0.0.1", "u", "https://x/", fields={"visits": 2**53})
+        self.assertEqual(event.extra_fields["visits"], 2**53)
+
     def test_price_tick(self) -> None:
         event = trib.price_tick("ETH-USD", "coinbase", 3012, volume=2, fields={"venue": "spot"})
         self.assertEqual(event.event_type, "price_tick")

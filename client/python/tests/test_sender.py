@@ -67,6 +67,17 @@ class SenderTest(unittest.IsolatedAsyncioTestCase):
             answers = [await sender.send(click(i)) for i in range(3)]
         self.assertEqual([(await a).offset for a in answers], [0, 1, 2])
 
+    async def test_abort_while_the_server_holds_its_headers_back_returns_and_close_says_aborted(self) -> None:
+        self.server.ingest.headers_first = False
+        sender = self.client.sender()
+        answer = await sender.send(click(0))
+        await asyncio.sleep(0.2)  # the stream is open, waiting for headers
+        await asyncio.wait_for(sender.abort(), 5)
+        with self.assertRaises(trib.SenderClosed):
+            await answer
+        with self.assertRaises(trib.SenderClosed):
+            await sender.close()
+
     async def test_send_waits_while_the_window_is_full(self) -> None:
         self.server.ingest.flowing.clear()
         sender = self.client.sender(window=4)

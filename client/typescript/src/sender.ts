@@ -347,12 +347,16 @@ export class Sender {
       if (!reached) delay = Math.min(delay, Math.max(0, firstAttempt + this.#firstConnectTimeoutMs - now));
       backoff = Math.min(backoff * 2, this.#maxBackoffMs);
       this.#stats.reconnects += 1;
-      this.#onReconnect?.({
-        reason: end.reason,
-        delayMs: Math.round(delay),
-        unanswered: this.#pending(),
-        attempts: this.#stats.attempts,
-      });
+      try {
+        this.#onReconnect?.({
+          reason: end.reason,
+          delayMs: Math.round(delay),
+          unanswered: this.#pending(),
+          attempts: this.#stats.attempts,
+        });
+      } catch {
+        // A throwing callback must not fail the sender's events.
+      }
       await sleep(delay);
     }
   }

@@ -25,6 +25,11 @@ export function toMillis(at: TimeInput, field: string): number {
   } else if (typeof at === "number") {
     ms = at;
   } else if (typeof at === "string") {
+    // RFC 3339 requires an offset: text without one would be read as the
+    // local time of whichever machine runs the code.
+    if (!/(Z|[+-]\d{2}:\d{2})$/i.test(at.trim())) {
+      throw new InvalidEvent(field, `\`${at}\` has no time zone offset (RFC 3339 needs Z or ±hh:mm)`);
+    }
     ms = Date.parse(at);
   } else {
     throw new InvalidEvent(field, "must be a Date, epoch milliseconds or RFC 3339 text");

@@ -40,12 +40,28 @@ def timestamp(at: EventTime, field: str = "event_time") -> timestamp_pb2.Timesta
 def _struct(values: Mapping[str, Any], field: str) -> struct_pb2.Struct:
     if not isinstance(values, Mapping):
         raise InvalidArgument(field, f"must be a mapping of field names to JSON values, not {type(values).__name__}")
+    _check_exact_numbers(values, field)
     struct = struct_pb2.Struct()
     try:
         struct.update(dict(values))
     except (ValueError, TypeError) as error:
         raise InvalidArgument(field, f"is not JSON-like: {error}") from None
     return struct
+
+
+def _check_exact_numbers(value: Any, field: str) -> None:
+    """A protobuf Struct holds numbers as doubles: an integer beyond 2^53
+    would arrive rounded, so it is refused rather than changed."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _check_exact_numbers(item, f"{field}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_exact_numbers(item, f"{field}[{i}]")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        raise InvalidArgument(
+            field, f"{value} is beyond 2^53 and cannot travel exactly in a protobuf Struct (send it as a string)"
+        )
 
 
 def _event(

@@ -207,7 +207,9 @@ class Sender:
             self._closing = True
             self._queue.put_nowait(None)
         if self._task is not None:
-            await asyncio.shield(self._task)
+            # asyncio.wait neither cancels the task when close() is cancelled
+            # nor re-raises its cancellation (after abort()) here.
+            await asyncio.wait({self._task})
         if self._failure is not None:
             raise self._failure
 
@@ -261,6 +263,10 @@ class Sender:
             self._rejected += 1
             if not answer.done():
                 answer.set_exception(EventRejected.from_proto(result.error))
+                # A caller that ignores refusals (fire and forget) must not
+                # get asyncio's "exception was never retrieved" per event;
+                # awaiting the future still raises it.
+                answer.exception()
 
     def _fail(self, error: TributaryError, unanswered: deque[_InFlight]) -> None:
         self._failure = error
@@ -364,16 +370,26 @@ class _Stream:
         sender = self.sender
         client = sender._client
         call = client.ingest_stub.SubmitEvents(metadata=client.metadata)
-        writer = asyncio.get_running_loop().create_task(self._write(call), name="tributary-sender-writer")
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self._write(call), name="tributary-sender-writer")
+        reader = loop.create_task(self._read(call), name="tributary-sender-reader")
         try:
-            return await self._read(call)
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if reader not in done and self.write_failure is not None:
+                # The writer failed unexpectedly: end this stream and retry.
+                return _Retry(self.write_failure)
+            return await reader
         finally:
-            writer.cancel()
-            try:
-                await writer
-            except asyncio.CancelledError:
-                pass
+            # Cancel the call first, so a writer blocked on it (or on the
+            # queue) cannot outlive the stream.
             call.cancel()
+            for task in (reader, writer):
+                task.cancel()
+            for task in (reader, writer):
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
 
     async def _write(self, call: _Call) -> None:
         sender = self.sender
@@ -383,9 +399,14 @@ class _Stream:
         # "INTERNAL: Internal error from Core" instead of the status. A
         # server that holds its headers back until the first message costs
         # a second here, not a deadlock.
+        # asyncio.wait, not wait_for: on Python < 3.12 wait_for can swallow a
+        # cancellation that arrives as the event is set.
+        headers = asyncio.ensure_future(self.headers.wait())
         try:
-            await asyncio.wait_for(self.headers.wait(), _HEADERS_WAIT)
-        except asyncio.TimeoutError:
+            done, _ = await asyncio.wait({headers}, timeout=_HEADERS_WAIT)
+        finally:
+            headers.cancel()
+        if not done:
             log.debug("no response headers from %s within %.1f s; writing anyway", sender._client.url, _HEADERS_WAIT)
         if call.done():
             return
@@ -409,9 +430,8 @@ class _Stream:
             # The call ended: the reader sees its status. Cancelling here
             # would race it and could hide a status no retry fixes.
             pass
-        except Exception as error:  # anything else must not leave the reader waiting
+        except Exception as error:  # anything else ends this stream (see run)
             self.write_failure = f"writing failed: {error!r}"
-            call.cancel()
 
     async def _read(self, call: _Call) -> _StreamEnd:
         sender = self.sender

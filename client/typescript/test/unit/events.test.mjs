@@ -86,6 +86,9 @@ test("the builders refuse what protobuf cannot carry, naming the field", () => {
   refuses(() => adClick({ ...click, ipAddress: 7 }), "ad_click.ip_address");
   refuses(() => adClick({ ...click, advertiserId: undefined }), "ad_click.advertiser_id");
   refuses(() => adClick({ ...click, eventTime: "yesterday" }), "event_time");
+  // Without an offset it would mean the local time of whoever runs it.
+  refuses(() => adClick({ ...click, eventTime: "2026-01-01T00:00:00" }), "event_time");
+  assert.equal(ms(adClick({ ...click, eventTime: "2026-01-01T01:00:00+01:00" }).eventTime), Date.UTC(2026, 0, 1));
   refuses(() => adClick({ ...click, metadata: [1, 2] }), "ad_click.metadata");
   refuses(() => adClick({ ...click, metadata: { bad: Number.NaN } }), "ad_click.metadata.bad");
   refuses(() => adClick({ ...click, fields: { when: new Date() } }), "extra_fields.when");
