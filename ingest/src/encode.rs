@@ -20,6 +20,19 @@ use crate::{
     writer_schema::{WriterCandidates, WriterSchema},
 };
 
+/// What of an event travels beside its record: the Kafka key and headers.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The event type.
+    pub event_type: String,
+    /// The partitioning key.
+    pub key: String,
+    /// The idempotency key.
+    pub idempotency_key: String,
+    /// Event time in milliseconds since the Unix epoch.
+    pub event_time_ms: i64,
+}
+
 /// An event's fields as one JSON object, ready to be checked against the
 /// registered versions (more than once when the registry is asked again).
 #[derive(Debug, Clone)]
@@ -34,13 +47,27 @@ impl EventRecord {
     /// The record of `event`. The payload is consumed: its strings move into
     /// the object instead of being copied.
     pub fn new(event: ValidEvent) -> Self {
+        Self::split(event).1
+    }
+
+    /// The record of `event` and what travels beside it, each moved out of
+    /// the event (nothing copied per event).
+    pub fn split(event: ValidEvent) -> (Envelope, Self) {
         let ValidEvent {
             extra_fields,
             path,
+            event_type,
+            key,
             event_time_ms,
+            idempotency_key,
             payload,
-            ..
         } = event;
+        let envelope = Envelope {
+            event_type,
+            key,
+            idempotency_key,
+            event_time_ms,
+        };
         let mut object = match payload {
             ValidPayload::AdClick(click) => {
                 let mut object = Map::new();
@@ -72,11 +99,12 @@ impl EventRecord {
         // Extra fields of a typed payload: JSON null counts as absent, as
         // for the message's own optional fields.
         object.extend(extra_fields.into_iter().filter(|(_, v)| !v.is_null()));
-        Self {
+        let record = Self {
             object,
             event_time_ms,
             path,
-        }
+        };
+        (envelope, record)
     }
 
     /// Appends the encoding of the record with the newest of `candidates` it

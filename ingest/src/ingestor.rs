@@ -13,7 +13,7 @@ use tributary_proto::v1 as proto;
 
 use crate::{
     config::IngestConfig,
-    encode::EventRecord,
+    encode::{Envelope, EventRecord},
     event::{ExactJson, ValidEvent, Validation},
     metrics,
     publisher::{Outgoing, Publisher},
@@ -105,11 +105,15 @@ impl Ingestor {
                 now_ms: accepted_at_ms,
             },
         )?;
-        let event_type = valid.event_type.clone();
-        let key = valid.key.clone();
-        let idempotency_key = valid.idempotency_key.clone();
-        let event_time_ms = valid.event_time_ms;
-        let mut record = EventRecord::new(valid);
+        let (
+            Envelope {
+                event_type,
+                key,
+                idempotency_key,
+                event_time_ms,
+            },
+            mut record,
+        ) = EventRecord::split(valid);
         let asked = std::time::Instant::now();
         let candidates = self.schemas.get(&event_type).await?;
         self.ensure_topic(&event_type).await?;
