@@ -16,19 +16,48 @@ use crate::{auth::AuthError, rate_limit::Exhausted};
 /// The header carrying the id of a failed request.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// The classes of error an [`ErrorBody`] names (its `error`).
+pub const ERROR_CLASSES: &[&str] = &[
+    "invalid_argument",
+    "schema_mismatch",
+    "unknown_event_type",
+    "too_large",
+    "unsupported_media_type",
+    "unauthenticated",
+    "resource_exhausted",
+    "not_found",
+    "method_not_allowed",
+    "unavailable",
+    "internal",
+];
+
 /// The JSON body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
     /// The class of the error in snake case, e.g. `invalid_argument`.
+    #[schema(schema_with = error_class)]
     pub error: String,
     /// The offending field, when the error is about one.
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(required = false)]
     pub field: String,
     /// What was wrong.
     pub message: String,
-    /// The id under which a server-side failure was logged.
+    /// On 5xx and 429: the id the request was logged under (also the
+    /// `x-request-id` header).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub request_id: Option<String>,
+}
+
+/// `ErrorBody::error`'s schema: one of [`ERROR_CLASSES`].
+fn error_class() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("The class of the error."))
+        .enum_values(Some(ERROR_CLASSES.iter().copied()))
+        .build()
 }
 
 /// An error response: a status and an [`ErrorBody`].

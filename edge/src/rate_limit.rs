@@ -7,6 +7,10 @@
 //! through when the bucket holds at least a full burst, and leaves it in
 //! debt: the caller's next request waits until the debt is repaid, so the
 //! long-run rate holds for every request size and no batch is refused forever.
+//! This is the model of Kafka's client quotas (take the request, then
+//! throttle the client for what it overdrew), and the reason the buckets are
+//! not `governor`'s: its GCRA refuses a request larger than the burst outright
+//! (`InsufficientCapacity`) and cannot carry debt.
 //!
 //! The buckets live in a concurrent map (`dashmap`, one lock per shard), so
 //! callers charging at once do not queue behind one lock; only the sweep

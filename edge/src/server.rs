@@ -4,7 +4,7 @@
 //! and deadline, CORS, one JSON shape for unknown routes, `TCP_NODELAY`, and
 //! a graceful stop. Ingest, the query API, or both in one process (the
 //! stack's `tributary-server`) are served by the same [`Edge`].
-use std::{future::Future, net::SocketAddr, pin::Pin};
+use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc};
 
 use anyhow::Context as _;
 use axum::{
@@ -14,10 +14,10 @@ use axum::{
     routing::get,
     serve::ListenerExt as _,
 };
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{service::RoutesBuilder, transport::server::TcpIncoming};
+use utoipa::openapi::OpenApi;
 
 use crate::{
     access::Access,
@@ -52,7 +52,7 @@ pub struct Edge {
     readiness: Readiness,
     grpc_services: RoutesBuilder,
     http_routes: Router,
-    openapi: Value,
+    openapi: OpenApi,
 }
 
 impl Edge {
@@ -114,9 +114,10 @@ impl Edge {
         self.readiness.check(service)
     }
 
-    /// Merges a service's OpenAPI paths and schemas into `GET /openapi.json`.
-    pub fn document(&mut self, fragment: Value) -> &mut Self {
-        openapi::merge(&mut self.openapi, fragment);
+    /// Merges a service's OpenAPI document (its paths and schemas) into
+    /// `GET /openapi.json`.
+    pub fn document(&mut self, document: OpenApi) -> &mut Self {
+        self.openapi.merge(document);
         self
     }
 
@@ -199,15 +200,14 @@ impl Edge {
                 stop.clone().cancelled_owned(),
             );
 
-        let document = Json(openapi);
+        let document = Arc::new(
+            serde_json::to_value(&openapi).context("cannot serialize the OpenAPI document")?,
+        );
         let probes = Router::new()
-            .route("/healthz", get(|| async { StatusCode::NO_CONTENT }))
+            .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .with_state(readiness)
-            .route(
-                "/openapi.json",
-                get(move || async move { document.clone() }),
-            );
+            .route("/openapi.json", get(openapi_json).with_state(document));
         let router = router
             .merge(probes)
             .fallback(not_found)
@@ -256,8 +256,41 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
+/// `GET /openapi.json`: this process's OpenAPI document.
+#[utoipa::path(
+    get,
+    tag = "probes",
+    path = "/openapi.json",
+    responses((status = 200, description = "OpenAPI 3.1.", content_type = "application/json", body = Object))
+)]
+pub(crate) async fn openapi_json(
+    State(document): State<Arc<serde_json::Value>>,
+) -> Json<serde_json::Value> {
+    Json(document.as_ref().clone())
+}
+
+/// `GET /healthz`: liveness.
+#[utoipa::path(
+    get,
+    tag = "probes",
+    path = "/healthz",
+    responses((status = 204, description = "The process is running."))
+)]
+pub(crate) async fn healthz() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
 /// `GET /readyz`: 204 when every service of the process is ready, 503 otherwise.
-async fn readyz(State(readiness): State<Readiness>) -> StatusCode {
+#[utoipa::path(
+    get,
+    tag = "probes",
+    path = "/readyz",
+    responses(
+        (status = 204, description = "Every service in this process can reach what it needs (ingest: the broker and the registry; the query API: the database)."),
+        (status = 503, description = "Some dependency is unreachable."),
+    )
+)]
+pub(crate) async fn readyz(State(readiness): State<Readiness>) -> StatusCode {
     if readiness.is_ready() {
         StatusCode::NO_CONTENT
     } else {

@@ -75,7 +75,7 @@ impl EdgeService for IngestService {
             access,
             max_body_bytes: limits.max_message_bytes,
         }));
-        edge.document(gateway::openapi::document());
+        edge.document(<gateway::openapi::EventRoutes as utoipa::OpenApi>::openapi());
     }
 
     /// Flushes the producer: every event answered is in Kafka.

@@ -34,7 +34,7 @@ async fn openapi_document_describes_exactly_the_routes_the_gateway_serves() -> a
     )
     .await?;
     assert_eq!(status, 200);
-    assert_eq!(document["openapi"], "3.0.3");
+    assert_eq!(document["openapi"], "3.1.0");
 
     let mut routes: Vec<(String, String)> = document["paths"]
         .as_object()

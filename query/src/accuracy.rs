@@ -19,7 +19,7 @@ use super::{error::QueryError, request::AccuracyQuery};
 pub const MAX_SOURCE_BUCKETS: usize = 100_000;
 
 /// One source compared with the others for one pair and bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PriceAccuracy {
     /// The pair, e.g. `ETH-USD`.
     pub pair: String,
@@ -36,7 +36,7 @@ pub struct PriceAccuracy {
 }
 
 /// Every comparison of a request, ordered by bucket, pair and source.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AccuracyReport {
     /// The comparisons.
     pub accuracy: Vec<PriceAccuracy>,

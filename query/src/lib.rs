@@ -15,7 +15,6 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod http;
-pub mod openapi;
 pub mod page_token;
 pub mod request;
 pub mod rollup;

@@ -24,7 +24,8 @@ use super::{
 };
 
 /// One key over one bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Aggregate)]
 pub struct BucketAggregate {
     /// The event type.
     pub event_type: String,
@@ -61,7 +62,7 @@ pub struct BucketAggregate {
 }
 
 /// One page of aggregates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AggregatesPage {
     /// The aggregates, in the query's order.
     pub aggregates: Vec<BucketAggregate>,

@@ -13,9 +13,9 @@ use tributary_proto::v1::query_service_server::QueryServiceServer;
 use crate::{
     QueryApi, QueryGrpc,
     config::QueryArgs,
-    http::{self, QueryState},
-    openapi,
+    http::{self, QueryRoutes, QueryState},
 };
+use utoipa::OpenApi as _;
 
 /// The gRPC service name the query API's readiness is reported under.
 pub const QUERY_SERVICE: &str = <QueryServiceServer<QueryGrpc> as NamedService>::NAME;
@@ -56,7 +56,7 @@ impl EdgeService for QueryService {
             api: self.api.clone(),
             access,
         }));
-        edge.document(openapi::document());
+        edge.document(QueryRoutes::openapi());
         let check = edge.readiness_check(QUERY_SERVICE);
         let api = self.api.clone();
         tokio::spawn(readiness::watch(

@@ -10,7 +10,11 @@ use tracing::Instrument as _;
 use tributary_common::trace_context;
 use tributary_proto::v1 as proto;
 
-use tributary_edge::{authorized::AuthorizedBatch, error::ApiError};
+use tributary_edge::{
+    authorized::AuthorizedBatch,
+    error::{ApiError, ErrorBody},
+    openapi,
+};
 
 use super::{
     GatewayState,
@@ -31,14 +35,14 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 pub const MAX_IN_FLIGHT_PER_REQUEST: usize = 1024;
 
 /// The response: one result per event, in request order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventResults {
     /// The results, `results[i].index == i`.
     pub results: Vec<EventResult>,
 }
 
 /// The outcome of one event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventResult {
     /// The event's position in the request (envelopes only; blank NDJSON
     /// lines are not events).
@@ -49,7 +53,7 @@ pub struct EventResult {
 }
 
 /// Stored or refused, as `"ack"` or `"error"`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Where the broker stored the event.
@@ -59,7 +63,7 @@ pub enum Outcome {
 }
 
 /// Where the broker stored an event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ack {
     /// The topic.
     pub topic: String,
@@ -72,14 +76,27 @@ pub struct Ack {
 }
 
 /// Why an event was refused.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventError {
     /// The class, e.g. `INVALID_ARGUMENT`.
+    #[schema(schema_with = event_error_code)]
     pub code: &'static str,
     /// The offending field's path, empty when not about one field.
     pub field: String,
     /// What was wrong.
     pub message: String,
+}
+
+/// `EventError::code`'s schema: the name of every `EventErrorCode` but
+/// UNSPECIFIED.
+fn event_error_code() -> utoipa::openapi::Object {
+    let codes = (1..i32::from(u8::MAX))
+        .map_while(|n| proto::EventErrorCode::try_from(n).ok())
+        .map(code_name);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(codes))
+        .build()
 }
 
 impl EventResult {
@@ -107,6 +124,31 @@ impl EventResult {
 }
 
 /// Handles `POST /v1/events`.
+#[utoipa::path(
+    post,
+    tag = "events",
+    path = "/v1/events",
+    summary = "Submit a batch of events.",
+    description = "A JSON array of envelopes, or NDJSON with one envelope per line; at most 10000 events. Each event succeeds or fails alone.",
+    security(("apiKey" = [])),
+    params(("traceparent" = Option<String>, Header, description = "W3C trace context, continued by the produced events.")),
+    request_body(
+        description = "The events.",
+        content(
+            (Vec<super::openapi::Envelope> = "application/json"),
+            (super::openapi::Envelope = "application/x-ndjson"),
+        )
+    ),
+    responses(
+        (status = 200, description = "One result per event, in request order: where it was stored, or why it was refused.", body = EventResults),
+        (status = 400, description = "The body is not a JSON array (NDJSON lines that are not JSON are per-event errors instead).", body = ErrorBody),
+        (status = 401, description = openapi::UNAUTHORIZED, body = ErrorBody),
+        (status = 413, description = super::TOO_LARGE, body = ErrorBody),
+        (status = 415, description = super::UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = super::SERVER_FAILED, body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn submit_events(
     caller: AuthorizedBatch,
     State(state): State<GatewayState>,

@@ -56,6 +56,16 @@ pub fn router(state: GatewayState) -> Router {
         .with_state(state)
 }
 
+/// The 413 of the event routes, as documented.
+const TOO_LARGE: &str =
+    "The body is larger than `--max-message-bytes`, or carries too many events.";
+/// The 415 of the event routes, as documented.
+const UNSUPPORTED: &str = "The content type is not one the route reads.";
+/// The 500 of the event routes, as documented.
+const SERVER_FAILED: &str = "The pipeline failed unexpectedly; nothing was stored. The body and `x-request-id` carry the id it was logged under.";
+/// The 503 of the event routes, as documented.
+const UNAVAILABLE: &str = "The broker or the registry is unreachable; nothing was stored and the request may be retried (with the same `Idempotency-Key`).";
+
 /// The caller's W3C trace context, continued by the produced events.
 fn traceparent(headers: &HeaderMap) -> Option<String> {
     headers

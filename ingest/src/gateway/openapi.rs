@@ -1,175 +1,212 @@
-//! The OpenAPI fragment of the event routes (`POST /submit`,
+//! The OpenAPI document of the event routes (`POST /submit`,
 //! `POST /v1/events`), merged into the edge's `GET /openapi.json`, so legacy
 //! clients can generate code and see every error body.
-use serde_json::{Value, json};
-use tributary_edge::openapi::{error_response, unauthorized};
+//!
+//! The operations are declared on the handlers, the responses are the
+//! handlers' own types ([`EventResults`] and the edge's error body). The
+//! request bodies are read field by field (so an error names the field the
+//! way the gRPC API does), by `super::submit::parse` and the envelope reader
+//! `tributary_proto::envelope`; the types below describe what those readers
+//! accept. The tests here tie the limits they state to the validator's
+//! constants, and `stack/tests/openapi_conformance.rs` checks with
+//! Schemathesis that the routes accept and answer what the document says.
+#![allow(dead_code)] // the request types describe bodies; they are not built
 
-use super::events::MAX_EVENTS_PER_REQUEST;
+use std::collections::HashMap;
 
-fn server_errors(responses: &mut Value) {
-    responses["500"] = error_response(
-        "The pipeline failed unexpectedly; nothing was stored. The body and `x-request-id` carry the id it was logged under.",
-    );
-    responses["503"] = error_response(
-        "The broker or the registry is unreachable; nothing was stored and the request may be retried (with the same `Idempotency-Key`).",
-    );
+use serde_json::Value;
+use utoipa::{
+    OpenApi, ToSchema,
+    openapi::{ObjectBuilder, OneOfBuilder, RefOr, Schema, schema::Type},
+};
+
+use super::{
+    events::{self, Ack, EventError, EventResult, EventResults, Outcome},
+    submit,
+};
+
+/// The old Go ad-click API's body. Unknown fields are ignored.
+#[derive(ToSchema)]
+pub struct SubmitRequest {
+    /// IPv4 or IPv6 address.
+    #[schema(schema_with = ip_address, example = "203.0.113.7")]
+    ip_address: String,
+    /// Not blank.
+    #[schema(pattern = r"\S", max_length = 2048)]
+    user_agent: String,
+    /// Absolute http(s) URL with a host.
+    #[schema(
+        format = "uri",
+        pattern = "^https?://[A-Za-z0-9.-]+",
+        max_length = 4096
+    )]
+    referring_url: String,
+    /// The Kafka key and aggregation key; not blank.
+    #[schema(pattern = r"\S", max_length = 256)]
+    advertiser_id: String,
+    /// Free-form metadata; null is the same as absent.
+    #[schema(required = false)]
+    metadata: Option<HashMap<String, Value>>,
+    /// The campaign, when known; null is the same as absent.
+    #[schema(required = false, max_length = 256)]
+    campaign_id: Option<String>,
 }
 
-/// The event routes' paths and schemas.
-pub fn document() -> Value {
-    let unauthorized = unauthorized();
-    let too_large = error_response(
-        "The body is larger than `--max-message-bytes`, or carries too many events.",
-    );
-    let unsupported = error_response("The content type is not one the route reads.");
+/// An ad click in an envelope. Other keys are extra fields: fields of a newer
+/// registered version of `ad_click` (refused when no registered version has
+/// them).
+#[derive(ToSchema)]
+pub struct AdClick {
+    ip_address: String,
+    user_agent: String,
+    #[schema(format = "uri")]
+    referring_url: String,
+    advertiser_id: String,
+    #[schema(required = false, nullable = false)]
+    metadata: Option<HashMap<String, Value>>,
+    #[schema(required = false, nullable = false)]
+    campaign_id: Option<String>,
+}
 
-    let mut submit_responses = json!({
-        "204": {"description": "The ad click is durable in Kafka (topic `tributary.events.ad_click`)."},
-        "400": error_response("Malformed JSON, a wrong type, a missing or invalid field; `field` names it (`ip_address`, `referring_url`, ...)."),
-        "401": unauthorized,
-        "413": too_large,
-        "415": unsupported,
-    });
-    server_errors(&mut submit_responses);
-    let mut events_responses = json!({
-        "200": {
-            "description": "One result per event, in request order: where it was stored, or why it was refused.",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventResults"}}}
-        },
-        "400": error_response("The body is not a JSON array (NDJSON lines that are not JSON are per-event errors instead)."),
-        "401": unauthorized,
-        "413": too_large,
-        "415": unsupported,
-    });
-    server_errors(&mut events_responses);
-    json!({
-        "components": {
-            "schemas": {
-                "SubmitRequest": {
-                    "type": "object",
-                    "description": "The old Go ad-click API's body. Unknown fields are ignored.",
-                    "required": ["ip_address", "user_agent", "referring_url", "advertiser_id"],
-                    "properties": {
-                        "ip_address": {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}], "description": "IPv4 or IPv6 address.", "example": "203.0.113.7"},
-                        "user_agent": {"type": "string", "pattern": "\\S", "maxLength": 2048, "description": "Not blank."},
-                        "referring_url": {"type": "string", "format": "uri", "pattern": "^https?://[A-Za-z0-9.-]+", "maxLength": 4096, "description": "Absolute http(s) URL with a host."},
-                        "advertiser_id": {"type": "string", "pattern": "\\S", "maxLength": 256, "description": "The Kafka key and aggregation key; not blank."},
-                        "metadata": {"type": "object", "nullable": true, "additionalProperties": true, "description": "Free-form metadata; null is the same as absent."},
-                        "campaign_id": {"type": "string", "nullable": true, "maxLength": 256, "description": "The campaign, when known; null is the same as absent."}
-                    }
-                },
-                "AdClick": {
-                    "type": "object",
-                    "description": "Other keys are extra fields: fields of a newer registered version of `ad_click` (refused when no registered version has them).",
-                    "additionalProperties": true,
-                    "required": ["ip_address", "user_agent", "referring_url", "advertiser_id"],
-                    "properties": {
-                        "ip_address": {"type": "string"},
-                        "user_agent": {"type": "string"},
-                        "referring_url": {"type": "string", "format": "uri"},
-                        "advertiser_id": {"type": "string"},
-                        "metadata": {"type": "object", "additionalProperties": true},
-                        "campaign_id": {"type": "string"}
-                    }
-                },
-                "PriceTick": {
-                    "type": "object",
-                    "description": "Other keys are extra fields: fields of a newer registered version of `price_tick` (refused when no registered version has them).",
-                    "additionalProperties": true,
-                    "required": ["pair", "source", "price"],
-                    "properties": {
-                        "pair": {"type": "string", "example": "ETH-USD"},
-                        "source": {"type": "string"},
-                        "price": {"type": "number", "exclusiveMinimum": true, "minimum": 0},
-                        "volume": {"type": "number", "minimum": 0}
-                    }
-                },
-                "Envelope": {
-                    "type": "object",
-                    "description": "One event: exactly one of `ad_click`, `price_tick` or `generic`. Unknown fields are refused.",
-                    "additionalProperties": false,
-                    "required": ["event_time"],
-                    "properties": {
-                        "event_type": {"type": "string", "description": "Defaults to the typed payload's type; required with `generic`."},
-                        "key": {"type": "string", "description": "Defaults to the natural key (advertiser_id, pair), the only key a typed event accepts; required with `generic`."},
-                        "event_time": {
-                            "oneOf": [
-                                {"type": "string", "format": "date-time"},
-                                {"type": "integer", "format": "int64", "description": "Milliseconds since the Unix epoch."}
-                            ]
-                        },
-                        "idempotency_key": {"type": "string", "description": "Makes a retry count once; generated when absent."},
-                        "ad_click": {"$ref": "#/components/schemas/AdClick"},
-                        "price_tick": {"$ref": "#/components/schemas/PriceTick"},
-                        "generic": {"type": "object", "additionalProperties": true, "description": "An event of any type as a JSON object, checked against its registered Avro schema versions (for `ad_click` and `price_tick`: the typed payload's fields plus fields of newer versions)."},
-                        "extra_fields": {"type": "object", "additionalProperties": true, "description": "With `ad_click` or `price_tick`: fields of a newer registered version that the payload lacks."}
-                    }
-                },
-                "EventAck": {
-                    "type": "object",
-                    "required": ["topic", "partition", "offset", "schema_id"],
-                    "properties": {
-                        "topic": {"type": "string"},
-                        "partition": {"type": "integer", "format": "int32"},
-                        "offset": {"type": "integer", "format": "int64"},
-                        "schema_id": {"type": "integer", "format": "int32"}
-                    }
-                },
-                "EventError": {
-                    "type": "object",
-                    "required": ["code", "field", "message"],
-                    "properties": {
-                        "code": {"type": "string", "enum": ["INVALID_ARGUMENT", "UNKNOWN_EVENT_TYPE", "SCHEMA_MISMATCH", "TOO_LARGE", "UNAVAILABLE", "INTERNAL"]},
-                        "field": {"type": "string", "description": "The offending field's path, e.g. `ad_click.ip_address`; empty when not about one field."},
-                        "message": {"type": "string"}
-                    }
-                },
-                "EventResult": {
-                    "type": "object",
-                    "description": "Either `ack` or `error`.",
-                    "required": ["index"],
-                    "properties": {
-                        "index": {"type": "integer", "description": "The event's position in the request."},
-                        "ack": {"$ref": "#/components/schemas/EventAck"},
-                        "error": {"$ref": "#/components/schemas/EventError"}
-                    }
-                },
-                "EventResults": {
-                    "type": "object",
-                    "required": ["results"],
-                    "properties": {"results": {"type": "array", "items": {"$ref": "#/components/schemas/EventResult"}}}
-                }
-            }
-        },
-        "paths": {
-            "/submit": {
-                "post": {
-                    "summary": "Submit one ad click (the old Go API).",
-                    "description": "The event time is the server's clock and the key is `advertiser_id`.",
-                    "security": [{"apiKey": []}],
-                    "parameters": [
-                        {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 256}, "description": "Makes a retry count once; generated when absent."},
-                        {"name": "traceparent", "in": "header", "required": false, "schema": {"type": "string"}, "description": "W3C trace context, continued by the produced event."}
-                    ],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitRequest"}}}},
-                    "responses": submit_responses
-                }
-            },
-            "/v1/events": {
-                "post": {
-                    "summary": "Submit a batch of events.",
-                    "description": format!("A JSON array of envelopes, or NDJSON with one envelope per line; at most {MAX_EVENTS_PER_REQUEST} events. Each event succeeds or fails alone."),
-                    "security": [{"apiKey": []}],
-                    "parameters": [
-                        {"name": "traceparent", "in": "header", "required": false, "schema": {"type": "string"}, "description": "W3C trace context, continued by the produced events."}
-                    ],
-                    "requestBody": {"required": true, "content": {
-                        "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Envelope"}}},
-                        "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/Envelope"}}
-                    }},
-                    "responses": events_responses
-                }
-            }
+/// A price tick in an envelope. Other keys are extra fields: fields of a
+/// newer registered version of `price_tick` (refused when no registered
+/// version has them).
+#[derive(ToSchema)]
+pub struct PriceTick {
+    #[schema(example = "ETH-USD")]
+    pair: String,
+    source: String,
+    #[schema(exclusive_minimum = 0)]
+    price: f64,
+    #[schema(required = false, nullable = false, minimum = 0)]
+    volume: Option<f64>,
+}
+
+/// One event: exactly one of `ad_click`, `price_tick` or `generic`. Unknown
+/// fields are refused.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Defaults to the typed payload's type; required with `generic`.
+    #[schema(required = false, nullable = false)]
+    event_type: Option<String>,
+    /// Defaults to the natural key (advertiser_id, pair), the only key a
+    /// typed event accepts; required with `generic`.
+    #[schema(required = false, nullable = false)]
+    key: Option<String>,
+    /// An RFC 3339 time, or milliseconds since the Unix epoch.
+    #[schema(schema_with = event_time)]
+    event_time: String,
+    /// Makes a retry count once; generated when absent.
+    #[schema(required = false, nullable = false)]
+    idempotency_key: Option<String>,
+    #[schema(required = false, nullable = false)]
+    ad_click: Option<AdClick>,
+    #[schema(required = false, nullable = false)]
+    price_tick: Option<PriceTick>,
+    /// An event of any type as a JSON object, checked against its registered
+    /// Avro schema versions (for `ad_click` and `price_tick`: the typed
+    /// payload's fields plus fields of newer versions).
+    #[schema(required = false, nullable = false)]
+    generic: Option<HashMap<String, Value>>,
+    /// With `ad_click` or `price_tick`: fields of a newer registered version
+    /// that the payload lacks.
+    #[schema(required = false, nullable = false)]
+    extra_fields: Option<HashMap<String, Value>>,
+}
+
+fn ip_address() -> RefOr<Schema> {
+    let string = |format: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::Custom(format.into())))
+    };
+    OneOfBuilder::new()
+        .item(string("ipv4"))
+        .item(string("ipv6"))
+        .description(Some("IPv4 or IPv6 address."))
+        .into()
+}
+
+fn event_time() -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).format(Some(
+            utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime),
+        )))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .description(Some("Milliseconds since the Unix epoch.")),
+        )
+        .into()
+}
+
+/// The event routes' document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(submit::submit, events::submit_events),
+    components(schemas(
+        SubmitRequest,
+        Envelope,
+        AdClick,
+        PriceTick,
+        EventResults,
+        EventResult,
+        Outcome,
+        Ack,
+        EventError
+    ))
+)]
+pub struct EventRoutes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{MAX_ID_LEN, MAX_URL_LEN, MAX_USER_AGENT_LEN};
+
+    fn document() -> Value {
+        serde_json::to_value(EventRoutes::openapi()).unwrap()
+    }
+
+    #[test]
+    fn the_documented_limits_are_the_validators() {
+        let document = document();
+        let submit = &document["components"]["schemas"]["SubmitRequest"]["properties"];
+        assert_eq!(submit["user_agent"]["maxLength"], MAX_USER_AGENT_LEN);
+        assert_eq!(submit["referring_url"]["maxLength"], MAX_URL_LEN);
+        assert_eq!(submit["advertiser_id"]["maxLength"], MAX_ID_LEN);
+        assert_eq!(submit["campaign_id"]["maxLength"], MAX_ID_LEN);
+        let description = document["paths"]["/v1/events"]["post"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(
+            description.contains(&format!(
+                "at most {} events",
+                events::MAX_EVENTS_PER_REQUEST
+            )),
+            "{description}"
+        );
+    }
+
+    #[test]
+    fn every_event_error_code_is_documented() {
+        let document = document();
+        let codes = &document["components"]["schemas"]["EventError"]["properties"]["code"]["enum"];
+        for code in [
+            "INVALID_ARGUMENT",
+            "UNKNOWN_EVENT_TYPE",
+            "SCHEMA_MISMATCH",
+            "TOO_LARGE",
+            "UNAVAILABLE",
+            "INTERNAL",
+        ] {
+            assert!(
+                codes.as_array().unwrap().iter().any(|c| c == code),
+                "{code} in {codes}"
+            );
         }
-    })
+    }
 }

@@ -10,7 +10,11 @@ use tracing::Instrument as _;
 use tributary_common::{schemas::AD_CLICK, trace_context};
 use tributary_proto::v1::{self as proto, event::Payload};
 
-use tributary_edge::{authorized::Authorized, error::ApiError};
+use tributary_edge::{
+    authorized::Authorized,
+    error::{ApiError, ErrorBody},
+    openapi,
+};
 
 use super::{
     GatewayState,
@@ -25,6 +29,28 @@ use crate::rejection::Rejection;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Handles `POST /submit`.
+#[utoipa::path(
+    post,
+    tag = "events",
+    path = "/submit",
+    summary = "Submit one ad click (the old Go API).",
+    description = "The event time is the server's clock and the key is `advertiser_id`.",
+    security(("apiKey" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 256, description = "Makes a retry count once; generated when absent."),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued by the produced event."),
+    ),
+    request_body(content = super::openapi::SubmitRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The ad click is durable in Kafka (topic `tributary.events.ad_click`)."),
+        (status = 400, description = "Malformed JSON, a wrong type, a missing or invalid field; `field` names it (`ip_address`, `referring_url`, ...).", body = ErrorBody),
+        (status = 401, description = openapi::UNAUTHORIZED, body = ErrorBody),
+        (status = 413, description = super::TOO_LARGE, body = ErrorBody),
+        (status = 415, description = super::UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = super::SERVER_FAILED, body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn submit(
     _: Authorized,
     State(state): State<GatewayState>,
