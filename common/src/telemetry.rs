@@ -92,6 +92,25 @@ pub fn init(args: &TelemetryArgs, service: &str) -> Telemetry {
     install(args, provider)
 }
 
+/// A service's `main` around `run`: logging and span export for `service`
+/// (buffered spans flushed at exit, after a failure too), the Prometheus
+/// endpoint when `--metrics-addr` is set, then `run` to its end. Every
+/// service binary starts this way.
+pub async fn run_service(
+    args: &TelemetryArgs,
+    service: &str,
+    run: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let telemetry = init(args, service);
+    let result = async {
+        crate::metrics::serve_configured(args).await?;
+        run.await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
+}
+
 /// Like [`init`], with spans going to `provider` (e.g. one with the SDK's
 /// in-memory exporter, for tests). When a subscriber is installed already,
 /// nothing changes and the returned guard holds nothing.

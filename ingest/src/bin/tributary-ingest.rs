@@ -1,5 +1,5 @@
 //! `tributary-ingest`: config → telemetry (span export flushed at exit) → bind → serve until SIGINT/SIGTERM → drain.
-use tributary_common::{metrics, shutdown, telemetry};
+use tributary_common::{shutdown, telemetry};
 use tributary_edge::Edge;
 use tributary_ingest::{config::IngestConfig, startup::IngestService};
 
@@ -10,9 +10,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = IngestConfig::from_command_line();
-    let telemetry = telemetry::init(&config.telemetry, "tributary-ingest");
-    let result = async {
-        metrics::serve_configured(&config.telemetry).await?;
+    let telemetry = config.telemetry.clone();
+    telemetry::run_service(&telemetry, "tributary-ingest", async {
         let edge = Edge::bind(&config.edge).await?;
         tracing::info!(grpc = %edge.grpc_addr(), http = %edge.http_addr(), "ingest listening");
         let ingest = IngestService::new(config)?;
@@ -21,8 +20,6 @@ async fn main() -> anyhow::Result<()> {
             shutdown::cancel_on(shutdown::signal()),
         )
         .await
-    }
-    .await;
-    telemetry.shutdown().await;
-    result
+    })
+    .await
 }

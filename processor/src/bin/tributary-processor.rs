@@ -1,5 +1,5 @@
 //! `tributary-processor`: config → telemetry (span export flushed at exit) → run until SIGINT/SIGTERM → final emit and commit.
-use tributary_common::{metrics, shutdown, telemetry};
+use tributary_common::{shutdown, telemetry};
 use tributary_processor::{config::ProcessorConfig, startup};
 
 // glibc malloc was a quarter of ingest's CPU under load (perf, tributary-bench).
@@ -9,12 +9,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ProcessorConfig::from_command_line();
-    let telemetry = telemetry::init(&config.telemetry, "tributary-processor");
-    let result = async {
-        metrics::serve_configured(&config.telemetry).await?;
-        startup::run(config, shutdown::signal()).await
-    }
-    .await;
-    telemetry.shutdown().await;
-    result
+    let telemetry = config.telemetry.clone();
+    telemetry::run_service(
+        &telemetry,
+        "tributary-processor",
+        startup::run(config, shutdown::signal()),
+    )
+    .await
 }

@@ -1,6 +1,6 @@
 //! `tributary-query`: config → telemetry → bind → serve the query API until SIGINT/SIGTERM.
 use clap::Parser as _;
-use tributary_common::{metrics, shutdown, telemetry};
+use tributary_common::{shutdown, telemetry};
 use tributary_edge::Edge;
 use tributary_query::{config::QueryConfig, service::QueryService};
 
@@ -10,9 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = QueryConfig::parse();
-    let telemetry = telemetry::init(&config.telemetry, "tributary-query");
-    let result = async {
-        metrics::serve_configured(&config.telemetry).await?;
+    telemetry::run_service(&config.telemetry, "tributary-query", async {
         let edge = Edge::bind(&config.edge).await?;
         tracing::info!(grpc = %edge.grpc_addr(), http = %edge.http_addr(), "query API listening");
         let query = QueryService::new(&config.query)?;
@@ -21,8 +19,6 @@ async fn main() -> anyhow::Result<()> {
             shutdown::cancel_on(shutdown::signal()),
         )
         .await
-    }
-    .await;
-    telemetry.shutdown().await;
-    result
+    })
+    .await
 }

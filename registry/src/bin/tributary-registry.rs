@@ -1,6 +1,6 @@
 //! `tributary-registry`: config → telemetry (span export flushed at exit) → build → serve until SIGINT/SIGTERM.
 use clap::Parser as _;
-use tributary_common::{metrics, shutdown, telemetry};
+use tributary_common::{shutdown, telemetry};
 use tributary_registry::{
     access,
     config::{Cli, Command},
@@ -18,14 +18,12 @@ async fn main() -> anyhow::Result<()> {
         return hash_password();
     }
     let config = cli.serve;
-    let telemetry = telemetry::init(&config.telemetry, "tributary-registry");
-    let result = async {
-        metrics::serve_configured(&config.telemetry).await?;
-        startup::run(&config, shutdown::signal()).await
-    }
-    .await;
-    telemetry.shutdown().await;
-    result
+    telemetry::run_service(
+        &config.telemetry,
+        "tributary-registry",
+        startup::run(&config, shutdown::signal()),
+    )
+    .await
 }
 
 /// `tributary-registry hash-password`: one line of stdin → its PHC hash on stdout.
