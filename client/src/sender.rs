@@ -9,6 +9,11 @@
 //! sends every unacknowledged event again, in order, with its original
 //! idempotency key: nothing acknowledged is lost and the processor counts a
 //! resent event once. Results arrive in the order events were sent.
+//!
+//! Events go many to a message (`SubmitEventsRequest.events`): whatever is
+//! queued when the transport is ready for the next message, up to 64 KiB, so
+//! a sender that keeps up sends each event at once and a busy one sends far
+//! fewer, larger messages; ingest answers them compactly.
 use std::{
     collections::VecDeque,
     future::Future,
@@ -20,12 +25,14 @@ use std::{
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use futures::{StreamExt as _, channel::mpsc::UnboundedSender};
+use prost::Message as _;
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot},
     task::JoinHandle,
     time::Instant,
 };
 use tonic::Code;
+use tributary_proto::stream_results;
 
 use crate::{
     connect::IngestClient,
@@ -299,7 +306,12 @@ async fn stream(
     reached: &mut bool,
 ) -> StreamEnd {
     let (requests, outgoing) = futures::channel::mpsc::unbounded();
-    let mut requests: Option<UnboundedSender<SubmitEventsRequest>> = Some(requests);
+    let mut requests: Option<UnboundedSender<proto::Event>> = Some(requests);
+    // What is queued when the transport takes the next message goes in one
+    // message: one event each while the stream keeps up, many under load.
+    let outgoing = outgoing
+        .ready_chunks(MAX_EVENTS_PER_MESSAGE)
+        .flat_map(|events| futures::stream::iter(messages(events)));
     for in_flight in unanswered.iter() {
         forward(&requests, &in_flight.event);
     }
@@ -329,43 +341,69 @@ async fn stream(
                     requests = None; // half-close: ingest answers the rest and ends the stream
                 }
             },
-            result = results.next() => {
-                let result = match result {
-                    Some(Ok(response)) => response.result,
+            response = results.next() => {
+                let response = match response {
+                    Some(Ok(response)) => response,
                     Some(Err(status)) => return classify(status),
                     None => return StreamEnd::Retry("ingest ended the stream early".into()),
                 };
-                let Some(result) = result.filter(|r| r.index == index) else {
-                    return StreamEnd::Retry(format!("ingest answered out of order at {index}"));
-                };
-                let outcome = match result.outcome {
-                    Some(event_result::Outcome::Ack(ack)) => Outcome::Acked(ack),
-                    Some(event_result::Outcome::Error(error))
-                        if error.code == EventErrorCode::Unavailable as i32 =>
-                    {
-                        // Not stored: resend it and everything after it.
-                        return StreamEnd::Retry(error.message);
+                for result in stream_results::results(response) {
+                    if result.index != index {
+                        return StreamEnd::Retry(format!("ingest answered out of order at {index}"));
                     }
-                    Some(event_result::Outcome::Error(error)) => Outcome::Rejected(error),
-                    None => return StreamEnd::Retry("a result without an outcome".into()),
-                };
-                index += 1;
-                *answered = true;
-                if let Some(in_flight) = unanswered.pop_front() {
-                    let _ = in_flight.reply.send(Ok(outcome));
+                    let outcome = match result.outcome {
+                        Some(event_result::Outcome::Ack(ack)) => Outcome::Acked(ack),
+                        Some(event_result::Outcome::Error(error))
+                            if error.code == EventErrorCode::Unavailable as i32 =>
+                        {
+                            // Not stored: resend it and everything after it.
+                            return StreamEnd::Retry(error.message);
+                        }
+                        Some(event_result::Outcome::Error(error)) => Outcome::Rejected(error),
+                        None => return StreamEnd::Retry("a result without an outcome".into()),
+                    };
+                    index += 1;
+                    *answered = true;
+                    if let Some(in_flight) = unanswered.pop_front() {
+                        let _ = in_flight.reply.send(Ok(outcome));
+                    }
                 }
             }
         }
     }
 }
 
-fn forward(requests: &Option<UnboundedSender<SubmitEventsRequest>>, event: &proto::Event) {
+fn forward(requests: &Option<UnboundedSender<proto::Event>>, event: &proto::Event) {
     if let Some(requests) = requests {
         // A closed request stream shows up as a failed response stream.
-        let _ = requests.unbounded_send(SubmitEventsRequest {
-            event: Some(event.clone()),
-        });
+        let _ = requests.unbounded_send(event.clone());
     }
+}
+
+/// Most events the sender puts in one message.
+const MAX_EVENTS_PER_MESSAGE: usize = 1024;
+/// The size a message of many events is kept under (one event larger than
+/// that goes alone).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// `events` as messages of many events, each under [`MAX_MESSAGE_BYTES`].
+fn messages(events: Vec<proto::Event>) -> Vec<SubmitEventsRequest> {
+    let mut messages = Vec::new();
+    let mut current = SubmitEventsRequest::default();
+    let mut bytes = 0;
+    for event in events {
+        let size = event.encoded_len() + 4; // the field's tag and length
+        if !current.events.is_empty() && bytes + size > MAX_MESSAGE_BYTES {
+            messages.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.events.push(event);
+    }
+    if !current.events.is_empty() {
+        messages.push(current);
+    }
+    messages
 }
 
 /// Statuses that say the request itself is wrong end the sender; anything
@@ -381,5 +419,39 @@ fn classify(status: tonic::Status) -> StreamEnd {
         | Code::NotFound
         | Code::AlreadyExists => StreamEnd::Fatal(status),
         _ => StreamEnd::Retry(format!("{}: {}", status.code(), status.message())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(bytes: usize) -> proto::Event {
+        proto::Event {
+            key: "k".repeat(bytes),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn queued_events_go_many_to_a_message_under_the_size_limit() {
+        let sizes: Vec<usize> = messages((0..100).map(|_| event(1000)).collect())
+            .iter()
+            .map(|m| {
+                assert!(m.event.is_none());
+                assert!(m.encoded_len() <= MAX_MESSAGE_BYTES, "{}", m.encoded_len());
+                m.events.len()
+            })
+            .collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 100, "every event, once");
+        assert!(sizes.len() >= 2 && sizes[0] > 50, "{sizes:?}");
+        // An event larger than the limit goes alone; order is kept.
+        let big = messages(vec![event(10), event(MAX_MESSAGE_BYTES), event(20)]);
+        let keys: Vec<Vec<usize>> = big
+            .iter()
+            .map(|m| m.events.iter().map(|e| e.key.len()).collect())
+            .collect();
+        assert_eq!(keys, [vec![10], vec![MAX_MESSAGE_BYTES], vec![20]]);
+        assert!(messages(Vec::new()).is_empty());
     }
 }

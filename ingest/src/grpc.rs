@@ -1,7 +1,12 @@
 //! `IngestService` over gRPC. The stream answers one result per event, in
 //! order, and keeps at most `max_in_flight` events of a stream in the
 //! producer: when that many wait for the broker, the stream stops reading, so
-//! HTTP/2 flow control slows a fast client down instead of buffering it.
+//! HTTP/2 flow control slows a fast client down instead of buffering it (a
+//! message of many events is read whole, so a stream may hold one message's
+//! events beyond that). A message of one event (`event`) is answered by a
+//! response of its own; the results of messages of many (`events`) are
+//! answered compactly, as many ready results per response as there are
+//! (`tributary_proto::stream_results`).
 //!
 //! Rate limits (`--rate-limit`) are charged per event, so a stream cannot
 //! bypass them: a unary call costs one token and a batch one per event (all
@@ -12,17 +17,20 @@
 //! the client resends from there after the delay.
 use std::sync::Arc;
 
-use futures::{StreamExt as _, stream::FuturesOrdered};
+use futures::{FutureExt as _, StreamExt as _, stream::FuturesOrdered};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument as _, Span};
 use tributary_common::trace_context;
-use tributary_proto::v1::{
-    self as proto, EventResult, SubmitBatchRequest, SubmitBatchResponse, SubmitEventRequest,
-    SubmitEventResponse, SubmitEventsRequest, SubmitEventsResponse, event_result::Outcome,
-    ingest_service_server::IngestService,
+use tributary_proto::{
+    stream_results::CompactResults,
+    v1::{
+        self as proto, EventResult, SubmitBatchRequest, SubmitBatchResponse, SubmitEventRequest,
+        SubmitEventResponse, SubmitEventsRequest, SubmitEventsResponse, event_result::Outcome,
+        ingest_service_server::IngestService,
+    },
 };
 
 use tributary_edge::{
@@ -114,6 +122,28 @@ fn result(index: u64, outcome: Result<proto::EventAck, Rejection>) -> EventResul
     }
 }
 
+/// Most events one compact response answers.
+const MAX_RESULTS_PER_RESPONSE: usize = 4096;
+
+/// Adds an event's result to what a stream answers next: to the compact
+/// response being built when its message carried many events, else as a
+/// response of its own (after the compact one, which answers earlier events).
+fn answer(
+    (result, many): (EventResult, bool),
+    compact: &mut CompactResults,
+    responses: &mut Vec<SubmitEventsResponse>,
+) {
+    if many {
+        compact.push(result);
+    } else {
+        responses.extend(compact.take());
+        responses.push(SubmitEventsResponse {
+            result: Some(result),
+            ..Default::default()
+        });
+    }
+}
+
 fn missing_event() -> Rejection {
     Rejection::invalid("event", "is required")
 }
@@ -135,7 +165,10 @@ impl IngestService for IngestGrpc {
         let max_in_flight = self.max_in_flight;
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
+            // Each event's result, and whether its message carried many
+            // events (answered compactly) or one.
             let mut pending = FuturesOrdered::new();
+            let mut compact = CompactResults::default();
             let mut next_index = 0u64;
             let mut reading = true;
             let mut ending: Option<Status> = None;
@@ -143,9 +176,21 @@ impl IngestService for IngestGrpc {
                 tokio::select! {
                     biased;
                     Some(done) = pending.next(), if !pending.is_empty() => {
-                        let response = SubmitEventsResponse { result: Some(done) };
-                        if tx.send(Ok(response)).await.is_err() {
-                            return; // the client went away
+                        // Answer what is ready now in as few messages as
+                        // possible; the rest is answered when it is done.
+                        let mut responses = Vec::new();
+                        answer(done, &mut compact, &mut responses);
+                        while compact.len() < MAX_RESULTS_PER_RESPONSE {
+                            match pending.next().now_or_never() {
+                                Some(Some(done)) => answer(done, &mut compact, &mut responses),
+                                _ => break,
+                            }
+                        }
+                        responses.extend(compact.take());
+                        for response in responses {
+                            if tx.send(Ok(response)).await.is_err() {
+                                return; // the client went away
+                            }
                         }
                     }
                     () = shutdown.cancelled(), if reading => {
@@ -155,23 +200,31 @@ impl IngestService for IngestGrpc {
                     message = inbound.message(), if reading && pending.len() < max_in_flight => {
                         match message {
                             Ok(Some(request)) => {
-                                if let Some(Err(e)) = limit.as_ref().map(|(l, c)| l.acquire(c, 1)) {
+                                let many = !request.events.is_empty();
+                                let events: Vec<Option<proto::Event>> = if many {
+                                    request.event.into_iter().chain(request.events).map(Some).collect()
+                                } else {
+                                    vec![request.event] // None: answered as missing
+                                };
+                                if let Some(Err(e)) = limit.as_ref().map(|(l, c)| l.acquire(c, events.len() as u64)) {
                                     reading = false;
                                     let what = format!("the event at index {next_index} and every one after it");
                                     ending = Some(rate_limited_status(e, &what));
                                     continue;
                                 }
-                                let index = next_index;
-                                next_index += 1;
-                                let ingestor = ingestor.clone();
-                                let trace = trace.clone();
-                                pending.push_back(async move {
-                                    let outcome = match request.event {
-                                        Some(event) => ingestor.submit(event, trace.as_deref()).await,
-                                        None => Err(missing_event()),
-                                    };
-                                    result(index, outcome)
-                                });
+                                for event in events {
+                                    let index = next_index;
+                                    next_index += 1;
+                                    let ingestor = ingestor.clone();
+                                    let trace = trace.clone();
+                                    pending.push_back(async move {
+                                        let outcome = match event {
+                                            Some(event) => ingestor.submit(event, trace.as_deref()).await,
+                                            None => Err(missing_event()),
+                                        };
+                                        (result(index, outcome), many)
+                                    });
+                                }
                             }
                             Ok(None) => reading = false,
                             Err(status) => {

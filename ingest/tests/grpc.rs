@@ -13,6 +13,7 @@ use tonic::{Code, Request};
 use tributary_common::{avro_reader::ReaderCache, config::KafkaArgs, kafka, registry_client, wire};
 use tributary_proto::{
     envelope::object_to_struct,
+    stream_results,
     v1::{
         AdClick, Event, EventErrorCode, PriceTick, SubmitBatchRequest, SubmitEventRequest,
         SubmitEventsRequest, event::Payload, event_result::Outcome,
@@ -123,18 +124,54 @@ async fn a_stream_of_mixed_events_is_acked_in_order_and_every_ack_matches_the_st
             event
         })
         .collect();
-    let requests = futures::stream::iter(
-        events
-            .clone()
-            .into_iter()
-            .map(|e| SubmitEventsRequest { event: Some(e) }),
-    );
-    let mut responses = client.submit_events(requests).await?.into_inner();
+    // Messages of every form: one event (`event`), many (`events`, from 1 to
+    // 500), and both at once (`event` first).
+    let mut messages = Vec::new();
+    let mut rest = events.clone().into_iter().peekable();
+    let mut n = 0usize;
+    while rest.peek().is_some() {
+        n += 1;
+        let message = match n % 4 {
+            0 | 1 => SubmitEventsRequest {
+                event: rest.next(),
+                ..Default::default()
+            },
+            2 => SubmitEventsRequest {
+                events: rest.by_ref().take(1 + n % 500).collect(),
+                ..Default::default()
+            },
+            _ => SubmitEventsRequest {
+                event: rest.next(),
+                events: rest.by_ref().take(n % 50).collect(),
+            },
+        };
+        messages.push(message);
+    }
+    let message_count = messages.len();
+    let mut responses = client
+        .submit_events(futures::stream::iter(messages))
+        .await?
+        .into_inner();
 
     let mut acks = Vec::new();
     let mut index = 0;
+    let mut response_count = 0;
+    let mut results = Vec::new();
     while let Some(response) = responses.next().await {
-        let result = response?.result.unwrap();
+        let response = response?;
+        response_count += 1;
+        assert!(
+            response.result.is_some()
+                != (!response.acked.is_empty() || !response.errors.is_empty()),
+            "a response answers one event or a run compactly: {response:?}"
+        );
+        results.extend(stream_results::results(response));
+    }
+    assert!(
+        response_count < message_count,
+        "{response_count} responses to {message_count} messages: runs are answered compactly"
+    );
+    for result in results {
         assert_eq!(result.index, index as u64, "results come in request order");
         match result.outcome.unwrap() {
             Outcome::Ack(ack) => {

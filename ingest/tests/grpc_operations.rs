@@ -206,6 +206,7 @@ async fn graceful_shutdown_answers_every_event_it_read_and_stops_cleanly() -> an
     for i in 0..500 {
         tx.send(SubmitEventsRequest {
             event: Some(click(i)),
+            ..Default::default()
         })
         .await?;
     }

@@ -112,6 +112,7 @@ async fn over_its_rate_limit_a_key_gets_resource_exhausted_with_retry_info() -> 
     let events: Vec<SubmitEventsRequest> = (10..15)
         .map(|i| SubmitEventsRequest {
             event: Some(click(i)),
+            ..Default::default()
         })
         .collect();
     let mut results = client

@@ -292,7 +292,10 @@ async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_
                         let event = click(i, now);
                         let key = event.idempotency_key.clone();
                         if tx
-                            .send(SubmitEventsRequest { event: Some(event) })
+                            .send(SubmitEventsRequest {
+                                event: Some(event),
+                                ..Default::default()
+                            })
                             .await
                             .is_err()
                         {
