@@ -77,20 +77,38 @@ pub const PRICE_TICK_FIELDS: &[&str] = &["pair", "source", "price", "volume"];
 /// # Ok::<(), tributary_proto::envelope::EnvelopeError>(())
 /// ```
 pub fn parse(value: &Value) -> Result<proto::Event, EnvelopeError> {
-    read(value.clone()).map(|read| read.event)
+    read(value.clone()).map(JsonEvent::into_event)
 }
 
 /// An envelope read from JSON, with the parts whose numbers a protobuf
-/// `Struct` would turn into doubles also kept as written.
+/// `Struct` would turn into doubles kept as written instead: a reader that
+/// takes them as JSON (ingest's gateway) pays for no `Struct`, and
+/// [`JsonEvent::into_event`] makes them `Struct`s for the others.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonEvent {
-    /// The event.
+    /// The event, but for a `generic` payload's fields (an empty `Struct`)
+    /// and the extra fields (`None`): they are in `generic` and
+    /// `extra_fields`.
     pub event: proto::Event,
     /// The `generic` payload as written, when the payload is `generic`.
     pub generic: Option<Map<String, Value>>,
     /// The extra fields as written: the envelope's `extra_fields` and the
     /// keys of a typed payload its message does not have.
     pub extra_fields: Map<String, Value>,
+}
+
+impl JsonEvent {
+    /// The whole event, its `generic` payload and extra fields as `Struct`s.
+    pub fn into_event(self) -> proto::Event {
+        let mut event = self.event;
+        if let Some(generic) = self.generic {
+            event.payload = Some(Payload::Generic(object_to_struct(generic)));
+        }
+        if !self.extra_fields.is_empty() {
+            event.extra_fields = Some(object_to_struct(self.extra_fields));
+        }
+        event
+    }
 }
 
 /// [`parse`], keeping the JSON of `generic` and of the extra fields as
@@ -151,9 +169,8 @@ pub fn read(value: Value) -> Result<JsonEvent, EnvelopeError> {
                     ));
                 }
             };
-            let payload = Payload::Generic(object_to_struct(fields.clone()));
             generic = Some(fields);
-            payload
+            Payload::Generic(Struct::default())
         }
         several => {
             return Err(EnvelopeError::new(
@@ -167,14 +184,13 @@ pub fn read(value: Value) -> Result<JsonEvent, EnvelopeError> {
         Payload::PriceTick(_) => "price_tick",
         Payload::Generic(_) => "",
     };
-    let extra_struct = (!extra_fields.is_empty()).then(|| object_to_struct(extra_fields.clone()));
     let event = proto::Event {
         event_type: string(&envelope, "event_type", "")?.unwrap_or_else(|| inferred.into()),
         key: string(&envelope, "key", "")?.unwrap_or_default(),
         event_time: envelope.get("event_time").map(event_time).transpose()?,
         idempotency_key: string(&envelope, "idempotency_key", "")?.unwrap_or_default(),
         payload: Some(payload),
-        extra_fields: extra_struct,
+        extra_fields: None,
     };
     Ok(JsonEvent {
         event,
@@ -444,13 +460,14 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            Value::Object(read.extra_fields),
+            Value::Object(read.extra_fields.clone()),
             json!({"country": "DE", "visits": 9_007_199_254_740_993_u64})
         );
-        let extra = read.event.extra_fields.expect("extra fields");
-        assert_eq!(extra.fields.len(), 2);
         assert_eq!(read.event.event_type, "ad_click");
         assert_eq!(read.generic, None);
+        assert_eq!(read.event.extra_fields, None, "kept as JSON only");
+        let extra = read.into_event().extra_fields.expect("extra fields");
+        assert_eq!(extra.fields.len(), 2);
     }
 
     #[test]
@@ -459,11 +476,18 @@ mod tests {
             read(json!({"event_type": "signup", "generic": {"n": 9_007_199_254_740_993_u64}}))
                 .unwrap();
         assert_eq!(
-            read.generic.map(Value::Object),
+            read.generic.clone().map(Value::Object),
             Some(json!({"n": 9_007_199_254_740_993_u64}))
         );
-        assert!(matches!(read.event.payload, Some(Payload::Generic(_))));
+        assert_eq!(
+            read.event.payload,
+            Some(Payload::Generic(Struct::default()))
+        );
         assert_eq!(read.event.extra_fields, None);
+        let Some(Payload::Generic(generic)) = read.into_event().payload else {
+            panic!("a generic payload");
+        };
+        assert!(generic.fields.contains_key("n"));
     }
 
     #[test]
