@@ -1,7 +1,10 @@
 """An in-process stand-in for ingest and the query API (grpc.aio), scripted
-by the unit tests: it answers events in order, and can fail a stream
-midway, refuse every call with a status, answer an event UNAVAILABLE, hold
-its answers, and serve aggregates in pages."""
+by the unit tests: it answers events in order, as ingest does (a one-event
+message with a `result`, the events of a many-event message compactly, in
+`acked` runs and `errors`, as many ready results per response as there
+are), and can fail a stream midway, refuse every call with a status, answer
+an event UNAVAILABLE, hold its answers, spread results over small responses,
+answer every event with a `result`, and serve aggregates in pages."""
 
 from __future__ import annotations
 
@@ -18,6 +21,17 @@ class FakeIngest(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self) -> None:
         # Every event received, over all streams, in order.
         self.received: list[event_pb2.Event] = []
+        # The idempotency keys each stream received, in order.
+        self.stream_keys: list[list[str]] = []
+        # How many events each message carried, over all streams, in order.
+        self.messages: list[int] = []
+        # The responses sent, over all streams, in order.
+        self.responses: list[ingest_pb2.SubmitEventsResponse] = []
+        # The most results one compact response carries.
+        self.results_per_response = 4096
+        # Answer every event with a response of its own (`result`), as
+        # ingest answers one-event messages.
+        self.one_result_per_response = False
         # Idempotency keys of the events acknowledged.
         self.acked: list[str] = []
         self.streams = 0
@@ -47,44 +61,105 @@ class FakeIngest(ingest_pb2_grpc.IngestServiceServicer):
         # message (the SDK writes once it has them, or after a second).
         if self.headers_first:
             await context.send_initial_metadata(())
-        queue: asyncio.Queue[ingest_pb2.SubmitEventsRequest | None] = asyncio.Queue()
+        # Each event received and whether its message carried many.
+        queue: asyncio.Queue[tuple[event_pb2.Event, bool] | None] = asyncio.Queue()
+        keys: list[str] = []
+        self.stream_keys.append(keys)
 
         async def pump() -> None:
             async for request in request_iterator:
-                self.received.append(request.event)
-                await queue.put(request)
+                many = len(request.events) > 0
+                events = ([request.event] if request.HasField("event") else []) + list(request.events)
+                self.messages.append(len(events))
+                for event in events:
+                    self.received.append(event)
+                    keys.append(event.idempotency_key)
+                    await queue.put((event, many))
             await queue.put(None)
 
         reader = asyncio.get_running_loop().create_task(pump())
         try:
             index = 0
-            while True:
-                request = await queue.get()
-                if request is None:
-                    return
-                await self.flowing.wait()
-                if self.fail_after is not None and len(self.acked) >= self.fail_after:
-                    self.fail_after = None
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, "injected failure")
-                event = request.event
-                result = ingest_pb2.EventResult(index=index)
-                if event.idempotency_key in self.unavailable_once:
-                    self.unavailable_once.discard(event.idempotency_key)
-                    result.error.code = ingest_pb2.EVENT_ERROR_CODE_UNAVAILABLE
-                    result.error.message = "the broker did not answer in time"
-                elif event.HasField("ad_click") and event.ad_click.ip_address == "bad":
-                    result.error.code = ingest_pb2.EVENT_ERROR_CODE_INVALID_ARGUMENT
-                    result.error.field = "ad_click.ip_address"
-                    result.error.message = "`bad` is not an IPv4 or IPv6 address"
-                else:
-                    self.acked.append(event.idempotency_key)
-                    result.ack.topic = f"tributary.events.{event.event_type}"
-                    result.ack.offset = len(self.acked) - 1
-                    result.ack.schema_id = 1
-                yield ingest_pb2.SubmitEventsResponse(result=result)
-                index += 1
+            compact = ingest_pb2.SubmitEventsResponse()
+            in_compact = 0
+            ended = False
+            while not ended:
+                # What is ready now is answered in as few responses as possible.
+                ready = [await queue.get()]
+                while not queue.empty():
+                    ready.append(queue.get_nowait())
+                responses: list[ingest_pb2.SubmitEventsResponse] = []
+                for item in ready:
+                    if item is None:
+                        ended = True
+                        break
+                    event, many = item
+                    await self.flowing.wait()
+                    if self.fail_after is not None and len(self.acked) >= self.fail_after:
+                        self.fail_after = None
+                        # Whatever was answered goes out before the failure.
+                        for response in responses + ([compact] if in_compact else []):
+                            self.responses.append(response)
+                            yield response
+                        await context.abort(grpc.StatusCode.UNAVAILABLE, "injected failure")
+                    result = self._answer(index, event)
+                    index += 1
+                    if many and not self.one_result_per_response:
+                        _push(compact, result)
+                        in_compact += 1
+                        if in_compact >= self.results_per_response:
+                            responses.append(compact)
+                            compact, in_compact = ingest_pb2.SubmitEventsResponse(), 0
+                    else:
+                        if in_compact:
+                            responses.append(compact)
+                            compact, in_compact = ingest_pb2.SubmitEventsResponse(), 0
+                        responses.append(ingest_pb2.SubmitEventsResponse(result=result))
+                if in_compact:
+                    responses.append(compact)
+                    compact, in_compact = ingest_pb2.SubmitEventsResponse(), 0
+                for response in responses:
+                    self.responses.append(response)
+                    yield response
         finally:
             reader.cancel()
+
+    def _answer(self, index: int, event: event_pb2.Event) -> ingest_pb2.EventResult:
+        result = ingest_pb2.EventResult(index=index)
+        if event.idempotency_key in self.unavailable_once:
+            self.unavailable_once.discard(event.idempotency_key)
+            result.error.code = ingest_pb2.EVENT_ERROR_CODE_UNAVAILABLE
+            result.error.message = "the broker did not answer in time"
+        elif event.HasField("ad_click") and event.ad_click.ip_address == "bad":
+            result.error.code = ingest_pb2.EVENT_ERROR_CODE_INVALID_ARGUMENT
+            result.error.field = "ad_click.ip_address"
+            result.error.message = "`bad` is not an IPv4 or IPv6 address"
+        else:
+            self.acked.append(event.idempotency_key)
+            result.ack.topic = f"tributary.events.{event.event_type}"
+            result.ack.offset = len(self.acked) - 1
+            result.ack.schema_id = 1
+        return result
+
+
+def _push(response: ingest_pb2.SubmitEventsResponse, result: ingest_pb2.EventResult) -> None:
+    """Adds the result of the event after the last one `response` answers:
+    an ack to the last run when it continues it (same topic and schema),
+    else to a new run; an error to `errors`."""
+    if result.HasField("ack"):
+        ack = result.ack
+        run = response.acked[-1] if response.acked else None
+        if (
+            run is None
+            or run.first_index + len(run.offsets) != result.index
+            or run.topic != ack.topic
+            or run.schema_id != ack.schema_id
+        ):
+            run = response.acked.add(first_index=result.index, topic=ack.topic, schema_id=ack.schema_id)
+        run.partitions.append(ack.partition)
+        run.offsets.append(ack.offset)
+    else:
+        response.errors.append(result)
 
 
 class FakeQuery(query_pb2_grpc.QueryServiceServicer):

@@ -1,7 +1,10 @@
 """The sender and the query pager against an in-process fake of ingest and
 the query API: answers in order, per-event refusals, the window, resend
 after a failed stream or a restart with the original idempotency keys,
-statuses that fail at once, giving up, failing fast when nothing listens."""
+statuses that fail at once, giving up, failing fast when nothing listens,
+and the wire format: queued (and resent) events many to a message, answers
+read from compact responses, from results spread over several responses
+and from one-result responses."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import sys
 import threading
 import time
 import unittest
+from collections.abc import Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -26,6 +30,12 @@ from tributary_client import sync  # noqa: E402
 
 def click(i: int, ip: str | None = None) -> trib.Event:
     return trib.ad_click("adv-1", ip or f"10.0.0.{i % 250}", "unit", "https://example.com/", idempotency_key=f"k-{i}")
+
+
+def _quiet_slow_sends() -> None:
+    """Queueing hundreds of events without yielding takes longer than the
+    test loop's debug mode reports as slow; these tests do it on purpose."""
+    asyncio.get_running_loop().slow_callback_duration = 5.0
 
 
 def free_port() -> int:
@@ -101,9 +111,81 @@ class SenderTest(unittest.IsolatedAsyncioTestCase):
         self.assertGreaterEqual(self.server.ingest.streams, 2)
         self.assertGreaterEqual(sender.reconnects, 1)
         self.assertGreater(sender.resent, 0)
-        # The first event the second stream carried is the first unanswered.
-        keys = [e.idempotency_key for e in self.server.ingest.received]
-        self.assertGreater(len(keys), 100)
+        # The second stream carried the unanswered events again, from the
+        # first unanswered one on, in order.
+        first, second = self.server.ingest.stream_keys[:2]
+        self.assertEqual(first[:30], [f"k-{i}" for i in range(30)])
+        self.assertEqual(second, [f"k-{i}" for i in range(30, 30 + len(second))])
+        self.assertGreater(len(self.server.ingest.received), 100)
+
+    async def test_events_resent_after_a_failure_go_many_to_a_message(self) -> None:
+        _quiet_slow_sends()
+        # Everything is queued before the first stream fails, so the second
+        # stream resends the unanswered events in a few messages.
+        self.server.ingest.fail_after = 10
+        sender = self.client.sender(window=500, initial_backoff=0.01)
+        answers = [await sender.send(click(i)) for i in range(500)]
+        await sender.close()
+        self.assertEqual([(await a).offset for a in answers], list(range(500)))
+        self.assertEqual(self.server.ingest.acked, [f"k-{i}" for i in range(500)])
+        second = self.server.ingest.stream_keys[1]
+        self.assertEqual(second, [f"k-{i}" for i in range(10, 500)])
+        self.assertEqual(sender.resent, 490)
+        self.assertLess(len(self.server.ingest.messages), 10, self.server.ingest.messages)
+        self.assertEqual(sum(self.server.ingest.messages), len(self.server.ingest.received))
+
+    async def test_queued_events_go_many_to_a_message_in_order_and_are_answered_compactly(self) -> None:
+        _quiet_slow_sends()
+        async with self.client.sender(window=2000) as sender:
+            # send() does not wait while the window has room, so every event
+            # is queued before the stream writes.
+            answers = [await sender.send(click(i, "bad" if i % 100 == 7 else None)) for i in range(1500)]
+        ingest = self.server.ingest
+        self.assertEqual([e.idempotency_key for e in ingest.received], [f"k-{i}" for i in range(1500)])
+        self.assertEqual(sum(ingest.messages), 1500)
+        self.assertLessEqual(len(ingest.messages), 4, ingest.messages)
+        self.assertLessEqual(max(ingest.messages), 1024)
+        # Answered in runs with the refusals between them, not one by one.
+        self.assertFalse(any(r.HasField("result") for r in ingest.responses))
+        self.assertLess(len(ingest.responses), 100)
+        self.assertGreater(sum(len(r.acked) for r in ingest.responses), 15)
+        offset = 0
+        for i, answer in enumerate(answers):
+            if i % 100 == 7:
+                with self.assertRaises(trib.EventRejected) as refused:
+                    await answer
+                self.assertEqual(refused.exception.field, "ad_click.ip_address")
+            else:
+                ack = await answer
+                self.assertEqual((ack.topic, ack.offset, ack.schema_id), ("tributary.events.ad_click", offset, 1))
+                offset += 1
+        self.assertEqual((sender.acked, sender.rejected), (1485, 15))
+
+    async def test_results_spread_over_several_responses_are_matched_in_order(self) -> None:
+        self.server.ingest.results_per_response = 3
+        async with self.client.sender(window=64) as sender:
+            answers = [await sender.send(click(i, "bad" if i % 10 == 4 else None)) for i in range(200)]
+        self.assertTrue(all(sum(len(run.offsets) for run in r.acked) + len(r.errors) <= 3 for r in self.server.ingest.responses))
+        self.assertLess(len(self.server.ingest.messages), len(self.server.ingest.responses))
+        await self._check_answers(answers, bad=lambda i: i % 10 == 4)
+
+    async def test_one_result_responses_are_matched_in_order(self) -> None:
+        self.server.ingest.one_result_per_response = True
+        async with self.client.sender(window=64) as sender:
+            answers = [await sender.send(click(i, "bad" if i % 10 == 4 else None)) for i in range(200)]
+        self.assertEqual(len(self.server.ingest.responses), 200)
+        self.assertTrue(all(r.HasField("result") for r in self.server.ingest.responses))
+        await self._check_answers(answers, bad=lambda i: i % 10 == 4)
+
+    async def _check_answers(self, answers: list[asyncio.Future[trib.EventAck]], bad: Callable[[int], bool]) -> None:
+        offset = 0
+        for i, answer in enumerate(answers):
+            if bad(i):
+                with self.assertRaises(trib.EventRejected):
+                    await answer
+            else:
+                self.assertEqual((await answer).offset, offset)
+                offset += 1
 
     async def test_an_event_answered_unavailable_is_resent(self) -> None:
         self.server.ingest.unavailable_once = {"k-5"}

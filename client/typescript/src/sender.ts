@@ -9,12 +9,18 @@
 // every unanswered event again, in order, with its original idempotency
 // key: nothing acknowledged is lost and the processor counts a resent event
 // once. Answers arrive in the order events were sent.
+//
+// Events go many to a message (`SubmitEventsRequest.events`): whatever is
+// queued when the transport is ready for the next message, up to 64 KiB and
+// 1024 events (an event larger than that goes alone), so a sender that keeps
+// up sends each event at once and a busy one sends far fewer, larger
+// messages. Ingest answers them compactly (`acked` runs and `errors`), read
+// back one result per event (`wire.ts`). The same as the Rust SDK's sender.
 import { randomUUID } from "node:crypto";
 
-import { create } from "@bufbuild/protobuf";
 import { type Client as ServiceClient, Code, ConnectError } from "@connectrpc/connect";
 
-import { type Ack, toAck } from "./ack.js";
+import type { Ack } from "./ack.js";
 import { Channel } from "./channel.js";
 import {
   ConnectionError,
@@ -22,16 +28,13 @@ import {
   EventRejected,
   fromCallError,
   GaveUp,
+  InvalidEvent,
   SenderClosed,
   TributaryError,
 } from "./errors.js";
 import type { Event } from "./events.js";
-import {
-  EventErrorCode,
-  IngestService,
-  type SubmitEventsRequest,
-  SubmitEventsRequestSchema,
-} from "./gen/tributary/v1/ingest_pb.js";
+import { EventErrorCode, IngestService, type SubmitEventsRequest } from "./gen/tributary/v1/ingest_pb.js";
+import { encodeEvent, eventsMessage, fitting, results } from "./wire.js";
 
 /** How a Sender behaves. */
 export interface SenderOptions {
@@ -105,6 +108,8 @@ export interface Pending {
 
 interface InFlight {
   readonly event: Event;
+  /** The event encoded once, as an entry of `SubmitEventsRequest.events`. */
+  readonly data: Uint8Array;
   readonly resolve: (ack: Ack) => void;
   readonly reject: (error: TributaryError) => void;
 }
@@ -162,7 +167,9 @@ export class Sender {
   #room: number;
   #waiters: Array<{ resolve: () => void; reject: (error: TributaryError) => void }> = [];
   /** The request side of the current stream, while one is open. */
-  #channel: Channel<SubmitEventsRequest> | undefined;
+  #channel: Channel<Uint8Array, SubmitEventsRequest> | undefined;
+  /** How many events the last stream left unanswered (every one was pushed to it). */
+  #leftUnanswered = 0;
   #closing = false;
   #failure: TributaryError | undefined;
   #task: Promise<void> | undefined;
@@ -195,6 +202,13 @@ export class Sender {
    */
   async send(event: Event): Promise<Pending> {
     this.#checkOpen();
+    const queued = event.idempotencyKey ? event : { ...event, idempotencyKey: randomUUID() };
+    let data: Uint8Array;
+    try {
+      data = encodeEvent(queued);
+    } catch (error) {
+      throw new InvalidEvent("", `cannot be encoded: ${error instanceof Error ? error.message : String(error)}`);
+    }
     if (this.#room > 0 && this.#waiters.length === 0) {
       this.#room -= 1;
     } else {
@@ -206,7 +220,6 @@ export class Sender {
       this.#release();
       throw error;
     }
-    const queued = event.idempotencyKey ? event : { ...event, idempotencyKey: randomUUID() };
     let resolve!: (ack: Ack) => void;
     let reject!: (error: TributaryError) => void;
     const ack = new Promise<Ack>((res, rej) => {
@@ -216,9 +229,9 @@ export class Sender {
     // A caller that never looks at an answer must not crash the process
     // with an unhandled rejection; one that awaits it still gets the error.
     ack.catch(() => {});
-    this.#unanswered.push({ event: queued, resolve, reject });
+    this.#unanswered.push({ event: queued, data, resolve, reject });
     this.#stats.sent += 1;
-    this.#channel?.push(request(queued));
+    this.#channel?.push(data);
     this.#task ??= this.#run();
     this.#wake();
     return { idempotencyKey: queued.idempotencyKey, ack };
@@ -351,7 +364,7 @@ export class Sender {
         this.#onReconnect?.({
           reason: end.reason,
           delayMs: Math.round(delay),
-          unanswered: this.#pending(),
+          unanswered: this.#leftUnanswered,
           attempts: this.#stats.attempts,
         });
       } catch {
@@ -363,13 +376,15 @@ export class Sender {
 
   /**
    * Runs one SubmitEvents stream: resends the unanswered events first, then
-   * forwards new ones (pushed by `send`), and answers events in order as
-   * results arrive.
+   * forwards new ones (pushed by `send`), many to a message, and answers
+   * events in order as results arrive.
    */
   async #stream(state: { answered: boolean; reached: boolean }): Promise<StreamEnd> {
-    const channel = new Channel<SubmitEventsRequest>();
-    const resending = this.#pending();
-    for (const inFlight of this.#unanswered.slice(this.#head)) channel.push(request(inFlight.event));
+    const channel = new Channel<Uint8Array, SubmitEventsRequest>(pack);
+    // What the last stream left unanswered is sent again; events sent while
+    // no stream was open (during the backoff) are sent for the first time.
+    const resending = this.#leftUnanswered;
+    for (const inFlight of this.#unanswered.slice(this.#head)) channel.push(inFlight.data);
     if (this.#closing) channel.close();
     this.#channel = channel;
     const abort = new AbortController();
@@ -385,36 +400,36 @@ export class Sender {
         onHeader: () => {
           state.reached = true;
           clearTimeout(timer);
-          if (this.#stats.attempts > 1) this.#stats.resent += resending;
+          this.#stats.resent += resending;
         },
       });
       for await (const response of responses) {
-        const result = response.result;
-        if (result === undefined || result.index !== index) {
-          return { kind: "retry", reason: `ingest answered out of order at ${index}` };
-        }
-        const inFlight = this.#first();
-        if (inFlight === undefined) {
-          return { kind: "retry", reason: `ingest answered event ${index}, which was not sent` };
-        }
-        const outcome = result.outcome;
-        if (outcome.case === "ack") {
-          this.#shift();
-          this.#stats.acked += 1;
-          inFlight.resolve(toAck(outcome.value));
-        } else if (outcome.case === "error") {
-          if (outcome.value.code === EventErrorCode.UNAVAILABLE) {
-            // Not stored: resend it and everything after it.
-            return { kind: "retry", reason: outcome.value.message };
+        for (const result of results(response)) {
+          if (result.index !== index) {
+            return { kind: "retry", reason: `ingest answered out of order at ${index}` };
           }
-          this.#shift();
-          this.#stats.rejected += 1;
-          inFlight.reject(EventRejected.fromEventError(outcome.value, inFlight.event.idempotencyKey));
-        } else {
-          return { kind: "retry", reason: "a result without an outcome" };
+          const inFlight = this.#first();
+          if (inFlight === undefined) {
+            return { kind: "retry", reason: `ingest answered event ${index}, which was not sent` };
+          }
+          if (result.case === "ack") {
+            this.#shift();
+            this.#stats.acked += 1;
+            inFlight.resolve(result.ack);
+          } else if (result.case === "error") {
+            if (result.error.code === EventErrorCode.UNAVAILABLE) {
+              // Not stored: resend it and everything after it.
+              return { kind: "retry", reason: result.error.message };
+            }
+            this.#shift();
+            this.#stats.rejected += 1;
+            inFlight.reject(EventRejected.fromEventError(result.error, inFlight.event.idempotencyKey));
+          } else {
+            return { kind: "retry", reason: "a result without an outcome" };
+          }
+          index += 1n;
+          state.answered = true;
         }
-        index += 1n;
-        state.answered = true;
       }
       if (this.#closing && this.#pending() === 0) return { kind: "done" };
       return { kind: "retry", reason: "ingest ended the stream early" };
@@ -430,12 +445,15 @@ export class Sender {
     } finally {
       clearTimeout(timer);
       this.#channel = undefined;
+      this.#leftUnanswered = this.#pending();
       channel.abandon();
       abort.abort(); // ends the call if it is still open
     }
   }
 }
 
-function request(event: Event): SubmitEventsRequest {
-  return create(SubmitEventsRequestSchema, { event });
+/** The next message of the encoded events `entries` from `start`: as many as fit. */
+function pack(entries: readonly Uint8Array[], start: number): { message: SubmitEventsRequest; taken: number } {
+  const taken = fitting(entries, start);
+  return { message: eventsMessage(entries.slice(start, start + taken)), taken };
 }

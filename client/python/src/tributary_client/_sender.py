@@ -10,18 +10,27 @@ unanswered event again, in order, with its original idempotency key:
 nothing acknowledged is lost and the processor counts a resent event once.
 Answers arrive in the order events were sent. The same design as the Rust
 SDK's sender (client/src/sender.rs).
+
+Events go many to a message (``SubmitEventsRequest.events``): whatever is
+queued when the stream is ready to write the next message, up to 64 KiB and
+1024 events (an event larger than that goes alone), so a sender that keeps
+up sends each event at once and a busy one sends far fewer, larger
+messages. Ingest answers them compactly (``SubmitEventsResponse.acked`` runs
+and ``errors``, or ``result`` for a one-event message), and
+:func:`_results` reads every response back into one result per event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Sequence, Tuple, Union
 
 import grpc
 
@@ -55,13 +64,83 @@ _FATAL = frozenset(
 # How long a stream waits for ingest's response headers before writing anyway.
 _HEADERS_WAIT = 1.0
 
+# Most events the sender puts in one message.
+_MAX_EVENTS_PER_MESSAGE = 1024
+# The size a message of many events is kept under (an event larger than that
+# goes alone).
+_MAX_MESSAGE_BYTES = 64 * 1024
+
 
 @dataclass
 class _InFlight:
     """An event sent and not yet answered."""
 
-    request: ingest_pb2.SubmitEventsRequest
+    event: event_pb2.Event
     answer: asyncio.Future[ingest_pb2.EventAck]
+
+
+# One event's result read from a response: its index in the stream and its
+# outcome (an ack, an error, or None when the result carried neither).
+_Result = Tuple[int, Union[ingest_pb2.EventAck, ingest_pb2.EventError, None]]
+
+
+def _varint_size(value: int) -> int:
+    size = 1
+    while value >= 0x80:
+        value >>= 7
+        size += 1
+    return size
+
+
+def _messages(events: Sequence[event_pb2.Event]) -> list[ingest_pb2.SubmitEventsRequest]:
+    """``events`` as messages of many events, in order, each at most
+    ``_MAX_EVENTS_PER_MESSAGE`` events and ``_MAX_MESSAGE_BYTES`` encoded (an
+    event larger than that in a message of its own)."""
+    messages: list[ingest_pb2.SubmitEventsRequest] = []
+    current: list[event_pb2.Event] = []
+    size = 0
+    for event in events:
+        body = event.ByteSize()
+        field = 1 + _varint_size(body) + body  # the tag, the length and the event
+        if current and (size + field > _MAX_MESSAGE_BYTES or len(current) >= _MAX_EVENTS_PER_MESSAGE):
+            messages.append(ingest_pb2.SubmitEventsRequest(events=current))
+            current, size = [], 0
+        current.append(event)
+        size += field
+    if current:
+        messages.append(ingest_pb2.SubmitEventsRequest(events=current))
+    return messages
+
+
+def _outcome(result: ingest_pb2.EventResult) -> ingest_pb2.EventAck | ingest_pb2.EventError | None:
+    which = result.WhichOneof("outcome")
+    if which == "ack":
+        return result.ack
+    if which == "error":
+        return result.error
+    return None
+
+
+_by_index = operator.itemgetter(0)
+
+
+def _results(response: ingest_pb2.SubmitEventsResponse) -> list[_Result]:
+    """The results a response carries, one per event, in index order: its
+    ``result`` (the answer to a one-event message), or its ``acked`` runs
+    (event ``first_index + i`` at ``partitions[i]``, ``offsets[i]``) and its
+    ``errors`` merged. The same as the Rust SDK's ``stream_results::results``."""
+    results: list[_Result] = []
+    if response.HasField("result"):
+        results.append((response.result.index, _outcome(response.result)))
+    for run in response.acked:
+        topic, schema_id, first = run.topic, run.schema_id, run.first_index
+        results.extend(
+            (first + i, ingest_pb2.EventAck(topic=topic, partition=partition, offset=offset, schema_id=schema_id))
+            for i, (partition, offset) in enumerate(zip(run.partitions, run.offsets))
+        )
+    results.extend((error.index, _outcome(error)) for error in response.errors)
+    results.sort(key=_by_index)
+    return results
 
 
 @dataclass
@@ -181,9 +260,11 @@ class Sender:
         if not isinstance(event, event_pb2.Event):
             raise TypeError(f"send() takes a tributary.v1 Event, not {type(event).__name__}")
         self._check_open()
-        request = ingest_pb2.SubmitEventsRequest(event=event)
-        if not request.event.idempotency_key:
-            request.event.idempotency_key = str(uuid.uuid4())
+        # A copy: the caller's message is neither changed nor read again.
+        queued = event_pb2.Event()
+        queued.CopyFrom(event)
+        if not queued.idempotency_key:
+            queued.idempotency_key = str(uuid.uuid4())
         await self._room.acquire()
         try:
             self._check_open()
@@ -193,7 +274,7 @@ class Sender:
         answer: asyncio.Future[ingest_pb2.EventAck] = asyncio.get_running_loop().create_future()
         self._unanswered += 1
         answer.add_done_callback(self._answered)
-        self._queue.put_nowait(_InFlight(request, answer))
+        self._queue.put_nowait(_InFlight(queued, answer))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="tributary-sender")
         return answer
@@ -253,16 +334,16 @@ class Sender:
         self._unanswered -= 1
         self._room.release()
 
-    def _resolve(self, in_flight: _InFlight, result: ingest_pb2.EventResult) -> None:
+    def _resolve(self, in_flight: _InFlight, outcome: ingest_pb2.EventAck | ingest_pb2.EventError) -> None:
         answer = in_flight.answer
-        if result.HasField("ack"):
+        if isinstance(outcome, ingest_pb2.EventAck):
             self._acked += 1
             if not answer.done():
-                answer.set_result(result.ack)
+                answer.set_result(outcome)
         else:
             self._rejected += 1
             if not answer.done():
-                answer.set_exception(EventRejected.from_proto(result.error))
+                answer.set_exception(EventRejected.from_proto(outcome))
                 # A caller that ignores refusals (fire and forget) must not
                 # get asyncio's "exception was never retrieved" per event;
                 # awaiting the future still raises it.
@@ -291,6 +372,8 @@ class Sender:
         self._backoff.reset()
         try:
             while True:
+                # What the last stream left unanswered is sent again.
+                resend = len(unanswered)
                 if not unanswered:
                     if not self._open:
                         return
@@ -313,7 +396,7 @@ class Sender:
                     first_attempt = now
                 if attempts > 1:
                     self._reconnects += 1
-                stream = _Stream(self, unanswered, resending=attempts > 1)
+                stream = _Stream(self, unanswered, resend=resend)
                 end = await stream.run()
                 reached = reached or stream.reached
                 if isinstance(end, _Done):
@@ -354,12 +437,14 @@ class Sender:
 
 class _Stream:
     """One ``SubmitEvents`` call: resends ``unanswered`` first, then forwards
-    new events, and answers events in order as results arrive."""
+    new events, many to a message, and answers events in order as results
+    arrive."""
 
-    def __init__(self, sender: Sender, unanswered: deque[_InFlight], *, resending: bool) -> None:
+    def __init__(self, sender: Sender, unanswered: deque[_InFlight], *, resend: int) -> None:
         self.sender = sender
         self.unanswered = unanswered
-        self.resending = resending
+        # How many of the first unanswered events a previous stream sent.
+        self.resend = resend
         self.reached = False
         self.answered = False
         self.write_failure: str | None = None
@@ -411,17 +496,29 @@ class _Stream:
         if call.done():
             return
         try:
-            for in_flight in list(self.unanswered):
-                await call.write(in_flight.request)
-                if self.resending:
-                    sender._resent += 1
-            while sender._open:
-                item = await sender._queue.get()
-                if item is None:
-                    sender._open = False
-                    break
-                self.unanswered.append(item)
-                await call.write(item.request)
+            # The unanswered events first (resent, in order), with whatever
+            # is queued behind them.
+            resending = self.resend
+            batch = list(self.unanswered)
+            while True:
+                batch += self._take_queued()
+                if not batch:
+                    if not sender._open:
+                        break
+                    item = await sender._queue.get()
+                    if item is None:
+                        sender._open = False
+                        break
+                    # Then whatever else is queued by now goes with it.
+                    self.unanswered.append(item)
+                    batch.append(item)
+                    continue
+                for message in _messages([in_flight.event for in_flight in batch]):
+                    await call.write(message)
+                    resent = min(len(message.events), resending)
+                    sender._resent += resent
+                    resending -= resent
+                batch = []
             # Half-close: ingest answers the rest and ends the stream.
             await call.done_writing()
         except asyncio.CancelledError:
@@ -432,6 +529,23 @@ class _Stream:
             pass
         except Exception as error:  # anything else ends this stream (see run)
             self.write_failure = f"writing failed: {error!r}"
+
+    def _take_queued(self) -> list[_InFlight]:
+        """The events queued now (at most a message's worth), moved to
+        ``unanswered``; the end mark ends the sender's queue."""
+        sender = self.sender
+        taken: list[_InFlight] = []
+        while sender._open and len(taken) < _MAX_EVENTS_PER_MESSAGE:
+            try:
+                item = sender._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if item is None:
+                sender._open = False
+                break
+            self.unanswered.append(item)
+            taken.append(item)
+        return taken
 
     async def _read(self, call: _Call) -> _StreamEnd:
         sender = self.sender
@@ -454,18 +568,22 @@ class _Stream:
                     return _Retry("ingest ended the stream early")
                 assert isinstance(response, ingest_pb2.SubmitEventsResponse)
                 self.reached = True
-                result = response.result
-                if not response.HasField("result") or result.index != index:
-                    return _Retry(f"ingest answered out of order at {index}")
-                outcome = result.WhichOneof("outcome")
-                if outcome is None:
-                    return _Retry("a result without an outcome")
-                if outcome == "error" and result.error.code == ingest_pb2.EVENT_ERROR_CODE_UNAVAILABLE:
-                    # Not stored: resend it and everything after it.
-                    return _Retry(f"UNAVAILABLE: {result.error.message}")
-                index += 1
-                self.answered = True
-                sender._resolve(self.unanswered.popleft(), result)
+                for result_index, outcome in _results(response):
+                    if result_index != index:
+                        return _Retry(f"ingest answered out of order at {index}")
+                    if outcome is None:
+                        return _Retry("a result without an outcome")
+                    if (
+                        isinstance(outcome, ingest_pb2.EventError)
+                        and outcome.code == ingest_pb2.EVENT_ERROR_CODE_UNAVAILABLE
+                    ):
+                        # Not stored: resend it and everything after it.
+                        return _Retry(f"UNAVAILABLE: {outcome.message}")
+                    if not self.unanswered:
+                        return _Retry(f"ingest answered event {index}, which was not sent")
+                    index += 1
+                    self.answered = True
+                    sender._resolve(self.unanswered.popleft(), outcome)
         except grpc.aio.AioRpcError as error:
             return self._classify(error.code(), error.details() or "")
 

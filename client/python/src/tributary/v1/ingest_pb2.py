@@ -25,33 +25,35 @@ _sym_db = _symbol_database.Default()
 from tributary.v1 import event_pb2 as tributary_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tributary/v1/ingest.proto\x12\x0ctributary.v1\x1a\x18tributary/v1/event.proto\"9\n\x13SubmitEventsRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Event\"A\n\x14SubmitEventsResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.tributary.v1.EventResult\"8\n\x12SubmitEventRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Event\":\n\x13SubmitEventResponse\x12#\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x16.tributary.v1.EventAck\"9\n\x12SubmitBatchRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.tributary.v1.Event\"A\n\x13SubmitBatchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.tributary.v1.EventResult\"y\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12%\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x16.tributary.v1.EventAckH\x00\x12)\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.tributary.v1.EventErrorH\x00\x42\t\n\x07outcome\"O\n\x08\x45ventAck\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x11\n\tschema_id\x18\x04 \x01(\x05\"X\n\nEventError\x12*\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1c.tributary.v1.EventErrorCode\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t*\x89\x02\n\x0e\x45ventErrorCode\x12 \n\x1c\x45VENT_ERROR_CODE_UNSPECIFIED\x10\x00\x12%\n!EVENT_ERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\'\n#EVENT_ERROR_CODE_UNKNOWN_EVENT_TYPE\x10\x02\x12$\n EVENT_ERROR_CODE_SCHEMA_MISMATCH\x10\x03\x12\x1e\n\x1a\x45VENT_ERROR_CODE_TOO_LARGE\x10\x04\x12 \n\x1c\x45VENT_ERROR_CODE_UNAVAILABLE\x10\x05\x12\x1d\n\x19\x45VENT_ERROR_CODE_INTERNAL\x10\x06\x32\x92\x02\n\rIngestService\x12Y\n\x0cSubmitEvents\x12!.tributary.v1.SubmitEventsRequest\x1a\".tributary.v1.SubmitEventsResponse(\x01\x30\x01\x12R\n\x0bSubmitEvent\x12 .tributary.v1.SubmitEventRequest\x1a!.tributary.v1.SubmitEventResponse\x12R\n\x0bSubmitBatch\x12 .tributary.v1.SubmitBatchRequest\x1a!.tributary.v1.SubmitBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tributary/v1/ingest.proto\x12\x0ctributary.v1\x1a\x18tributary/v1/event.proto\"^\n\x13SubmitEventsRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Event\x12#\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x13.tributary.v1.Event\"\x96\x01\n\x14SubmitEventsResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.tributary.v1.EventResult\x12(\n\x05\x61\x63ked\x18\x02 \x03(\x0b\x32\x19.tributary.v1.AckedEvents\x12)\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x19.tributary.v1.EventResult\"i\n\x0b\x41\x63kedEvents\x12\x13\n\x0b\x66irst_index\x18\x01 \x01(\x04\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x11\n\tschema_id\x18\x03 \x01(\x05\x12\x12\n\npartitions\x18\x04 \x03(\x05\x12\x0f\n\x07offsets\x18\x05 \x03(\x03\"8\n\x12SubmitEventRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Event\":\n\x13SubmitEventResponse\x12#\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x16.tributary.v1.EventAck\"9\n\x12SubmitBatchRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.tributary.v1.Event\"A\n\x13SubmitBatchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.tributary.v1.EventResult\"y\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12%\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x16.tributary.v1.EventAckH\x00\x12)\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.tributary.v1.EventErrorH\x00\x42\t\n\x07outcome\"O\n\x08\x45ventAck\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x11\n\tschema_id\x18\x04 \x01(\x05\"X\n\nEventError\x12*\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1c.tributary.v1.EventErrorCode\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t*\x89\x02\n\x0e\x45ventErrorCode\x12 \n\x1c\x45VENT_ERROR_CODE_UNSPECIFIED\x10\x00\x12%\n!EVENT_ERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\'\n#EVENT_ERROR_CODE_UNKNOWN_EVENT_TYPE\x10\x02\x12$\n EVENT_ERROR_CODE_SCHEMA_MISMATCH\x10\x03\x12\x1e\n\x1a\x45VENT_ERROR_CODE_TOO_LARGE\x10\x04\x12 \n\x1c\x45VENT_ERROR_CODE_UNAVAILABLE\x10\x05\x12\x1d\n\x19\x45VENT_ERROR_CODE_INTERNAL\x10\x06\x32\x92\x02\n\rIngestService\x12Y\n\x0cSubmitEvents\x12!.tributary.v1.SubmitEventsRequest\x1a\".tributary.v1.SubmitEventsResponse(\x01\x30\x01\x12R\n\x0bSubmitEvent\x12 .tributary.v1.SubmitEventRequest\x1a!.tributary.v1.SubmitEventResponse\x12R\n\x0bSubmitBatch\x12 .tributary.v1.SubmitBatchRequest\x1a!.tributary.v1.SubmitBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tributary.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTERRORCODE']._serialized_start=734
-  _globals['_EVENTERRORCODE']._serialized_end=999
+  _globals['_EVENTERRORCODE']._serialized_start=964
+  _globals['_EVENTERRORCODE']._serialized_end=1229
   _globals['_SUBMITEVENTSREQUEST']._serialized_start=69
-  _globals['_SUBMITEVENTSREQUEST']._serialized_end=126
-  _globals['_SUBMITEVENTSRESPONSE']._serialized_start=128
-  _globals['_SUBMITEVENTSRESPONSE']._serialized_end=193
-  _globals['_SUBMITEVENTREQUEST']._serialized_start=195
-  _globals['_SUBMITEVENTREQUEST']._serialized_end=251
-  _globals['_SUBMITEVENTRESPONSE']._serialized_start=253
-  _globals['_SUBMITEVENTRESPONSE']._serialized_end=311
-  _globals['_SUBMITBATCHREQUEST']._serialized_start=313
-  _globals['_SUBMITBATCHREQUEST']._serialized_end=370
-  _globals['_SUBMITBATCHRESPONSE']._serialized_start=372
-  _globals['_SUBMITBATCHRESPONSE']._serialized_end=437
-  _globals['_EVENTRESULT']._serialized_start=439
-  _globals['_EVENTRESULT']._serialized_end=560
-  _globals['_EVENTACK']._serialized_start=562
-  _globals['_EVENTACK']._serialized_end=641
-  _globals['_EVENTERROR']._serialized_start=643
-  _globals['_EVENTERROR']._serialized_end=731
-  _globals['_INGESTSERVICE']._serialized_start=1002
-  _globals['_INGESTSERVICE']._serialized_end=1276
+  _globals['_SUBMITEVENTSREQUEST']._serialized_end=163
+  _globals['_SUBMITEVENTSRESPONSE']._serialized_start=166
+  _globals['_SUBMITEVENTSRESPONSE']._serialized_end=316
+  _globals['_ACKEDEVENTS']._serialized_start=318
+  _globals['_ACKEDEVENTS']._serialized_end=423
+  _globals['_SUBMITEVENTREQUEST']._serialized_start=425
+  _globals['_SUBMITEVENTREQUEST']._serialized_end=481
+  _globals['_SUBMITEVENTRESPONSE']._serialized_start=483
+  _globals['_SUBMITEVENTRESPONSE']._serialized_end=541
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=543
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=600
+  _globals['_SUBMITBATCHRESPONSE']._serialized_start=602
+  _globals['_SUBMITBATCHRESPONSE']._serialized_end=667
+  _globals['_EVENTRESULT']._serialized_start=669
+  _globals['_EVENTRESULT']._serialized_end=790
+  _globals['_EVENTACK']._serialized_start=792
+  _globals['_EVENTACK']._serialized_end=871
+  _globals['_EVENTERROR']._serialized_start=873
+  _globals['_EVENTERROR']._serialized_end=961
+  _globals['_INGESTSERVICE']._serialized_start=1232
+  _globals['_INGESTSERVICE']._serialized_end=1506
 # @@protoc_insertion_point(module_scope)

@@ -26,16 +26,36 @@ EVENT_ERROR_CODE_UNAVAILABLE: EventErrorCode
 EVENT_ERROR_CODE_INTERNAL: EventErrorCode
 
 class SubmitEventsRequest(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "events")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     event: _event_pb2.Event
-    def __init__(self, event: _Optional[_Union[_event_pb2.Event, _Mapping]] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]
+    def __init__(self, event: _Optional[_Union[_event_pb2.Event, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ...) -> None: ...
 
 class SubmitEventsResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "acked", "errors")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    ACKED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     result: EventResult
-    def __init__(self, result: _Optional[_Union[EventResult, _Mapping]] = ...) -> None: ...
+    acked: _containers.RepeatedCompositeFieldContainer[AckedEvents]
+    errors: _containers.RepeatedCompositeFieldContainer[EventResult]
+    def __init__(self, result: _Optional[_Union[EventResult, _Mapping]] = ..., acked: _Optional[_Iterable[_Union[AckedEvents, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ...) -> None: ...
+
+class AckedEvents(_message.Message):
+    __slots__ = ("first_index", "topic", "schema_id", "partitions", "offsets")
+    FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    first_index: int
+    topic: str
+    schema_id: int
+    partitions: _containers.RepeatedScalarFieldContainer[int]
+    offsets: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, first_index: _Optional[int] = ..., topic: _Optional[str] = ..., schema_id: _Optional[int] = ..., partitions: _Optional[_Iterable[int]] = ..., offsets: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SubmitEventRequest(_message.Message):
     __slots__ = ("event",)

@@ -61,7 +61,11 @@ class IngestServiceServicer:
     def SubmitEvents(self, request_iterator, context):
         """SubmitEvents streams events in and one result per event out, in the order
         the events were sent. An invalid event gets an error result and the stream
-        goes on.
+        goes on. Events are numbered from 0 in the order they are sent, across
+        messages; a message may carry one event (`event`, answered by a response
+        with `result`) or many (`events`, answered compactly: `acked` and
+        `errors`, possibly spread over several responses and merged with other
+        messages' results).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -12,20 +12,31 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tributary/v1/ingest.proto.
  */
 export const file_tributary_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("Chl0cmlidXRhcnkvdjEvaW5nZXN0LnByb3RvEgx0cmlidXRhcnkudjEiOQoTU3VibWl0RXZlbnRzUmVxdWVzdBIiCgVldmVudBgBIAEoCzITLnRyaWJ1dGFyeS52MS5FdmVudCJBChRTdWJtaXRFdmVudHNSZXNwb25zZRIpCgZyZXN1bHQYASABKAsyGS50cmlidXRhcnkudjEuRXZlbnRSZXN1bHQiOAoSU3VibWl0RXZlbnRSZXF1ZXN0EiIKBWV2ZW50GAEgASgLMhMudHJpYnV0YXJ5LnYxLkV2ZW50IjoKE1N1Ym1pdEV2ZW50UmVzcG9uc2USIwoDYWNrGAEgASgLMhYudHJpYnV0YXJ5LnYxLkV2ZW50QWNrIjkKElN1Ym1pdEJhdGNoUmVxdWVzdBIjCgZldmVudHMYASADKAsyEy50cmlidXRhcnkudjEuRXZlbnQiQQoTU3VibWl0QmF0Y2hSZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkudHJpYnV0YXJ5LnYxLkV2ZW50UmVzdWx0InkKC0V2ZW50UmVzdWx0Eg0KBWluZGV4GAEgASgEEiUKA2FjaxgCIAEoCzIWLnRyaWJ1dGFyeS52MS5FdmVudEFja0gAEikKBWVycm9yGAMgASgLMhgudHJpYnV0YXJ5LnYxLkV2ZW50RXJyb3JIAEIJCgdvdXRjb21lIk8KCEV2ZW50QWNrEg0KBXRvcGljGAEgASgJEhEKCXBhcnRpdGlvbhgCIAEoBRIOCgZvZmZzZXQYAyABKAMSEQoJc2NoZW1hX2lkGAQgASgFIlgKCkV2ZW50RXJyb3ISKgoEY29kZRgBIAEoDjIcLnRyaWJ1dGFyeS52MS5FdmVudEVycm9yQ29kZRINCgVmaWVsZBgCIAEoCRIPCgdtZXNzYWdlGAMgASgJKokCCg5FdmVudEVycm9yQ29kZRIgChxFVkVOVF9FUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASJQohRVZFTlRfRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESJwojRVZFTlRfRVJST1JfQ09ERV9VTktOT1dOX0VWRU5UX1RZUEUQAhIkCiBFVkVOVF9FUlJPUl9DT0RFX1NDSEVNQV9NSVNNQVRDSBADEh4KGkVWRU5UX0VSUk9SX0NPREVfVE9PX0xBUkdFEAQSIAocRVZFTlRfRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAFEh0KGUVWRU5UX0VSUk9SX0NPREVfSU5URVJOQUwQBjKSAgoNSW5nZXN0U2VydmljZRJZCgxTdWJtaXRFdmVudHMSIS50cmlidXRhcnkudjEuU3VibWl0RXZlbnRzUmVxdWVzdBoiLnRyaWJ1dGFyeS52MS5TdWJtaXRFdmVudHNSZXNwb25zZSgBMAESUgoLU3VibWl0RXZlbnQSIC50cmlidXRhcnkudjEuU3VibWl0RXZlbnRSZXF1ZXN0GiEudHJpYnV0YXJ5LnYxLlN1Ym1pdEV2ZW50UmVzcG9uc2USUgoLU3VibWl0QmF0Y2gSIC50cmlidXRhcnkudjEuU3VibWl0QmF0Y2hSZXF1ZXN0GiEudHJpYnV0YXJ5LnYxLlN1Ym1pdEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_tributary_v1_event]);
+  fileDesc("Chl0cmlidXRhcnkvdjEvaW5nZXN0LnByb3RvEgx0cmlidXRhcnkudjEiXgoTU3VibWl0RXZlbnRzUmVxdWVzdBIiCgVldmVudBgBIAEoCzITLnRyaWJ1dGFyeS52MS5FdmVudBIjCgZldmVudHMYAiADKAsyEy50cmlidXRhcnkudjEuRXZlbnQilgEKFFN1Ym1pdEV2ZW50c1Jlc3BvbnNlEikKBnJlc3VsdBgBIAEoCzIZLnRyaWJ1dGFyeS52MS5FdmVudFJlc3VsdBIoCgVhY2tlZBgCIAMoCzIZLnRyaWJ1dGFyeS52MS5BY2tlZEV2ZW50cxIpCgZlcnJvcnMYAyADKAsyGS50cmlidXRhcnkudjEuRXZlbnRSZXN1bHQiaQoLQWNrZWRFdmVudHMSEwoLZmlyc3RfaW5kZXgYASABKAQSDQoFdG9waWMYAiABKAkSEQoJc2NoZW1hX2lkGAMgASgFEhIKCnBhcnRpdGlvbnMYBCADKAUSDwoHb2Zmc2V0cxgFIAMoAyI4ChJTdWJtaXRFdmVudFJlcXVlc3QSIgoFZXZlbnQYASABKAsyEy50cmlidXRhcnkudjEuRXZlbnQiOgoTU3VibWl0RXZlbnRSZXNwb25zZRIjCgNhY2sYASABKAsyFi50cmlidXRhcnkudjEuRXZlbnRBY2siOQoSU3VibWl0QmF0Y2hSZXF1ZXN0EiMKBmV2ZW50cxgBIAMoCzITLnRyaWJ1dGFyeS52MS5FdmVudCJBChNTdWJtaXRCYXRjaFJlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS50cmlidXRhcnkudjEuRXZlbnRSZXN1bHQieQoLRXZlbnRSZXN1bHQSDQoFaW5kZXgYASABKAQSJQoDYWNrGAIgASgLMhYudHJpYnV0YXJ5LnYxLkV2ZW50QWNrSAASKQoFZXJyb3IYAyABKAsyGC50cmlidXRhcnkudjEuRXZlbnRFcnJvckgAQgkKB291dGNvbWUiTwoIRXZlbnRBY2sSDQoFdG9waWMYASABKAkSEQoJcGFydGl0aW9uGAIgASgFEg4KBm9mZnNldBgDIAEoAxIRCglzY2hlbWFfaWQYBCABKAUiWAoKRXZlbnRFcnJvchIqCgRjb2RlGAEgASgOMhwudHJpYnV0YXJ5LnYxLkV2ZW50RXJyb3JDb2RlEg0KBWZpZWxkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkqiQIKDkV2ZW50RXJyb3JDb2RlEiAKHEVWRU5UX0VSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIlCiFFVkVOVF9FUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQARInCiNFVkVOVF9FUlJPUl9DT0RFX1VOS05PV05fRVZFTlRfVFlQRRACEiQKIEVWRU5UX0VSUk9SX0NPREVfU0NIRU1BX01JU01BVENIEAMSHgoaRVZFTlRfRVJST1JfQ09ERV9UT09fTEFSR0UQBBIgChxFVkVOVF9FUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAUSHQoZRVZFTlRfRVJST1JfQ09ERV9JTlRFUk5BTBAGMpICCg1Jbmdlc3RTZXJ2aWNlElkKDFN1Ym1pdEV2ZW50cxIhLnRyaWJ1dGFyeS52MS5TdWJtaXRFdmVudHNSZXF1ZXN0GiIudHJpYnV0YXJ5LnYxLlN1Ym1pdEV2ZW50c1Jlc3BvbnNlKAEwARJSCgtTdWJtaXRFdmVudBIgLnRyaWJ1dGFyeS52MS5TdWJtaXRFdmVudFJlcXVlc3QaIS50cmlidXRhcnkudjEuU3VibWl0RXZlbnRSZXNwb25zZRJSCgtTdWJtaXRCYXRjaBIgLnRyaWJ1dGFyeS52MS5TdWJtaXRCYXRjaFJlcXVlc3QaIS50cmlidXRhcnkudjEuU3VibWl0QmF0Y2hSZXNwb25zZWIGcHJvdG8z", [file_tributary_v1_event]);
 
 /**
- * SubmitEventsRequest carries one event of a stream.
+ * SubmitEventsRequest carries events of a stream: one in `event`, or many in
+ * `events` (when both are set, `event` comes first). Many small events in one
+ * message cost far less than one message each, for the client, the network
+ * and ingest.
  *
  * @generated from message tributary.v1.SubmitEventsRequest
  */
 export type SubmitEventsRequest = Message<"tributary.v1.SubmitEventsRequest"> & {
   /**
-   * The event.
+   * One event, answered by a response whose `result` is set.
    *
    * @generated from field: tributary.v1.Event event = 1;
    */
   event?: Event | undefined;
+
+  /**
+   * Events, in order, answered by responses whose `acked` and `errors` are
+   * set.
+   *
+   * @generated from field: repeated tributary.v1.Event events = 2;
+   */
+  events: Event[];
 };
 
 /**
@@ -36,17 +47,34 @@ export const SubmitEventsRequestSchema: GenMessage<SubmitEventsRequest> = /*@__P
   messageDesc(file_tributary_v1_ingest, 0);
 
 /**
- * SubmitEventsResponse carries the result of one event of a stream.
+ * SubmitEventsResponse answers events of a stream, in order: either one
+ * event in `result`, or a run of consecutive events in `acked` and `errors`
+ * (every event from the lowest index they name to the highest is in exactly
+ * one of them).
  *
  * @generated from message tributary.v1.SubmitEventsResponse
  */
 export type SubmitEventsResponse = Message<"tributary.v1.SubmitEventsResponse"> & {
   /**
-   * The result, for the event at the same position in the request stream.
+   * The result of an event sent in `SubmitEventsRequest.event`.
    *
    * @generated from field: tributary.v1.EventResult result = 1;
    */
   result?: EventResult | undefined;
+
+  /**
+   * Acknowledged events sent in `SubmitEventsRequest.events`.
+   *
+   * @generated from field: repeated tributary.v1.AckedEvents acked = 2;
+   */
+  acked: AckedEvents[];
+
+  /**
+   * Refused events sent in `SubmitEventsRequest.events`, each with its index.
+   *
+   * @generated from field: repeated tributary.v1.EventResult errors = 3;
+   */
+  errors: EventResult[];
 };
 
 /**
@@ -55,6 +83,57 @@ export type SubmitEventsResponse = Message<"tributary.v1.SubmitEventsResponse"> 
  */
 export const SubmitEventsResponseSchema: GenMessage<SubmitEventsResponse> = /*@__PURE__*/
   messageDesc(file_tributary_v1_ingest, 1);
+
+/**
+ * AckedEvents acknowledges consecutive events of a stream that were stored in
+ * one topic with one schema: event `first_index + i` is at `partitions[i]`,
+ * `offsets[i]`.
+ *
+ * @generated from message tributary.v1.AckedEvents
+ */
+export type AckedEvents = Message<"tributary.v1.AckedEvents"> & {
+  /**
+   * The index of the first event in the stream.
+   *
+   * @generated from field: uint64 first_index = 1;
+   */
+  firstIndex: bigint;
+
+  /**
+   * The Kafka topic of every event of the run.
+   *
+   * @generated from field: string topic = 2;
+   */
+  topic: string;
+
+  /**
+   * The Schema Registry id of every event of the run.
+   *
+   * @generated from field: int32 schema_id = 3;
+   */
+  schemaId: number;
+
+  /**
+   * The partition of each event.
+   *
+   * @generated from field: repeated int32 partitions = 4;
+   */
+  partitions: number[];
+
+  /**
+   * The offset of each event, within its partition.
+   *
+   * @generated from field: repeated int64 offsets = 5;
+   */
+  offsets: bigint[];
+};
+
+/**
+ * Describes the message tributary.v1.AckedEvents.
+ * Use `create(AckedEventsSchema)` to create a new message.
+ */
+export const AckedEventsSchema: GenMessage<AckedEvents> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_ingest, 2);
 
 /**
  * SubmitEventRequest carries one event.
@@ -75,7 +154,7 @@ export type SubmitEventRequest = Message<"tributary.v1.SubmitEventRequest"> & {
  * Use `create(SubmitEventRequestSchema)` to create a new message.
  */
 export const SubmitEventRequestSchema: GenMessage<SubmitEventRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_ingest, 2);
+  messageDesc(file_tributary_v1_ingest, 3);
 
 /**
  * SubmitEventResponse acknowledges one event. Invalid events are answered
@@ -97,7 +176,7 @@ export type SubmitEventResponse = Message<"tributary.v1.SubmitEventResponse"> & 
  * Use `create(SubmitEventResponseSchema)` to create a new message.
  */
 export const SubmitEventResponseSchema: GenMessage<SubmitEventResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_ingest, 3);
+  messageDesc(file_tributary_v1_ingest, 4);
 
 /**
  * SubmitBatchRequest carries several events.
@@ -118,7 +197,7 @@ export type SubmitBatchRequest = Message<"tributary.v1.SubmitBatchRequest"> & {
  * Use `create(SubmitBatchRequestSchema)` to create a new message.
  */
 export const SubmitBatchRequestSchema: GenMessage<SubmitBatchRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_ingest, 4);
+  messageDesc(file_tributary_v1_ingest, 5);
 
 /**
  * SubmitBatchResponse carries one result per submitted event.
@@ -139,7 +218,7 @@ export type SubmitBatchResponse = Message<"tributary.v1.SubmitBatchResponse"> & 
  * Use `create(SubmitBatchResponseSchema)` to create a new message.
  */
 export const SubmitBatchResponseSchema: GenMessage<SubmitBatchResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_ingest, 5);
+  messageDesc(file_tributary_v1_ingest, 6);
 
 /**
  * EventResult is either an acknowledgement or an error.
@@ -183,7 +262,7 @@ export type EventResult = Message<"tributary.v1.EventResult"> & {
  * Use `create(EventResultSchema)` to create a new message.
  */
 export const EventResultSchema: GenMessage<EventResult> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_ingest, 6);
+  messageDesc(file_tributary_v1_ingest, 7);
 
 /**
  * EventAck says where an acknowledged event was stored.
@@ -225,7 +304,7 @@ export type EventAck = Message<"tributary.v1.EventAck"> & {
  * Use `create(EventAckSchema)` to create a new message.
  */
 export const EventAckSchema: GenMessage<EventAck> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_ingest, 7);
+  messageDesc(file_tributary_v1_ingest, 8);
 
 /**
  * EventError says why an event was refused.
@@ -261,7 +340,7 @@ export type EventError = Message<"tributary.v1.EventError"> & {
  * Use `create(EventErrorSchema)` to create a new message.
  */
 export const EventErrorSchema: GenMessage<EventError> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_ingest, 8);
+  messageDesc(file_tributary_v1_ingest, 9);
 
 /**
  * EventErrorCode classifies why an event was refused.
@@ -336,7 +415,11 @@ export const IngestService: GenService<{
   /**
    * SubmitEvents streams events in and one result per event out, in the order
    * the events were sent. An invalid event gets an error result and the stream
-   * goes on.
+   * goes on. Events are numbered from 0 in the order they are sent, across
+   * messages; a message may carry one event (`event`, answered by a response
+   * with `result`) or many (`events`, answered compactly: `acked` and
+   * `errors`, possibly spread over several responses and merged with other
+   * messages' results).
    *
    * @generated from rpc tributary.v1.IngestService.SubmitEvents
    */
