@@ -1,6 +1,8 @@
 //! The benchmark's command line and the sizes each mode runs.
 use std::{path::PathBuf, time::Duration};
 
+use tributary_stack::broker::BrokerKind;
+
 /// Configuration of `tributary-bench`.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
@@ -23,10 +25,18 @@ pub struct BenchConfig {
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
 
-    /// The broker's storage: memory (default; the broker's disk is not
-    /// measured) or sqlite.
-    #[arg(long, value_enum, default_value_t = BrokerStorage::Memory)]
-    pub broker_storage: BrokerStorage,
+    /// The broker every stage and its baseline run on: tansu (default) or
+    /// kafka, Apache Kafka in KRaft mode as `dev/setup` fetched it, with the
+    /// JVM options of Kafka's own start scripts (1 GiB heap, G1).
+    #[arg(long, env = "TRIBUTARY_BROKER", value_enum, default_value_t = BrokerKind::Tansu)]
+    pub broker: BrokerKind,
+
+    /// Tansu's storage: memory (the default; the broker's disk is not
+    /// measured) or sqlite. Tansu only: Apache Kafka always writes its log to
+    /// disk (through the page cache; acknowledged records survive a SIGKILL
+    /// of the broker), so with --broker kafka this option is refused.
+    #[arg(long, value_enum)]
+    pub broker_storage: Option<BrokerStorage>,
 
     /// Partitions of every topic.
     #[arg(long, default_value_t = 4)]
@@ -74,15 +84,41 @@ impl BenchConfig {
     pub fn runs_stage(&self, group: StageGroup) -> bool {
         self.stages.is_empty() || self.stages.contains(&group)
     }
+
+    /// Tansu's storage (memory unless chosen); `None` for Apache Kafka, which
+    /// has one kind of storage, and an error when one was chosen for it.
+    pub fn tansu_storage(&self) -> anyhow::Result<Option<BrokerStorage>> {
+        match self.broker {
+            BrokerKind::Tansu => Ok(Some(self.broker_storage.unwrap_or(BrokerStorage::Memory))),
+            BrokerKind::Kafka => {
+                anyhow::ensure!(
+                    self.broker_storage.is_none(),
+                    "--broker-storage chooses Tansu's storage engine; Apache Kafka always \
+                     writes its log to disk (through the page cache), so leave it out with \
+                     --broker kafka"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// The broker's storage as the report names it: `memory` or `sqlite`
+    /// (Tansu), `disk` (Apache Kafka).
+    pub fn storage_name(&self) -> anyhow::Result<&'static str> {
+        Ok(match self.tansu_storage()? {
+            Some(BrokerStorage::Memory) => "memory",
+            Some(BrokerStorage::Sqlite) => "sqlite",
+            None => "disk",
+        })
+    }
 }
 
-/// The broker's storage engine.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+/// Tansu's storage engine.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerStorage {
-    /// Tansu's memory engine.
+    /// Tansu's memory engine: records are gone when the broker stops.
     Memory,
-    /// Tansu's SQLite engine.
+    /// Tansu's SQLite engine: durable.
     Sqlite,
 }
 
@@ -158,5 +194,38 @@ impl Sizes {
                 freshness_duration: Duration::from_secs(15),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> BenchConfig {
+        BenchConfig::try_parse_from([&["tributary-bench"], args].concat()).unwrap()
+    }
+
+    #[test]
+    fn tansu_in_memory_is_the_default() {
+        let config = parse(&[]);
+        assert_eq!(config.broker, BrokerKind::Tansu);
+        assert_eq!(config.tansu_storage().unwrap(), Some(BrokerStorage::Memory));
+        assert_eq!(config.storage_name().unwrap(), "memory");
+        let config = parse(&["--broker-storage", "sqlite"]);
+        assert_eq!(config.storage_name().unwrap(), "sqlite");
+    }
+
+    #[test]
+    fn kafka_has_disk_storage_and_refuses_a_storage_choice() {
+        let config = parse(&["--broker", "kafka"]);
+        assert_eq!(config.tansu_storage().unwrap(), None);
+        assert_eq!(config.storage_name().unwrap(), "disk");
+        let error = parse(&["--broker", "kafka", "--broker-storage", "memory"])
+            .tansu_storage()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--broker-storage"), "{error}");
     }
 }

@@ -1,13 +1,15 @@
-//! The benchmark's environment: one broker, one fresh database and the
-//! registry, shared by every stage, and the services as real processes
-//! (started by the test harness's [`Cluster`], so their peak RSS is theirs
-//! alone).
+//! The benchmark's environment: one broker (Tansu or Apache Kafka, through
+//! the test kit's [`Broker`]), one fresh database and the registry, shared
+//! by every stage, and the services as real processes (started by the test
+//! harness's [`Cluster`], so their peak RSS is theirs alone).
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use anyhow::Context as _;
 use tributary_common::config::{KafkaArgs, RegistryArgs};
 use tributary_stack::{
+    apache_kafka::{self, ApacheKafka},
     bootstrap,
+    broker::{Broker, BrokerKind},
     cluster::{Cluster, ServiceProcess},
     postgres::TestDatabase,
     tansu::{Storage, Tansu},
@@ -21,7 +23,7 @@ const STOP_LIMIT: Duration = Duration::from_secs(30);
 /// Broker, database and registry, and the services started on them.
 pub struct Env {
     /// The broker.
-    pub broker: Tansu,
+    pub broker: Broker,
     /// The benchmark's own database, dropped at the end.
     pub database: TestDatabase,
     /// Starts the service processes.
@@ -41,21 +43,17 @@ pub struct Env {
 }
 
 impl Env {
-    /// Starts the broker, creates the database and starts the registry, then
+    /// Starts the broker (Tansu with `tansu_storage`, or Apache Kafka when
+    /// that is `None`), creates the database and starts the registry, then
     /// creates the topics and registers the built-in schemas.
     pub async fn start(
-        storage: BrokerStorage,
+        tansu_storage: Option<BrokerStorage>,
         partitions: i32,
         bin_dir: &Path,
         log_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let (broker, database) = tokio::try_join!(
-            Tansu::start_in_temp_dir(|dir| match storage {
-                BrokerStorage::Memory => Storage::Memory,
-                BrokerStorage::Sqlite => Storage::Sqlite(dir.join("tansu.db")),
-            }),
-            TestDatabase::create()
-        )?;
+        let (broker, database) =
+            tokio::try_join!(start_broker(tansu_storage), TestDatabase::create())?;
         let kafka = KafkaArgs::for_brokers(broker.brokers());
         let pool = sqlx::PgPool::connect(database.url()).await?;
         tributary_store::migrate(&pool).await?;
@@ -149,10 +147,30 @@ impl Env {
             self.stop(registry).await?;
         }
         if let Some(kib) = self.broker.peak_rss_kib() {
-            self.peak_rss.insert("broker (tansu)".into(), kib);
+            self.peak_rss.insert(broker_name(self.broker.kind()), kib);
         }
         Ok(std::mem::take(&mut self.peak_rss))
     }
+}
+
+/// Tansu with `tansu_storage`, or Apache Kafka (with the JVM options of its
+/// own start scripts, as users run it) when that is `None`.
+async fn start_broker(tansu_storage: Option<BrokerStorage>) -> anyhow::Result<Broker> {
+    Ok(match tansu_storage {
+        Some(storage) => Broker::Tansu(
+            Tansu::start_in_temp_dir(|dir| match storage {
+                BrokerStorage::Memory => Storage::Memory,
+                BrokerStorage::Sqlite => Storage::Sqlite(dir.join("tansu.db")),
+            })
+            .await?,
+        ),
+        None => Broker::Kafka(ApacheKafka::start_in_temp_dir(apache_kafka::STOCK_JVM).await?),
+    })
+}
+
+/// The broker's name in the peak RSS table: `broker (tansu)`, `broker (kafka)`.
+pub fn broker_name(kind: BrokerKind) -> String {
+    format!("broker ({kind})")
 }
 
 /// The value of counter `name` of `service` (0 before it is first counted).

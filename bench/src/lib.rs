@@ -1,5 +1,6 @@
 //! Tributary's benchmarks (`tributary-bench`, run by `dev/bench`): every
-//! stage of the pipeline measured in one run on one broker and database,
+//! stage of the pipeline measured in one run on one broker (Tansu, or Apache
+//! Kafka with `--broker kafka`) and database,
 //! each next to a raw baseline doing the same work with nothing of
 //! Tributary in between, and reported as ratios against the targets.
 //!
@@ -8,7 +9,7 @@
 //! - [`stages::consume`]: plain consumer vs the processor, on a backlog.
 //! - [`stages::sink`]: the sink's upsert transaction in a loop vs the sink.
 //! - [`stages::freshness`]: submit → visible in `GetAggregates`, open loop.
-//! - Peak RSS of every service process.
+//! - Peak RSS of every service process and of the broker.
 pub mod config;
 pub mod cpu;
 pub mod drive;
@@ -39,7 +40,8 @@ const RAW_TOPIC: &str = "bench.raw-producer";
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let machine = Machine::read();
+    let tansu_storage = config.tansu_storage()?;
+    let machine = Machine::read(config.broker);
     let sizes = Sizes::for_config(config);
     let bin_dir = match &config.bin_dir {
         Some(dir) => dir.clone(),
@@ -52,7 +54,12 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&log_dir)?;
     eprintln!("[bench] service logs in {}", log_dir.display());
 
-    let mut env = Env::start(config.broker_storage, config.partitions, &bin_dir, &log_dir).await?;
+    eprintln!(
+        "[bench] broker: {} ({} storage)",
+        machine.broker,
+        config.storage_name()?
+    );
+    let mut env = Env::start(tansu_storage, config.partitions, &bin_dir, &log_dir).await?;
     let mut stages = Vec::new();
     let result = run_stages(&mut env, config, &sizes, &mut stages).await;
     let peak_rss_kib = env.finish().await?;
@@ -63,7 +70,8 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
         git_commit: git_commit(),
         machine,
         quick: config.quick,
-        broker_storage: config.broker_storage,
+        broker: config.broker.to_string(),
+        broker_storage: config.storage_name()?.to_string(),
         partitions: config.partitions,
         targets: report::targets(&stages),
         sizes,
@@ -111,7 +119,8 @@ async fn run_stages(
         env.kafka.event_topic(schemas::PRICE_TICK),
     ];
     // Freshness first: Tansu's memory storage slows down as it fills, and
-    // the throughput stages leave it holding millions of records.
+    // the throughput stages leave it holding millions of records (the same
+    // order on Apache Kafka, so the two brokers' runs compare).
     if config.runs_stage(StageGroup::Freshness) {
         freshness_stages(env, sizes, stages, &client, &sender, &event_topics).await?;
     }

@@ -4,9 +4,10 @@
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use serde::Serialize;
+use tributary_stack::{apache_kafka, broker::BrokerKind};
 
 use crate::{
-    config::{BrokerStorage, Sizes},
+    config::Sizes,
     drive::RunResult,
     stats::{Latency, median, ratio},
 };
@@ -108,13 +109,13 @@ pub struct Machine {
     pub kernel: String,
     /// 1-minute load average when the run started (other work on the machine).
     pub load_average_at_start: f64,
-    /// `tansu --version`.
+    /// The broker's version: `tansu --version`, or `Apache Kafka 3.9.0`.
     pub broker: String,
 }
 
 impl Machine {
-    /// Reads the facts from `/proc` and `tansu --version`.
-    pub fn read() -> Self {
+    /// Reads the facts from `/proc`, and the version of the `broker`.
+    pub fn read(broker: BrokerKind) -> Self {
         let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
         let cpuinfo = read("/proc/cpuinfo");
         let meminfo = read("/proc/meminfo");
@@ -123,16 +124,19 @@ impl Machine {
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0.0);
-        let broker = tributary_stack::tansu::find_binary()
-            .ok()
-            .and_then(|bin| {
-                std::process::Command::new(bin)
-                    .arg("--version")
-                    .output()
-                    .ok()
-            })
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-            .unwrap_or_default();
+        let broker = match broker {
+            BrokerKind::Tansu => tributary_stack::tansu::find_binary()
+                .ok()
+                .and_then(|bin| {
+                    std::process::Command::new(bin)
+                        .arg("--version")
+                        .output()
+                        .ok()
+                })
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+                .unwrap_or_default(),
+            BrokerKind::Kafka => format!("Apache Kafka {}", apache_kafka::version()),
+        };
         Self {
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu_model: cpuinfo
@@ -165,8 +169,11 @@ pub struct Report {
     pub machine: Machine,
     /// A `--quick` smoke run.
     pub quick: bool,
-    /// The broker's storage engine.
-    pub broker_storage: BrokerStorage,
+    /// The broker every stage ran on: `tansu` or `kafka`.
+    pub broker: String,
+    /// The broker's storage: `memory` or `sqlite` (Tansu), `disk` (Apache
+    /// Kafka).
+    pub broker_storage: String,
     /// Partitions of every topic.
     pub partitions: i32,
     /// The sizes of every stage.
@@ -193,7 +200,11 @@ impl Report {
         } else {
             ""
         };
-        let _ = writeln!(md, "# Tributary benchmark, {}{kind}\n", self.started_at);
+        let _ = writeln!(
+            md,
+            "# Tributary benchmark on {}, {}{kind}\n",
+            self.broker, self.started_at
+        );
         let m = &self.machine;
         let _ = writeln!(
             md,
@@ -204,10 +215,7 @@ impl Report {
             m.kernel,
             m.load_average_at_start,
             m.broker,
-            serde_json::to_value(self.broker_storage)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            self.broker_storage,
             self.partitions,
             self.git_commit.as_deref().unwrap_or("unknown"),
             self.sizes.runs,
@@ -318,12 +326,14 @@ impl Report {
         md
     }
 
-    /// Writes `<stamp>.json` and `<stamp>.md` into `dir`; returns their paths.
+    /// Writes `<stamp>-<broker>.json` and `<stamp>-<broker>.md` into `dir`
+    /// (`-quick` after a `--quick` run); returns their paths.
     pub fn write(&self, dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
         std::fs::create_dir_all(dir)?;
         let stamp = format!(
-            "{}{}",
+            "{}-{}{}",
             self.started_at.replace([':', '-'], "").replace('T', "-"),
+            self.broker,
             if self.quick { "-quick" } else { "" }
         );
         let json = dir.join(format!("{stamp}.json"));

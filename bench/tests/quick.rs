@@ -1,16 +1,26 @@
-//! `tributary-bench --quick` as a smoke test: every stage runs against the
-//! real broker, registry, services and Postgres and produces numbers. It
-//! asserts nothing about speed.
+//! `tributary-bench --quick` as a smoke test, on Tansu and on Apache Kafka:
+//! every stage runs against the real broker, registry, services and
+//! Postgres and produces numbers. It asserts nothing about speed.
 use std::process::Command;
 
 use tributary_bench::report::names;
 
 #[test]
-fn quick_run_measures_every_stage() {
+fn quick_run_measures_every_stage_on_tansu() {
+    quick_run_measures_every_stage("tansu");
+}
+
+#[test]
+fn quick_run_measures_every_stage_on_kafka() {
+    quick_run_measures_every_stage("kafka");
+}
+
+fn quick_run_measures_every_stage(broker: &str) {
     let bin_dir = tributary_stack::binaries::build_service_binaries().unwrap();
     let out = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_tributary-bench"))
         .arg("--quick")
+        .args(["--broker", broker])
         .arg("--out")
         .arg(out.path())
         .arg("--bin-dir")
@@ -31,9 +41,20 @@ fn quick_run_measures_every_stage() {
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == "md"))
         .expect("a Markdown report");
+    assert!(
+        json.to_string_lossy()
+            .ends_with(&format!("-{broker}-quick.json")),
+        "{}",
+        json.display()
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     let markdown = std::fs::read_to_string(markdown).unwrap();
+    assert_eq!(report["broker"], broker);
+    assert!(
+        markdown.starts_with(&format!("# Tributary benchmark on {broker}, ")),
+        "{markdown}"
+    );
 
     let stages = report["stages"].as_array().unwrap();
     for name in [
@@ -105,7 +126,8 @@ fn quick_run_measures_every_stage() {
     for t in targets {
         assert!(t["value"].as_f64().unwrap() > 0.0, "{t:#}");
     }
-    for service in ["registry", "ingest", "processor", "sink", "broker (tansu)"] {
+    let broker_rss = format!("broker ({broker})");
+    for service in ["registry", "ingest", "processor", "sink", &broker_rss] {
         assert!(
             report["peak_rss_kib"][service].as_u64().unwrap_or(0) > 1024,
             "no peak RSS for {service}: {:#}",

@@ -1,4 +1,4 @@
-//! Schema evolution of a built-in event type, end to end on Tansu: once ad
+//! Schema evolution of a built-in event type, end to end on Tansu and on Apache Kafka: once ad
 //! clicks flow with the auto-registered v2, a v3 with `country` is
 //! registered in the registry, and at once (well within `--schema-refresh`)
 //! clicks with `country` are acknowledged with v3's schema id through every
@@ -30,6 +30,7 @@ mod support;
 use support::{ClickTruth, clicks_exact_within};
 use tributary_stack::{
     TestStack,
+    broker::BrokerKind,
     events::{ad_click, submit_acknowledged, timestamp},
     ingest::RunningIngest,
     processor, sink,
@@ -293,8 +294,26 @@ async fn confluent_decode(
 #[tokio::test]
 async fn a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted_on_tansu()
 -> anyhow::Result<()> {
+    a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted(
+        BrokerKind::Tansu,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted_on_kafka()
+-> anyhow::Result<()> {
+    a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted(
+        BrokerKind::Kafka,
+    )
+    .await
+}
+
+async fn a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted(
+    broker: BrokerKind,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let stack = TestStack::start().await?;
+    let stack = TestStack::start_on(broker).await?;
     tributary_stack::bootstrap::create_topics(&stack.kafka(), PARTITIONS).await?;
     let sink = sink::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, processor::quick_windows).await?;

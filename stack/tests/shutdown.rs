@@ -257,9 +257,27 @@ fn click(i: usize, at: i64) -> Event {
 }
 
 #[tokio::test]
-async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka()
+async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka_on_tansu()
 -> anyhow::Result<()> {
-    let stack = TestStack::start().await?;
+    ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka(
+        BrokerKind::Tansu,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka_on_kafka()
+-> anyhow::Result<()> {
+    ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka(
+        BrokerKind::Kafka,
+    )
+    .await
+}
+
+async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka(
+    broker: BrokerKind,
+) -> anyhow::Result<()> {
+    let stack = TestStack::start_on(broker).await?;
     bootstrap::create_topics(&stack.kafka(), 4).await?;
     bootstrap::register_schemas(&stack.kafka(), &stack.registry_args()).await?;
     let cluster = cluster_for(&stack, "ingest-shutdown")?;

@@ -20,7 +20,7 @@ use rdkafka::{
 use tonic::Request;
 use tributary_client::{Client, event, proto::SubmitEventRequest};
 use tributary_common::{config::TelemetryArgs, kafka, telemetry, trace_context};
-use tributary_stack::{TestStack, ingest::RunningIngest, processor, sink};
+use tributary_stack::{TestStack, broker::BrokerKind, ingest::RunningIngest, processor, sink};
 
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -64,7 +64,20 @@ async fn traceparent_at(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write() -> anyhow::Result<()> {
+async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write_on_tansu()
+-> anyhow::Result<()> {
+    one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write(BrokerKind::Tansu).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write_on_kafka()
+-> anyhow::Result<()> {
+    one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write(BrokerKind::Kafka).await
+}
+
+async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write(
+    broker: BrokerKind,
+) -> anyhow::Result<()> {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
@@ -75,7 +88,7 @@ async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write() -> an
         "the test's provider was not installed"
     );
 
-    let stack = TestStack::start().await?;
+    let stack = TestStack::start_on(broker).await?;
     let sink = sink::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, processor::quick_windows).await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;

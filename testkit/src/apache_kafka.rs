@@ -42,9 +42,30 @@ pub fn home() -> anyhow::Result<PathBuf> {
         .join(format!("kafka-{}", version())))
 }
 
-/// The JVM's heap: enough for a test broker, small enough for two cores and
-/// a shared 24 GiB machine running many.
-const HEAP: &str = "-Xmx512m";
+/// The JVM options of a test broker: a heap enough for tests, small enough
+/// for two cores and a shared 24 GiB machine running many; the serial
+/// collector and the C1 compiler only, which start fastest.
+pub const TEST_JVM: &[&str] = &[
+    "-Xmx512m",
+    "-Xms128m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+];
+
+/// The JVM options Kafka's own start scripts use when none are given
+/// (`KAFKA_HEAP_OPTS` of `kafka-server-start.sh`, `KAFKA_JVM_PERFORMANCE_OPTS`
+/// of `kafka-run-class.sh`), which the `apache/kafka` image runs with: for
+/// the benchmarks, so they measure the broker users run.
+pub const STOCK_JVM: &[&str] = &[
+    "-Xmx1G",
+    "-Xms1G",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+];
 
 /// A running Apache Kafka broker, killed when dropped (and its data removed
 /// when it was started in a temporary directory).
@@ -52,6 +73,8 @@ pub struct ApacheKafka {
     process: ChildProcess,
     port: u16,
     dir: PathBuf,
+    /// The JVM's options ([`TEST_JVM`] unless started with others).
+    jvm: &'static [&'static str],
     /// `dir` is removed when the broker is dropped.
     temporary: bool,
 }
@@ -61,12 +84,17 @@ impl ApacheKafka {
     /// storage template in a fresh temporary directory (removed when the
     /// broker is dropped), and waits until it answers metadata requests.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_in_temp_dir(TEST_JVM).await
+    }
+
+    /// [`ApacheKafka::start`] with the JVM options `jvm` (e.g. [`STOCK_JVM`]).
+    pub async fn start_in_temp_dir(jvm: &'static [&'static str]) -> anyhow::Result<Self> {
         let port = free_port()?;
         let dir = std::env::temp_dir().join(format!(
             "tributary-kafka-{port}-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        let mut kafka = Self::start_in(&dir, port, free_port()?).await?;
+        let mut kafka = Self::start_with(&dir, port, free_port()?, jvm).await?;
         kafka.temporary = true;
         Ok(kafka)
     }
@@ -76,6 +104,16 @@ impl ApacheKafka {
     /// restart), serving clients on `port` and its controller on
     /// `controller`, and waits until it answers metadata requests.
     pub async fn start_in(dir: &Path, port: u16, controller: u16) -> anyhow::Result<Self> {
+        Self::start_with(dir, port, controller, TEST_JVM).await
+    }
+
+    /// [`ApacheKafka::start_in`] with the JVM options `jvm`.
+    pub async fn start_with(
+        dir: &Path,
+        port: u16,
+        controller: u16,
+        jvm: &'static [&'static str],
+    ) -> anyhow::Result<Self> {
         let home = home()?;
         let template = home.join("storage-template");
         anyhow::ensure!(
@@ -100,11 +138,12 @@ impl ApacheKafka {
             server_properties(port, controller, &data),
         )?;
         std::fs::write(dir.join("log4j.properties"), LOG4J)?;
-        let process = spawn(&home, dir)?;
+        let process = spawn(&home, dir, jvm)?;
         let mut kafka = Self {
             process,
             port,
             dir: dir.to_path_buf(),
+            jvm,
             temporary: false,
         };
         if let Err(error) = kafka.wait_until_ready().await {
@@ -130,6 +169,16 @@ impl ApacheKafka {
         self.process.log_path()
     }
 
+    /// The broker process's (the JVM's) id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
+    /// The broker process's peak resident set size so far, in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.process.peak_rss_kib()
+    }
+
     /// Kills the broker with SIGKILL, as a crash would.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         self.process.kill().await
@@ -139,7 +188,7 @@ impl ApacheKafka {
     /// [`ApacheKafka::kill`].
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.process.terminate(Duration::from_secs(10)).await?;
-        self.process = spawn(&home()?, &self.dir)?;
+        self.process = spawn(&home()?, &self.dir, self.jvm)?;
         self.wait_until_ready().await
     }
 
@@ -158,15 +207,10 @@ impl Drop for ApacheKafka {
     }
 }
 
-fn spawn(home: &Path, dir: &Path) -> anyhow::Result<ChildProcess> {
+fn spawn(home: &Path, dir: &Path, jvm: &[&str]) -> anyhow::Result<ChildProcess> {
     let mut command = Command::new("java");
     command
-        .args([
-            HEAP,
-            "-Xms128m",
-            "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
-        ])
+        .args(jvm)
         .arg(format!(
             "-Dlog4j.configuration=file:{}",
             dir.join("log4j.properties").display()

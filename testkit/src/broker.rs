@@ -17,7 +17,7 @@ use crate::{
 /// Which broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BrokerKind {
-    /// Tansu 0.6 with SQLite storage.
+    /// Tansu 0.6 with SQLite storage (or memory, where a tool offers it).
     Tansu,
     /// Apache Kafka in KRaft mode (`dev/setup` fetches it).
     Kafka,
@@ -64,6 +64,22 @@ impl Broker {
         match self {
             Self::Tansu(b) => b.brokers(),
             Self::Kafka(b) => b.brokers(),
+        }
+    }
+
+    /// The broker process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Tansu(b) => b.pid(),
+            Self::Kafka(b) => b.pid(),
+        }
+    }
+
+    /// The broker process's peak resident set size so far, in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        match self {
+            Self::Tansu(b) => b.peak_rss_kib(),
+            Self::Kafka(b) => b.peak_rss_kib(),
         }
     }
 

@@ -87,7 +87,8 @@ fn spawn(storage: &Storage, addr: SocketAddr, log: &Path) -> anyhow::Result<Chil
         .args(["--advertised-listener-url", &listener])
         .args(["--storage-engine", &engine])
         .args(["--cluster-id", "tributary"])
-        // Tansu reads these from the environment too; keep the caller's out.
+        // Tansu reads these from the environment too; keep the caller's out
+        // (Tansu only: Apache Kafka's broker reads neither).
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("SCHEMA_REGISTRY")
         .env(
@@ -154,7 +155,9 @@ impl Tansu {
         Ok(tansu)
     }
 
-    /// Tansu 0.6's SQLite schema has no index on `header (topition,
+    /// A Tansu workaround, applied only to Tansu's SQLite storage (Apache
+    /// Kafka keeps headers inside its record batches and needs nothing like
+    /// it). Tansu 0.6's SQLite schema has no index on `header (topition,
     /// offset_id)`, and its fetch looks headers up per record: with headers
     /// on every record a fetch scans the whole header table once per record,
     /// so consuming a few thousand records takes tens of seconds. The index
