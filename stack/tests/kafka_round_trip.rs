@@ -1,6 +1,6 @@
 //! The shared producer and consumer settings work against a real Tansu
-//! broker: what is produced (key, value, headers, compressed) is consumed
-//! back unchanged.
+//! broker and a real Apache Kafka broker: what is produced (key, value,
+//! headers, compressed) is consumed back unchanged.
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -14,13 +14,25 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 use tributary_common::kafka;
-use tributary_stack::tansu::Tansu;
+use tributary_stack::broker::{Broker, BrokerKind};
 
 #[tokio::test]
-async fn records_produced_with_the_shared_producer_are_consumed_back_in_order() -> anyhow::Result<()>
-{
-    let tansu = Tansu::start().await?;
-    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+async fn records_produced_with_the_shared_producer_are_consumed_back_in_order_on_tansu()
+-> anyhow::Result<()> {
+    records_produced_with_the_shared_producer_are_consumed_back_in_order(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn records_produced_with_the_shared_producer_are_consumed_back_in_order_on_kafka()
+-> anyhow::Result<()> {
+    records_produced_with_the_shared_producer_are_consumed_back_in_order(BrokerKind::Kafka).await
+}
+
+async fn records_produced_with_the_shared_producer_are_consumed_back_in_order(
+    kind: BrokerKind,
+) -> anyhow::Result<()> {
+    let broker = Broker::start(kind).await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());
     let topic = "round-trip".to_string();
     kafka::ensure_topics(&args, std::slice::from_ref(&topic), 1).await?;
 
@@ -72,10 +84,28 @@ async fn records_produced_with_the_shared_producer_are_consumed_back_in_order() 
 }
 
 #[tokio::test]
-async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless()
+async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless_on_tansu()
 -> anyhow::Result<()> {
-    let tansu = Tansu::start().await?;
-    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+    topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless(
+        BrokerKind::Tansu,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless_on_kafka()
+-> anyhow::Result<()> {
+    topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless(
+        BrokerKind::Kafka,
+    )
+    .await
+}
+
+async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless(
+    kind: BrokerKind,
+) -> anyhow::Result<()> {
+    let broker = Broker::start(kind).await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());
     let topics = vec!["a".to_string(), "b".to_string()];
     kafka::ensure_topics(&args, &topics, 3).await?;
     kafka::ensure_topics(&args, &topics, 3).await?;
@@ -89,10 +119,22 @@ async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_
 }
 
 #[tokio::test]
-async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely()
+async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely_on_tansu()
 -> anyhow::Result<()> {
-    let tansu = Tansu::start().await?;
-    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+    many_small_batches_with_headers_over_two_topics_are_consumed_completely(BrokerKind::Tansu).await
+}
+
+#[tokio::test]
+async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely_on_kafka()
+-> anyhow::Result<()> {
+    many_small_batches_with_headers_over_two_topics_are_consumed_completely(BrokerKind::Kafka).await
+}
+
+async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely(
+    kind: BrokerKind,
+) -> anyhow::Result<()> {
+    let broker = Broker::start(kind).await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());
     let topics = vec!["burst-a".to_string(), "burst-b".to_string()];
     kafka::ensure_topics(&args, &topics, 4).await?;
 
@@ -139,10 +181,24 @@ async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely
 }
 
 #[tokio::test]
-async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart()
+async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart_on_tansu()
 -> anyhow::Result<()> {
-    let mut tansu = Tansu::start().await?;
-    let args = tributary_common::config::KafkaArgs::for_brokers(tansu.brokers());
+    records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart(BrokerKind::Tansu)
+        .await
+}
+
+#[tokio::test]
+async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart_on_kafka()
+-> anyhow::Result<()> {
+    records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart(BrokerKind::Kafka)
+        .await
+}
+
+async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart(
+    kind: BrokerKind,
+) -> anyhow::Result<()> {
+    let mut broker = Broker::start(kind).await?;
+    let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());
     let topic = "restart".to_string();
     kafka::ensure_topics(&args, std::slice::from_ref(&topic), 1).await?;
     let send = |producer: FutureProducer, i: usize| {
@@ -163,14 +219,14 @@ async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restar
     for i in 0..10 {
         send(producer.clone(), i).await?;
     }
-    tansu.kill().await?;
-    tansu.restart().await?;
+    broker.kill().await?;
+    broker.restart().await?;
     let fresh: FutureProducer = kafka::producer_config(&args).create()?;
     let offset = send(fresh, 10).await;
     if offset.is_err() {
         eprintln!(
             "{}",
-            std::fs::read_to_string(tansu.log_path()).unwrap_or_default()
+            std::fs::read_to_string(broker.log_path()).unwrap_or_default()
         );
     }
     assert_eq!(offset?, 10);
