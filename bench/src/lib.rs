@@ -283,8 +283,9 @@ async fn sdk_stages(
     url: &str,
 ) -> anyhow::Result<()> {
     use stages::sdks::{self, ForeignSdk};
-    progress("SDK senders, one stream each: Rust, Python, TypeScript");
+    progress("SDK senders, one stream each: Rust, Python, TypeScript, Go");
     sdks::build_typescript().await?;
+    sdks::build_go().await?;
     let sender = produce::sender(client, sizes.window);
     let rust_meter = Meter::new()
         .with("ingest", pids.ingest)
@@ -293,7 +294,8 @@ async fn sdk_stages(
     let ingest_meter = Meter::new()
         .with("ingest", pids.ingest)
         .with("broker", pids.broker);
-    let (mut rust, mut python, mut typescript) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut rust, mut python, mut typescript, mut go) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..sizes.runs {
         let events = (0..sizes.events).map(workload::ad_click).collect();
         rust.push(
@@ -306,6 +308,7 @@ async fn sdk_stages(
         for (sdk, runs) in [
             (ForeignSdk::Python, &mut python),
             (ForeignSdk::TypeScript, &mut typescript),
+            (ForeignSdk::Go, &mut go),
         ] {
             let reading = ingest_meter.start();
             let mut result = sdks::foreign(sdk, url, sizes.events, sizes.window).await?;
@@ -323,6 +326,7 @@ async fn sdk_stages(
         "events",
         typescript,
     ));
+    stages.push(Stage::new(names::GO_SDK, false, "events", go));
     Ok(())
 }
 

@@ -272,8 +272,13 @@ impl Report {
                 "\n## SDKs\n\nEach SDK's sender through one stream, closed loop, on ad clicks of the same shape; the Rust SDK's is measured against the raw producer by the produce stage.\n\n| SDK sender | events/s | / Rust SDK | client CPU µs per event | ingest CPU µs per event |\n|---|---|---|---|---|"
             );
             for s in self.stages.iter().filter(|s| {
-                [names::RUST_SDK, names::PYTHON_SDK, names::TYPESCRIPT_SDK]
-                    .contains(&s.name.as_str())
+                [
+                    names::RUST_SDK,
+                    names::PYTHON_SDK,
+                    names::TYPESCRIPT_SDK,
+                    names::GO_SDK,
+                ]
+                .contains(&s.name.as_str())
             }) {
                 let client = s
                     .cpu_us_per_op
@@ -436,4 +441,6 @@ pub mod names {
     pub const PYTHON_SDK: &str = "Python SDK sender, one stream";
     /// The TypeScript SDK's sender, one stream.
     pub const TYPESCRIPT_SDK: &str = "TypeScript SDK sender, one stream";
+    /// The Go SDK's sender, one stream (`client/go/bench/send`).
+    pub const GO_SDK: &str = "Go SDK sender, one stream";
 }

@@ -73,6 +73,7 @@ fn quick_run_measures_every_stage(broker: &str) {
         names::RUST_SDK,
         names::PYTHON_SDK,
         names::TYPESCRIPT_SDK,
+        names::GO_SDK,
     ] {
         let stage = stages
             .iter()
@@ -111,6 +112,7 @@ fn quick_run_measures_every_stage(broker: &str) {
         (names::SINK, "sink"),
         (names::PYTHON_SDK, "Python SDK client"),
         (names::TYPESCRIPT_SDK, "TypeScript SDK client"),
+        (names::GO_SDK, "Go SDK client"),
         (names::PYTHON_SDK, "ingest"),
     ] {
         let stage = stages.iter().find(|s| s["name"] == name).unwrap();

@@ -1,9 +1,9 @@
 //! The SDKs' senders, one stream each, closed loop, on ad clicks of the same shape: the
 //! Rust SDK (run here; it is itself measured against the raw producer by the
-//! produce stage) and the Python and TypeScript SDKs, run as their own
-//! processes by `client/python/bench/send.py` and
-//! `client/typescript/bench/send.mjs`, which report their rate and their own
-//! CPU time.
+//! produce stage) and the Python, TypeScript and Go SDKs, run as their own
+//! processes by `client/python/bench/send.py`,
+//! `client/typescript/bench/send.mjs` and `client/go/bench/send` (built with
+//! `go build` first), which report their rate and their own CPU time.
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::Context as _;
@@ -17,6 +17,8 @@ pub enum ForeignSdk {
     Python,
     /// `client/typescript` (Connect for Node.js).
     TypeScript,
+    /// `client/go` (grpc-go).
+    Go,
 }
 
 impl ForeignSdk {
@@ -25,6 +27,7 @@ impl ForeignSdk {
         match self {
             Self::Python => "Python SDK client",
             Self::TypeScript => "TypeScript SDK client",
+            Self::Go => "Go SDK client",
         }
     }
 }
@@ -52,6 +55,42 @@ pub async fn build_typescript() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Go toolchain: `go` on `PATH`, else the machine's `/usr/local/go`.
+fn go_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .map(|dir| dir.join("go"))
+        .find(|go| go.is_file())
+        .unwrap_or_else(|| PathBuf::from("/usr/local/go/bin/go"))
+}
+
+/// Builds the Go SDK's sender (`client/go/bench/send`; `dev/setup` fetched
+/// its modules) into the temporary directory and returns the binary. Go's
+/// build cache makes this quick after the first time.
+pub async fn build_go() -> anyhow::Result<PathBuf> {
+    let module = repository().join("client/go");
+    let binary = std::env::temp_dir().join("tributary-bench-go").join("send");
+    let output = tokio::process::Command::new(go_binary())
+        .arg("build")
+        .arg("-o")
+        .arg(&binary)
+        .arg("./bench/send")
+        .current_dir(&module)
+        .output()
+        .await
+        .context("cannot run go (dev/setup checks for Go 1.26)")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "go build ./bench/send in {} failed (run dev/setup): {}",
+        module.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(binary)
+}
+
 /// Sends `events` ad clicks through one stream of `sdk`'s sender (window
 /// `window`) to ingest at `url`, in a process of its own.
 pub async fn foreign(
@@ -74,6 +113,8 @@ pub async fn foreign(
             command.arg(root.join("client/typescript/bench/send.mjs"));
             command
         }
+        // Built (or found up to date) first, outside the timed run.
+        ForeignSdk::Go => tokio::process::Command::new(build_go().await?),
     };
     command
         .arg(url)
