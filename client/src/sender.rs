@@ -362,11 +362,12 @@ async fn stream(
                         Some(event_result::Outcome::Error(error)) => Outcome::Rejected(error),
                         None => return StreamEnd::Retry("a result without an outcome".into()),
                     };
+                    let Some(in_flight) = unanswered.pop_front() else {
+                        return StreamEnd::Retry(format!("ingest answered event {index}, which was not sent"));
+                    };
                     index += 1;
                     *answered = true;
-                    if let Some(in_flight) = unanswered.pop_front() {
-                        let _ = in_flight.reply.send(Ok(outcome));
-                    }
+                    let _ = in_flight.reply.send(Ok(outcome));
                 }
             }
         }

@@ -95,8 +95,9 @@ pub struct LimitArgs {
     )]
     pub max_in_flight_per_stream: usize,
 
-    /// Largest gRPC message or HTTP body, in bytes.
-    #[arg(long = "max-message-bytes", env = "TRIBUTARY_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    /// Largest gRPC message or HTTP body, in bytes; at least 65536, since
+    /// the SDKs put up to 64 KiB of events in one stream message.
+    #[arg(long = "max-message-bytes", env = "TRIBUTARY_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = parse_message_bytes)]
     pub max_message_bytes: usize,
 }
 
@@ -150,6 +151,21 @@ fn parse_pin(s: &str) -> Result<(String, u32), String> {
     Ok((event_type.trim().to_string(), id))
 }
 
+/// The smallest `--max-message-bytes`: what an SDK's stream message may hold.
+pub const MIN_MESSAGE_BYTES: usize = 64 * 1024;
+
+fn parse_message_bytes(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of bytes"))?;
+    if bytes < MIN_MESSAGE_BYTES {
+        return Err(format!(
+            "{bytes} is below {MIN_MESSAGE_BYTES}: the SDKs put up to 64 KiB of events in one SubmitEvents message, and a smaller limit would end their streams"
+        ));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +174,14 @@ mod tests {
     fn pinned_schema_ids_are_type_equals_id() {
         assert_eq!(parse_pin("ad_click=7"), Ok(("ad_click".to_string(), 7)));
         assert!(parse_pin("ad_click").is_err());
+    }
+
+    #[test]
+    fn a_message_limit_below_what_an_sdk_message_holds_is_refused() {
+        assert_eq!(parse_message_bytes("65536"), Ok(MIN_MESSAGE_BYTES));
+        let error = parse_message_bytes("32768").unwrap_err();
+        assert!(error.contains("below 65536"), "{error}");
+        assert!(parse_message_bytes("lots").is_err());
     }
 }
 

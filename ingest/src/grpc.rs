@@ -3,7 +3,8 @@
 //! producer: when that many wait for the broker, the stream stops reading, so
 //! HTTP/2 flow control slows a fast client down instead of buffering it (a
 //! message of many events is read whole, so a stream may hold one message's
-//! events beyond that). A message of one event (`event`) is answered by a
+//! events beyond that: at most [`MAX_EVENTS_PER_MESSAGE`]; a larger message
+//! ends the stream with INVALID_ARGUMENT). A message of one event (`event`) is answered by a
 //! response of its own; the results of messages of many (`events`) are
 //! answered compactly, as many ready results per response as there are
 //! (`tributary_proto::stream_results`).
@@ -122,6 +123,10 @@ fn result(index: u64, outcome: Result<proto::EventAck, Rejection>) -> EventResul
     }
 }
 
+/// Most events one stream message may carry: a message is read whole, so this
+/// bounds what one message adds beyond `max_in_flight`.
+pub const MAX_EVENTS_PER_MESSAGE: usize = 4096;
+
 /// Most events one compact response answers.
 const MAX_RESULTS_PER_RESPONSE: usize = 4096;
 
@@ -201,6 +206,14 @@ impl IngestService for IngestGrpc {
                         match message {
                             Ok(Some(request)) => {
                                 let many = !request.events.is_empty();
+                                let carried = request.events.len() + usize::from(request.event.is_some());
+                                if carried > MAX_EVENTS_PER_MESSAGE {
+                                    reading = false;
+                                    ending = Some(Status::invalid_argument(format!(
+                                        "the message at index {next_index} carries {carried} events, more than {MAX_EVENTS_PER_MESSAGE}; split it (none of its events was read)"
+                                    )));
+                                    continue;
+                                }
                                 let events: Vec<Option<proto::Event>> = if many {
                                     request.event.into_iter().chain(request.events).map(Some).collect()
                                 } else {

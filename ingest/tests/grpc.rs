@@ -257,6 +257,51 @@ async fn a_stream_of_mixed_events_is_acked_in_order_and_every_ack_matches_the_st
 }
 
 #[tokio::test]
+async fn a_message_of_more_events_than_the_limit_ends_the_stream_after_answering_the_ones_before()
+-> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let mut client = IngestServiceClient::connect(ingest.grpc_url()).await?;
+    let messages = vec![
+        SubmitEventsRequest {
+            events: (0..3).map(ad_click).collect(),
+            ..Default::default()
+        },
+        SubmitEventsRequest {
+            events: (0..4097).map(ad_click).collect(),
+            ..Default::default()
+        },
+    ];
+    let mut responses = client
+        .submit_events(futures::stream::iter(messages))
+        .await?
+        .into_inner();
+    let mut results = Vec::new();
+    let status = loop {
+        match responses.next().await {
+            Some(Ok(response)) => results.extend(stream_results::results(response)),
+            Some(Err(status)) => break status,
+            None => anyhow::bail!("the stream ended without an error"),
+        }
+    };
+    assert_eq!(results.len(), 3, "the first message is answered");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.outcome, Some(Outcome::Ack(_))))
+    );
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .contains("the message at index 3 carries 4097 events, more than 4096"),
+        "{}",
+        status.message()
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn unary_and_batch_calls_ack_valid_events_and_name_the_invalid_field() -> anyhow::Result<()> {
     let stack = TestStack::start().await?;
     let ingest = RunningIngest::start(&stack, |_| {}).await?;

@@ -94,10 +94,12 @@ func (EventErrorCode) EnumDescriptor() ([]byte, []int) {
 // SubmitEventsRequest carries events of a stream: one in `event`, or many in
 // `events` (when both are set, `event` comes first). Many small events in one
 // message cost far less than one message each, for the client, the network
-// and ingest.
+// and ingest. A message carries at most 4096 events; a larger one ends the
+// stream with INVALID_ARGUMENT.
 type SubmitEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One event, answered by a response whose `result` is set.
+	// One event. When `events` is empty, it is answered by a response whose
+	// `result` is set; otherwise like the events of `events`.
 	Event *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	// Events, in order, answered by responses whose `acked` and `errors` are
 	// set.

@@ -18,13 +18,15 @@ export const file_tributary_v1_ingest: GenFile = /*@__PURE__*/
  * SubmitEventsRequest carries events of a stream: one in `event`, or many in
  * `events` (when both are set, `event` comes first). Many small events in one
  * message cost far less than one message each, for the client, the network
- * and ingest.
+ * and ingest. A message carries at most 4096 events; a larger one ends the
+ * stream with INVALID_ARGUMENT.
  *
  * @generated from message tributary.v1.SubmitEventsRequest
  */
 export type SubmitEventsRequest = Message<"tributary.v1.SubmitEventsRequest"> & {
   /**
-   * One event, answered by a response whose `result` is set.
+   * One event. When `events` is empty, it is answered by a response whose
+   * `result` is set; otherwise like the events of `events`.
    *
    * @generated from field: tributary.v1.Event event = 1;
    */
