@@ -10,7 +10,7 @@ use tokio::{
     process::Command,
 };
 use tributary_common::{config::KafkaArgs, kafka};
-use tributary_stack::{postgres::TestDatabase, tansu::free_port};
+use tributary_stack::postgres::TestDatabase;
 
 #[tokio::test]
 async fn the_stack_comes_up_with_topics_schemas_and_ingest_and_stops_cleanly_on_sigterm()
@@ -29,8 +29,9 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
     let holder = TestDatabase::create().await?;
     // A database the launcher must create itself.
     let database_url = format!("{}_stack", holder.url());
-    let (kafka_port, registry_port) = (free_port_pair()?, free_port()?);
-    let (grpc_port, http_port) = (free_port()?, free_port()?);
+    // Kafka's controller listens on the port after the broker's.
+    let (kafka_port, registry_port) = (listen_ports(2)?, listen_ports(1)?);
+    let (grpc_port, http_port) = (listen_ports(1)?, listen_ports(1)?);
     let data_dir = std::env::temp_dir().join(format!("tributary-stack-test-{kafka_port}"));
 
     let mut launcher = Command::new(env!("CARGO_BIN_EXE_tributary-stack"))
@@ -185,13 +186,27 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
 /// A free port whose next port is free too: the launcher puts Apache
 /// Kafka's controller on `--kafka-port` + 1, and a port another test's
 /// service holds made the broker fail to start.
-fn free_port_pair() -> anyhow::Result<u16> {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let port = first.local_addr()?.port();
-        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return Ok(port);
+/// Ports the stack is told to listen on are chosen below the kernel's
+/// ephemeral range (32768-60999 here): a port `bind(0)` picks there may be
+/// taken, in the seconds before the stack binds it, as the source port of any
+/// outgoing connection on the machine (CI once failed with ingest's HTTP
+/// port in use). Returns the first of `count` consecutive free ports.
+fn listen_ports(count: u16) -> anyhow::Result<u16> {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    // Each process of this test binary starts at a random place (the
+    // standard library seeds every RandomState at random), so the two tests,
+    // run at once by consecutive processes, do not pick the same ports.
+    use std::hash::BuildHasher as _;
+    let start =
+        (std::collections::hash_map::RandomState::new().hash_one(0u8) % u64::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        let first = LOW + (start + offset) % (SPAN - count);
+        if (first..first + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return Ok(first);
         }
     }
-    anyhow::bail!("no two consecutive free ports found in 100 tries")
+    anyhow::bail!("no {count} consecutive free ports below the ephemeral range")
 }
