@@ -47,8 +47,9 @@ pub struct Changelog {
     group: String,
     /// How long a changelog record is kept (the retention plus a margin).
     retention: Duration,
-    /// Reads changelog partitions (one at a time, by assignment).
-    reader: Arc<BaseConsumer>,
+    /// Reads changelog partitions (one at a time, by assignment). Replaced
+    /// by a new client after a failed attempt (see [`Changelog::restore`]).
+    reader: Mutex<Arc<BaseConsumer>>,
     /// Changelog topics known to exist: a restore then costs one offsets
     /// request when there is nothing to read.
     ensured: Mutex<HashSet<String>>,
@@ -62,7 +63,18 @@ impl Changelog {
     /// The changelog of consumer group `group`; records are kept for
     /// `retention`.
     pub fn new(kafka: KafkaArgs, group: &str, retention: Duration) -> anyhow::Result<Self> {
-        let reader: BaseConsumer = kafka::client_config(&kafka)
+        let reader = Self::new_reader(&kafka, group)?;
+        Ok(Self {
+            kafka,
+            group: group.to_string(),
+            retention,
+            reader: Mutex::new(reader),
+            ensured: Mutex::default(),
+        })
+    }
+
+    fn new_reader(kafka: &KafkaArgs, group: &str) -> anyhow::Result<Arc<BaseConsumer>> {
+        let reader: BaseConsumer = kafka::client_config(kafka)
             .set("group.id", format!("{group}.restore"))
             .set("enable.auto.commit", "false")
             // Retention may delete the first records mid-restore.
@@ -71,13 +83,39 @@ impl Changelog {
             .set("fetch.message.max.bytes", MAX_RECORD_BYTES.to_string())
             .create()
             .context("cannot create the changelog reader")?;
-        Ok(Self {
-            kafka,
-            group: group.to_string(),
-            retention,
-            reader: Arc::new(reader),
-            ensured: Mutex::default(),
-        })
+        Ok(Arc::new(reader))
+    }
+
+    fn reader(&self) -> Arc<BaseConsumer> {
+        self.reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts over with a new reader, whose metadata cache is empty.
+    ///
+    /// librdkafka keeps what a metadata response said about a topic until
+    /// `metadata.max.age.ms` (15 minutes) passes, including that it has no
+    /// such partition, and answers offset requests from that cache. On
+    /// Apache Kafka a changelog created by the other processor a moment
+    /// earlier can be missing from the broker's first metadata answer (the
+    /// scale-out test on Kafka saw every retry of a restore fail with
+    /// `UnknownPartition` for over a minute, while the other processor had
+    /// restored the same topic's other partitions); a new client asks again.
+    fn renew_reader(&self) {
+        match Self::new_reader(&self.kafka, &self.group) {
+            Ok(reader) => {
+                *self
+                    .reader
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = reader;
+            }
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot renew the changelog reader"
+            ),
+        }
     }
 
     /// The changelog producer: the services' producer settings, with
@@ -111,7 +149,8 @@ impl Changelog {
     /// `partition`'s records. Returns how many records were read, or `None`
     /// when `stop` is cancelled first. A broker that is not ready (a topic
     /// just created has no leader yet, a broker restarting) is retried with
-    /// the services' backoff for up to five minutes.
+    /// the services' backoff, with a new reader each time, for up to
+    /// [`RESTORE_TIMEOUT`].
     pub async fn restore(
         &self,
         source_topic: &str,
@@ -139,6 +178,7 @@ impl Changelog {
                     return Ok(Some(records));
                 }
                 Err(e) if Instant::now() < deadline => {
+                    self.renew_reader();
                     let delay = delays.next().unwrap_or(retry::MAX_DELAY);
                     tracing::warn!(
                         error = format!("{e:#}"),
@@ -174,7 +214,7 @@ impl Changelog {
             self.ensure_topic(source_topic, &topic).await?;
         }
         let store = store.clone();
-        let reader = self.reader.clone();
+        let reader = self.reader();
         tokio::task::spawn_blocking(move || {
             let read = read_partition(&reader, &topic, partition, &store, deadline);
             // Stop fetching it, whatever happened.
@@ -187,7 +227,7 @@ impl Changelog {
     /// Creates `topic`, the changelog of `source_topic`, with as many
     /// partitions, unless it exists.
     async fn ensure_topic(&self, source_topic: &str, topic: &str) -> anyhow::Result<()> {
-        let reader = self.reader.clone();
+        let reader = self.reader();
         let source = source_topic.to_string();
         let partitions = tokio::task::spawn_blocking(move || {
             let metadata = reader.fetch_metadata(Some(&source), Duration::from_secs(10))?;
@@ -233,9 +273,21 @@ fn read_partition(
     deadline: Instant,
 ) -> anyhow::Result<usize> {
     store.clear()?;
-    let (low, high) = consumer
-        .fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .with_context(|| format!("cannot read the offsets of {topic}/{partition}"))?;
+    let (low, high) = match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+        Ok(offsets) => offsets,
+        Err(e) => {
+            // What the broker says now, for the log: a stale cache or a
+            // topic with fewer partitions than its source.
+            let partitions = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .ok()
+                .and_then(|m| m.topics().first().map(|t| t.partitions().len()));
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot read the offsets of {topic}/{partition} (the broker lists {} partitions of it)",
+                partitions.map_or_else(|| "no".to_string(), |n| n.to_string())
+            )));
+        }
+    };
     if high <= low {
         return Ok(0);
     }
