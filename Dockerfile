@@ -1,5 +1,6 @@
 # One image with every Tributary binary: tributary-ingest, -processor, -sink,
-# -registry, -stack and trib. docker-compose.yml picks the binary per service.
+# -registry, -query, -server, -console (its web assets are embedded), -stack
+# and trib. docker-compose.yml picks the binary per service.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake pkg-config libcurl4-openssl-dev libssl-dev zlib1g-dev libsasl2-dev \
@@ -10,7 +11,7 @@ RUN cargo build --release --locked --bins \
  && mkdir /out \
  && cp target/release/tributary-ingest target/release/tributary-processor target/release/tributary-sink \
        target/release/tributary-registry target/release/tributary-query target/release/tributary-server \
-       target/release/tributary-stack target/release/trib /out/
+       target/release/tributary-console target/release/tributary-stack target/release/trib /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -1,6 +1,17 @@
 //! The dead-letter topic: records that cannot be processed are produced there
 //! unchanged (key, value, headers) with the reason and their origin in extra
 //! headers, counted, and never stop the partition.
+//!
+//! - [`DeadLetters`]: producing them (the processor and the sink).
+//! - [`read`]: reading them back: filtered lists, newest first, one by
+//!   `PARTITION/OFFSET` with its payload decoded through the registry.
+//! - [`replay`]: re-producing them to their source topics, each at most once.
+//!
+//! `trib dlq` and the console use `read` and `replay` alike: one
+//! implementation, formatted for a terminal or served as JSON.
+pub mod read;
+pub mod replay;
+
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,

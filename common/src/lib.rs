@@ -2,7 +2,7 @@
 //!
 //! - [`avro_reader`]: reading framed Avro records by writer schema id.
 //! - [`avro_resolution`]: the one judge of whether a reader schema reads a writer's data.
-//! - [`dead_letter`]: the dead-letter topic.
+//! - [`dead_letter`]: the dead-letter topic: producing, reading and replaying.
 //! - [`headers`]: the Kafka header names of event records.
 //! - [`rebalance`]: partition revocations seen by a consumer.
 //! - [`config`]: the command-line flags and environment variables every

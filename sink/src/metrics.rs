@@ -1,7 +1,9 @@
 //! The sink's Prometheus metrics.
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, IntCounter, register_histogram, register_int_counter};
+use prometheus::{
+    Gauge, Histogram, IntCounter, register_gauge, register_histogram, register_int_counter,
+};
 
 /// Rows per written batch.
 pub static BATCH_ROWS: LazyLock<Histogram> = LazyLock::new(|| {
@@ -30,3 +32,63 @@ pub static ROWS: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!("tributary_sink_rows_total", "Aggregate rows written.")
         .expect("metric registers once")
 });
+
+/// The event time of the newest event whose aggregate is in Postgres, Unix
+/// seconds: the largest `last_event_time` of the rows written so far (event
+/// times after the write are taken as the write's time). Now minus this is
+/// the pipeline's end-to-end freshness: how old the newest event a query can
+/// see is. 0 until the first row is written.
+pub static NEWEST_EVENT_TIME: LazyLock<Gauge> = LazyLock::new(|| {
+    register_gauge!(
+        "tributary_sink_newest_event_timestamp_seconds",
+        "Event time (Unix seconds) of the newest event whose aggregate is stored."
+    )
+    .expect("metric registers once")
+});
+
+/// When the last batch was committed, Unix seconds.
+pub static LAST_COMMIT: LazyLock<Gauge> = LazyLock::new(|| {
+    register_gauge!(
+        "tributary_sink_last_commit_timestamp_seconds",
+        "When the sink last committed a batch (Unix seconds)."
+    )
+    .expect("metric registers once")
+});
+
+/// Records a committed batch whose newest event time is `newest` (if any).
+pub fn committed(newest: Option<chrono::DateTime<chrono::Utc>>) {
+    let now = chrono::Utc::now();
+    let seconds = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis() as f64 / 1000.0;
+    LAST_COMMIT.set(seconds(now));
+    if let Some(newest) = newest {
+        let newest = seconds(newest.min(now));
+        if newest > NEWEST_EVENT_TIME.get() {
+            NEWEST_EVENT_TIME.set(newest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_follows_the_newest_stored_event_and_never_the_future() {
+        let now = chrono::Utc::now();
+        committed(Some(now - chrono::Duration::seconds(10)));
+        let newest = NEWEST_EVENT_TIME.get();
+        assert!(newest >= (now.timestamp() - 11) as f64, "{newest}");
+        // An event time ahead of the clock counts as the commit's time.
+        committed(Some(now + chrono::Duration::hours(1)));
+        let capped = NEWEST_EVENT_TIME.get();
+        assert!(
+            capped <= (chrono::Utc::now().timestamp() + 1) as f64,
+            "{capped}"
+        );
+        // An older batch (a late event) does not move it back.
+        committed(Some(now - chrono::Duration::hours(1)));
+        assert_eq!(NEWEST_EVENT_TIME.get(), capped);
+        committed(None);
+        assert!(LAST_COMMIT.get() >= now.timestamp() as f64);
+    }
+}

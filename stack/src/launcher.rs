@@ -1,7 +1,8 @@
 //! The local stack: the broker (Tansu or Apache Kafka), the database, the registry and every service that
-//! is built so far, started in dependency order, their endpoints printed,
-//! and everything stopped cleanly on Ctrl-C or SIGTERM. This is the one place
-//! services are wired into the local stack.
+//! is built so far, started in dependency order, then the web console over
+//! them, their endpoints printed, and everything stopped cleanly (the console
+//! first) on Ctrl-C or SIGTERM. This is the one place services are wired into
+//! the local stack.
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -75,9 +76,19 @@ pub struct LauncherConfig {
     pub window: String,
 
     /// Serve each service's Prometheus metrics on 127.0.0.1 at this port
-    /// plus 1 (registry), 2 (ingest), 3 (processor) and 4 (sink).
-    #[arg(long, env = "TRIBUTARY_METRICS_PORT_BASE")]
-    pub metrics_port_base: Option<u16>,
+    /// plus 1 (registry), 2 (ingest and query), 3 (processor) and 4 (sink);
+    /// the console shows them.
+    #[arg(long, env = "TRIBUTARY_METRICS_PORT_BASE", default_value_t = 9100)]
+    pub metrics_port_base: u16,
+
+    /// Address of the web console (`tributary-console`: pipeline health,
+    /// aggregates, price accuracy, dead letters, schemas).
+    #[arg(long, env = "TRIBUTARY_CONSOLE_ADDR", default_value = "127.0.0.1:8088")]
+    pub console_addr: SocketAddr,
+
+    /// Do not start the web console.
+    #[arg(long, env = "TRIBUTARY_NO_CONSOLE")]
+    pub no_console: bool,
 
     /// The stack's Postgres database; created when missing.
     #[arg(
@@ -207,20 +218,18 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, topics: &[String]
         "  Postgres         {}   e.g. psql {} -c 'select * from aggregates'",
         config.database_url, config.database_url
     );
-    if config.metrics_port_base.is_some() {
-        let addr = |b: &str| {
-            metrics_addr(config, b)
-                .map(|a| format!("http://{a}/metrics"))
-                .unwrap_or_default()
-        };
-        println!(
-            "  Metrics          registry {}  ingest {}  processor {}  sink {}",
-            addr("tributary-registry"),
-            addr("tributary-server"),
-            addr("tributary-processor"),
-            addr("tributary-sink")
-        );
-    }
+    let addr = |b: &str| {
+        metrics_url(config, b)
+            .map(|(_, url)| url)
+            .unwrap_or_default()
+    };
+    println!(
+        "  Metrics          registry {}  ingest {}  processor {}  sink {}",
+        addr("tributary-registry"),
+        addr("tributary-server"),
+        addr("tributary-processor"),
+        addr("tributary-sink")
+    );
     println!(
         "  Processor        consumer group tributary-processor (member processor-0), aggregates to {}",
         kafka.aggregates_topic
@@ -229,6 +238,12 @@ fn print_endpoints(config: &LauncherConfig, kafka: &KafkaArgs, topics: &[String]
         "  Sink             consumer group tributary-sink (member sink-0) → {}",
         config.database_url
     );
+    if !config.no_console {
+        println!(
+            "  Console          http://{}/   open it in a browser",
+            config.console_addr
+        );
+    }
     // Last: the launcher test reads up to this line.
     println!("  Logs             {}", data_dir.display());
     println!();
@@ -306,11 +321,86 @@ async fn start_services(
         &data_dir.join("processor.log"),
     )?);
     tracing::info!("processor started");
+
+    if !config.no_console {
+        // Last, so every service it watches is there when it first looks.
+        let console = console_command(config, bin_dir, kafka)?;
+        services.push(ChildProcess::spawn(
+            "console",
+            console,
+            &data_dir.join("console.log"),
+        )?);
+        wait_for_http(
+            &format!("http://{}/healthz", config.console_addr),
+            services.last_mut().expect("just pushed"),
+        )
+        .await?;
+        tracing::info!(url = %format!("http://{}/", config.console_addr), "console ready");
+    }
     Ok(())
 }
 
-/// The metrics address of `binary`, if the stack serves metrics.
-fn metrics_addr(config: &LauncherConfig, binary: &str) -> Option<SocketAddr> {
+/// `tributary-console` over the stack: the query API of `tributary-server`,
+/// the registry, the broker (dead letters) and every service's metrics and
+/// readiness (the processor and the sink have metrics only).
+fn console_command(
+    config: &LauncherConfig,
+    bin_dir: &Path,
+    kafka: &KafkaArgs,
+) -> anyhow::Result<Command> {
+    let mut command = Command::new(bin_dir.join("tributary-console"));
+    // The console serves no metrics of its own here, and must not bind an
+    // address inherited from the launcher's environment.
+    command.env_remove("TRIBUTARY_METRICS_ADDR");
+    command
+        .arg("--http-addr")
+        .arg(config.console_addr.to_string())
+        .arg("--query-url")
+        .arg(format!("http://{}", config.ingest_grpc_addr))
+        .arg("--registry-url")
+        .arg(format!("http://{}", config.registry_addr))
+        .arg("--kafka-brokers")
+        .arg(&kafka.brokers)
+        .env("TRIBUTARY_LOG_FORMAT", "json");
+    if let Some(credentials) = &config.registry_basic_auth {
+        command.env("TRIBUTARY_REGISTRY_BASIC_AUTH", credentials);
+    }
+    // API keys in the launcher's environment reach `tributary-server` and
+    // the console alike: the console then calls the query API with the
+    // first of them (unless told another).
+    if std::env::var_os("TRIBUTARY_CONSOLE_QUERY_API_KEY").is_none()
+        && let Ok(keys) = std::env::var("TRIBUTARY_API_KEYS")
+        && let Some(first) = keys.split(',').map(str::trim).find(|k| !k.is_empty())
+    {
+        command.env("TRIBUTARY_CONSOLE_QUERY_API_KEY", first);
+    }
+    for (name, binary, ready) in [
+        (
+            "registry",
+            "tributary-registry",
+            Some(format!("http://{}/schemas/types", config.registry_addr)),
+        ),
+        (
+            "server",
+            "tributary-server",
+            Some(format!("http://{}/readyz", config.ingest_http_addr)),
+        ),
+        ("processor", "tributary-processor", None),
+        ("sink", "tributary-sink", None),
+    ] {
+        let (_, metrics) = metrics_url(config, binary)
+            .with_context(|| format!("no metrics port for {binary} after --metrics-port-base"))?;
+        let urls = match ready {
+            Some(ready) => format!("{metrics},{ready}"),
+            None => metrics,
+        };
+        command.arg("--service").arg(format!("{name}={urls}"));
+    }
+    Ok(command)
+}
+
+/// The metrics address of `binary` and its `/metrics` URL.
+fn metrics_url(config: &LauncherConfig, binary: &str) -> Option<(SocketAddr, String)> {
     let offset = match binary {
         "tributary-registry" => 1,
         "tributary-server" => 2,
@@ -318,18 +408,18 @@ fn metrics_addr(config: &LauncherConfig, binary: &str) -> Option<SocketAddr> {
         "tributary-sink" => 4,
         _ => return None,
     };
-    let base = config.metrics_port_base?;
-    Some(SocketAddr::from((
+    let addr = SocketAddr::from((
         [127, 0, 0, 1],
-        base.checked_add(offset)?,
-    )))
+        config.metrics_port_base.checked_add(offset)?,
+    ));
+    Some((addr, format!("http://{addr}/metrics")))
 }
 
-/// Every service gets its own metrics port (or none): an address inherited
-/// from the launcher's environment would make them all bind the same one.
+/// Every service gets its own metrics port: an address inherited from the
+/// launcher's environment would make them all bind the same one.
 fn with_metrics(command: &mut Command, config: &LauncherConfig, binary: &str) {
     command.env_remove("TRIBUTARY_METRICS_ADDR");
-    if let Some(addr) = metrics_addr(config, binary) {
+    if let Some((addr, _)) = metrics_url(config, binary) {
         command.env("TRIBUTARY_METRICS_ADDR", addr.to_string());
     }
 }

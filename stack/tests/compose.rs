@@ -3,8 +3,9 @@
 //! services run binaries the Dockerfile ships, and every setting they are
 //! given is one the binary accepts (its `--help` lists the variable) and
 //! they export spans to the collector's OTLP receiver;
-//! dependencies, Envoy's upstreams and Prometheus's targets name real
-//! services on the right ports; host ports do not collide; processors and
+//! dependencies, Envoy's upstreams, Prometheus's targets and the console's
+//! query API and watched services name real services on the right ports;
+//! the console watches every Tributary service; host ports do not collide; processors and
 //! sinks scale with the partitions set in `.env`; the broker is the Apache
 //! Kafka version the tests run.
 use std::{collections::BTreeSet, path::Path, process::Command};
@@ -23,7 +24,16 @@ fn load(path: &str) -> anyhow::Result<Value> {
 }
 
 fn help_of(binary: &str) -> anyhow::Result<String> {
-    let dir = tributary_stack::binaries::build_service_binaries()?;
+    // Built once per run: each build waits for cargo's lock on the target
+    // directory, which other builds may hold for minutes.
+    static BIN_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = match BIN_DIR.get() {
+        Some(dir) => dir,
+        None => {
+            let built = tributary_stack::binaries::build_service_binaries()?;
+            BIN_DIR.get_or_init(|| built)
+        }
+    };
     let output = Command::new(dir.join(binary)).arg("--help").output()?;
     anyhow::ensure!(output.status.success(), "{binary} --help failed");
     Ok(String::from_utf8(output.stdout)?)
@@ -58,6 +68,7 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         "processor",
         "sink",
         "prometheus",
+        "console",
         "otel-collector",
         "jaeger",
     ] {
@@ -204,6 +215,99 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
                 .as_str()
                 .unwrap_or_else(|| panic!("{host} serves no metrics"));
             assert_eq!(port_of(metrics), port, "{host}");
+        }
+    }
+
+    // The console: published on the port it listens on, its query API a
+    // service serving gRPC there, and every Tributary service that serves
+    // metrics watched on its metrics port (and, with a readiness URL, on its
+    // HTTP port); a consumer (no readiness URL) is one without HTTP.
+    let console = &services["console"]["environment"];
+    let console_port = port_of(console["TRIBUTARY_CONSOLE_HTTP_ADDR"].as_str().unwrap());
+    assert!(
+        services["console"]["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str() == Some(&format!("{console_port}:{console_port}"))),
+        "the console's port {console_port} is not published"
+    );
+    let url_target = |url: &str| -> (String, u16) {
+        let url = url::Url::parse(url).unwrap();
+        (
+            url.host_str().unwrap().to_string(),
+            url.port_or_known_default().unwrap(),
+        )
+    };
+    let (query_host, query_port) = url_target(
+        console["TRIBUTARY_CONSOLE_QUERY_URL"]
+            .as_str()
+            .expect("the console has a query API"),
+    );
+    assert_eq!(
+        services[query_host.as_str()]["command"][0].as_str(),
+        Some("tributary-query"),
+        "the console's query URL is not the query API"
+    );
+    assert_eq!(
+        port_of(
+            services[query_host.as_str()]["environment"]["TRIBUTARY_GRPC_ADDR"]
+                .as_str()
+                .unwrap()
+        ),
+        query_port,
+        "the console's query URL"
+    );
+    assert_eq!(
+        console["TRIBUTARY_KAFKA_BROKERS"],
+        services["processor"]["environment"]["TRIBUTARY_KAFKA_BROKERS"],
+        "the console reads dead letters from another broker"
+    );
+    let mut watched = BTreeSet::new();
+    for entry in console["TRIBUTARY_CONSOLE_SERVICES"]
+        .as_str()
+        .expect("the console watches services")
+        .split(';')
+    {
+        let (name, urls) = entry.trim().split_once('=').unwrap();
+        let mut urls = urls.split(',');
+        let (host, port) = url_target(urls.next().unwrap());
+        let service = &services[host.as_str()];
+        assert!(
+            service.is_mapping(),
+            "console: {name} names unknown service {host}"
+        );
+        let metrics = service["environment"]["TRIBUTARY_METRICS_ADDR"]
+            .as_str()
+            .unwrap_or_else(|| panic!("console: {host} serves no metrics"));
+        assert_eq!(port_of(metrics), port, "console: {name}'s metrics port");
+        match urls.next() {
+            Some(ready) => {
+                let (ready_host, ready_port) = url_target(ready);
+                assert_eq!(ready_host, host, "console: {name} is ready elsewhere");
+                let http = service["environment"]["TRIBUTARY_HTTP_ADDR"]
+                    .as_str()
+                    .unwrap();
+                assert_eq!(
+                    port_of(http),
+                    ready_port,
+                    "console: {name}'s readiness port"
+                );
+            }
+            None => assert!(
+                service["environment"]["TRIBUTARY_HTTP_ADDR"].is_null(),
+                "console: {name} serves HTTP but has no readiness URL"
+            ),
+        }
+        watched.insert(host);
+    }
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        let runs_tributary = service["command"][0]
+            .as_str()
+            .is_some_and(|b| b.starts_with("tributary-") && b != "tributary-console");
+        if runs_tributary && !service["environment"]["TRIBUTARY_METRICS_ADDR"].is_null() {
+            assert!(watched.contains(name), "the console does not watch {name}");
         }
     }
 

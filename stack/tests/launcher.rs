@@ -1,6 +1,7 @@
 //! The README's run command: `tributary-stack` brings the stack up (database,
-//! broker, registry, topics, schemas), prints its endpoints, and stops every
-//! process cleanly on SIGTERM or Ctrl-C.
+//! broker, registry, topics, schemas, the services with their metrics, the
+//! console), prints its endpoints, and stops every process cleanly on SIGTERM
+//! or Ctrl-C.
 use std::{process::Stdio, time::Duration};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -32,6 +33,8 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
     // Kafka's controller listens on the port after the broker's.
     let (kafka_port, registry_port) = (listen_ports(2)?, listen_ports(1)?);
     let (grpc_port, http_port) = (listen_ports(1)?, listen_ports(1)?);
+    // The services' metrics on base+1..=base+4, the console on its own port.
+    let (metrics_base, console_port) = (listen_ports(5)?, listen_ports(1)?);
     let data_dir = std::env::temp_dir().join(format!("tributary-stack-test-{kafka_port}"));
 
     let mut launcher = Command::new(env!("CARGO_BIN_EXE_tributary-stack"))
@@ -40,6 +43,8 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
         .args(["--registry-addr", &format!("127.0.0.1:{registry_port}")])
         .args(["--ingest-grpc-addr", &format!("127.0.0.1:{grpc_port}")])
         .args(["--ingest-http-addr", &format!("127.0.0.1:{http_port}")])
+        .args(["--metrics-port-base", &metrics_base.to_string()])
+        .args(["--console-addr", &format!("127.0.0.1:{console_port}")])
         .args(["--database-url", &database_url])
         .arg("--data-dir")
         .arg(&data_dir)
@@ -75,6 +80,35 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
         )),
         "{printed}"
     );
+
+    assert!(
+        printed.contains(&format!(
+            "Console          http://127.0.0.1:{console_port}/"
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "Metrics          registry http://127.0.0.1:{}/metrics",
+            metrics_base + 1
+        )),
+        "{printed}"
+    );
+    // The console serves its page, and every service its metrics.
+    let page = reqwest::get(format!("http://127.0.0.1:{console_port}/")).await?;
+    assert!(page.status().is_success(), "console: {page:?}");
+    assert!(
+        page.text().await?.contains("<html"),
+        "the console's page is HTML"
+    );
+    for offset in 1..=4 {
+        let metrics = reqwest::get(format!(
+            "http://127.0.0.1:{}/metrics",
+            metrics_base + offset
+        ))
+        .await?;
+        assert!(metrics.status().is_success(), "metrics port base+{offset}");
+    }
 
     let subjects: Vec<String> = reqwest::get(format!("http://127.0.0.1:{registry_port}/subjects"))
         .await?
@@ -162,6 +196,10 @@ async fn comes_up_and_stops_cleanly(broker: &str, banner: &str) -> anyhow::Resul
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", grpc_port)).is_err(),
         "ingest is still running after the stack stopped"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", console_port)).is_err(),
+        "the console is still running after the stack stopped"
     );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", kafka_port)).is_err(),

@@ -242,6 +242,25 @@ impl Cluster {
         Ok((cluster, registry))
     }
 
+    /// Starts `service` again on the same ports with its environment changed
+    /// by `env` (a variable set again replaces its old value), after
+    /// SIGKILLing it if it still runs: a redeploy with a new setting. Waits
+    /// until it is ready when it has a readiness check.
+    pub async fn respawn_with(
+        &self,
+        service: &mut ServiceProcess,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        for (name, value) in env {
+            service.launch.env.retain(|(k, _)| k != name);
+            service
+                .launch
+                .env
+                .push((name.to_string(), value.to_string()));
+        }
+        self.respawn(service).await
+    }
+
     /// Starts a registry over the cluster's database, without waiting.
     pub fn spawn_registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
         let (metrics, http) = (loopback()?, loopback()?);
@@ -273,6 +292,16 @@ impl Cluster {
     /// Starts an ingest instance (`tributary-server`: with the query API on
     /// the database) and waits until it is ready.
     pub async fn ingest(&self, name: &str) -> anyhow::Result<ServiceProcess> {
+        self.ingest_with(name, &[]).await
+    }
+
+    /// Like [`Cluster::ingest`], with extra environment `env` (API keys, a
+    /// longer `TRIBUTARY_MAX_EVENT_TIME_SKEW`).
+    pub async fn ingest_with(
+        &self,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<ServiceProcess> {
         let (metrics, grpc, http) = (loopback()?, loopback()?, loopback()?);
         let mut env = self.pipeline_env();
         env.extend([
@@ -280,6 +309,7 @@ impl Cluster {
             ("TRIBUTARY_HTTP_ADDR".to_string(), http.to_string()),
             ("DATABASE_URL".to_string(), self.database_url.clone()),
         ]);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let launch = Launch {
             name: name.into(),
             binary: "tributary-server",

@@ -1,0 +1,259 @@
+// The console's pages in headless Chromium against a running pipeline
+// (stack/tests/console.rs starts it and passes what it sent in
+// CONSOLE_TEST_CONFIG): first paint, overview, aggregates, price accuracy,
+// a dead letter shown escaped and replayed, a schema diff; a screenshot of
+// every page. Prints `REPORT {...}` (see lib.mjs).
+import {
+  WAIT, check, config, ensure, measure, open, run, screenshot, screenshotsTaken, waitInPage,
+} from './lib.mjs';
+
+const PAGES = ['overview', 'aggregates', 'accuracy', 'dead-letters', 'schemas'];
+
+async function go(page, view) {
+  await page.click(`a[data-testid="nav-${view}"]`);
+  await page.waitForSelector(`#${view}:not([hidden])`, { timeout: WAIT });
+}
+
+await run(async (register) => {
+  const { browser, page } = await open();
+  register(browser);
+
+  // First paint of the overview: a fresh page's first contentful paint.
+  await check('first-paint', page, async () => {
+    await page.goto(`${config.url}/#/overview`, { waitUntil: 'load', timeout: WAIT });
+    const paint = await waitInPage(
+      page,
+      () => {
+        const [entry] = performance.getEntriesByName('first-contentful-paint');
+        return entry ? { fcp: entry.startTime, fp: performance.getEntriesByName('first-paint')[0]?.startTime ?? null } : null;
+      },
+      null,
+      () => performance.getEntriesByType('paint').map((e) => e.name),
+      'a first-contentful-paint entry',
+    );
+    const nav = await page.evaluate(() => {
+      const [n] = performance.getEntriesByType('navigation');
+      return n ? { domContentLoaded: n.domContentLoadedEventEnd, load: n.loadEventEnd } : null;
+    });
+    const firstPaintMs = Math.round(paint.fcp);
+    measure('firstPaintMs', firstPaintMs);
+    measure('firstPaint', { ...paint, ...nav });
+    ensure(firstPaintMs < config.firstPaintLimitMs,
+      `first contentful paint ${firstPaintMs} ms, over ${config.firstPaintLimitMs} ms`);
+    return { firstPaintMs, ...nav };
+  });
+
+  // Overview: every service ready, events received per second while the
+  // test sends them, and live updates without a reload.
+  await check('overview', page, async () => {
+    const started = Date.now();
+    await page.evaluate(() => { window.__sameDocument = true; });
+    const seen = await waitInPage(
+      page,
+      (names) => {
+        const status = (n) => document.querySelector(
+          `tr[data-testid="service-row"][data-service="${n}"] [data-testid="service-status"]`)?.textContent;
+        const received = Number(document.querySelector('[data-testid="rate-received"]')?.textContent);
+        return names.every((n) => status(n) === 'ready') && received > 0
+          ? { received, updatedAt: document.querySelector('#overview').getAttribute('data-updated-at') }
+          : null;
+      },
+      config.services,
+      (names) => ({
+        services: Object.fromEntries([...document.querySelectorAll('tr[data-testid="service-row"]')].map((r) => [
+          r.getAttribute('data-service'),
+          `${r.querySelector('[data-testid="service-status"]')?.textContent} (${r.cells[2]?.textContent})`,
+        ])),
+        missing: names.filter((n) => !document.querySelector(`tr[data-testid="service-row"][data-service="${n}"]`)),
+        received: document.querySelector('[data-testid="rate-received"]')?.textContent,
+      }),
+      'every service ready and a non-zero received rate',
+      90_000,
+    );
+    measure('overviewReadyMs', Date.now() - started);
+    // The next push changes it, in the same document.
+    await waitInPage(
+      page,
+      (before) => document.querySelector('#overview').getAttribute('data-updated-at') !== before && window.__sameDocument === true,
+      seen.updatedAt,
+      () => ({ updatedAt: document.querySelector('#overview').getAttribute('data-updated-at') }),
+      'a live update of the overview',
+    );
+    const lag = await page.locator('tr[data-testid="lag-row"]').count();
+    await screenshot(page, 'overview');
+    return { receivedPerSecond: seen.received, lagRows: lag };
+  });
+
+  // Aggregates: the chart and the table of the events the test sent.
+  const agg = config.aggregates;
+  let aggregatesShown = null;
+  await check('aggregates-chart', page, async () => {
+    await go(page, 'aggregates');
+    await page.fill('#agg-event-type', agg.eventType);
+    await page.fill('#agg-keys', agg.keys.join(','));
+    await page.fill('#agg-from', new Date(agg.startMs).toISOString());
+    await page.fill('#agg-to', new Date(agg.endMs).toISOString());
+    await page.selectOption('#agg-granularity', 'window');
+    await page.selectOption('#agg-metric', 'count');
+    await page.click('#agg-submit');
+    aggregatesShown = await waitInPage(
+      page,
+      ({ points, series }) => {
+        const chart = document.querySelector('#agg-chart');
+        const rows = document.querySelectorAll('#agg-table tbody tr').length;
+        return chart.getAttribute('data-points') === String(points)
+          && chart.getAttribute('data-series') === String(series)
+          && chart.querySelector('canvas') && rows === points
+          ? { points, series, rows } : null;
+      },
+      { points: agg.points, series: agg.keys.length },
+      () => ({
+        points: document.querySelector('#agg-chart').getAttribute('data-points'),
+        series: document.querySelector('#agg-chart').getAttribute('data-series'),
+        canvas: !!document.querySelector('#agg-chart canvas'),
+        rows: document.querySelectorAll('#agg-table tbody tr').length,
+        error: document.querySelector('#agg-error').textContent,
+        note: document.querySelector('#agg-note').textContent,
+      }),
+      `the chart with ${agg.points} points in ${agg.keys.length} series`,
+    );
+    await screenshot(page, 'aggregates');
+    return aggregatesShown;
+  });
+  await check('aggregates-table', page, async () => {
+    ensure(aggregatesShown, 'the aggregates were not shown');
+    const table = await page.$$eval('#agg-table tbody tr', (rows) => rows.map((r) => ({
+      key: r.getAttribute('data-key'),
+      window_start: r.getAttribute('data-window-start'),
+      count: Number(r.cells[3].textContent),
+    })));
+    const id = (r) => `${r.key}@${r.window_start}`;
+    const want = new Map(agg.rows.map((r) => [id(r), r.count]));
+    const have = new Map(table.map((r) => [id(r), r.count]));
+    const wrong = [...want].filter(([k, count]) => have.get(k) !== count).map(([k, count]) => `${k}: want ${count}, shown ${have.get(k)}`);
+    const extra = [...have.keys()].filter((k) => !want.has(k));
+    ensure(!wrong.length && !extra.length, () => `table differs: ${JSON.stringify({ wrong, extra, table })}`);
+    return { rows: table.length };
+  });
+
+  // Price accuracy: a chart per pair, a series per source.
+  await check('accuracy', page, async () => {
+    await go(page, 'accuracy');
+    await page.fill('#acc-from', config.accuracy.from);
+    await page.fill('#acc-to', config.accuracy.to);
+    await page.click('#acc-submit');
+    const shown = await waitInPage(
+      page,
+      ({ pairs, sources }) => {
+        const charts = pairs.map((p) => document.querySelector(
+          `section[data-testid="accuracy-pair"][data-pair="${p}"] [data-testid="accuracy-chart"]`));
+        return charts.every((c) => c && Number(c.getAttribute('data-points')) > 0
+          && c.getAttribute('data-series') === String(sources) && c.querySelector('canvas'))
+          ? Object.fromEntries(pairs.map((p, i) => [p, Number(charts[i].getAttribute('data-points'))])) : null;
+      },
+      { pairs: config.pairs, sources: config.sources },
+      () => ({
+        pairs: [...document.querySelectorAll('section[data-testid="accuracy-pair"]')].map((s) => ({
+          pair: s.getAttribute('data-pair'),
+          points: s.querySelector('[data-testid="accuracy-chart"]')?.getAttribute('data-points'),
+          series: s.querySelector('[data-testid="accuracy-chart"]')?.getAttribute('data-series'),
+        })),
+        error: document.querySelector('#acc-error').textContent,
+      }),
+      `a chart for each of ${config.pairs.join(', ')} with ${config.sources} sources`,
+    );
+    await screenshot(page, 'accuracy');
+    return { points: shown };
+  });
+
+  // Dead letters: the one with a script in its payload, shown as text.
+  const dl = config.deadLetter;
+  let row = null;
+  await check('dead-letter-escaped', page, async () => {
+    await go(page, 'dead-letters');
+    await page.fill('#dlq-reason', dl.reason);
+    await page.click('#dlq-apply');
+    row = page.locator(`tr[data-testid="dead-letter-row"][data-reason="${dl.reason}"]`).first();
+    await row.waitFor({ timeout: WAIT });
+    const id = await row.getAttribute('data-id');
+    await row.locator('td').nth(1).click();
+    await waitInPage(
+      page,
+      (text) => document.querySelector('#dead-letter-detail [data-testid="dead-letter-payload"]')?.textContent.includes(text),
+      dl.text,
+      () => document.querySelector('#dead-letter-detail')?.textContent.slice(0, 2000),
+      'the payload with the script, as text',
+    );
+    const shown = await page.evaluate(() => {
+      const detail = document.querySelector('#dead-letter-detail');
+      const payload = detail.querySelector('[data-testid="dead-letter-payload"]');
+      return {
+        payloadText: payload.textContent,
+        payloadHtml: payload.innerHTML,
+        scriptsInDetail: detail.querySelectorAll('script').length,
+        xss: typeof window.__xss,
+        headers: detail.querySelectorAll('[data-testid="dead-letter-headers"] tbody tr').length,
+      };
+    });
+    ensure(shown.payloadText.includes(dl.text), 'the payload does not show the script as text');
+    ensure(shown.payloadHtml.includes('&lt;script&gt;'), () => `the payload's markup is not escaped: ${shown.payloadHtml.slice(0, 500)}`);
+    ensure(shown.scriptsInDetail === 0, `${shown.scriptsInDetail} script elements in the detail`);
+    ensure(shown.xss === 'undefined', 'the payload\'s script ran (window.__xss is set)');
+    ensure(shown.headers > 0, 'no headers shown');
+    await screenshot(page, 'dead-letters');
+    return { id, headers: shown.headers, xss: shown.xss };
+  });
+  await check('dead-letter-replayed', page, async () => {
+    ensure(row, 'no dead letter row');
+    await row.locator('input[data-testid="dead-letter-select"]').check();
+    await page.click('#dead-letter-replay');
+    const result = await waitInPage(
+      page,
+      () => {
+        const text = document.querySelector('#dead-letter-replay-result').textContent;
+        return /^replayed \d+, skipped \d+, failed \d+$/.test(text) ? text : null;
+      },
+      null,
+      () => ({ result: document.querySelector('#dead-letter-replay-result').textContent, error: document.querySelector('#dlq-error').textContent }),
+      'the replay\'s result',
+    );
+    ensure(result === 'replayed 1, skipped 0, failed 0', `the replay says "${result}"`);
+    ensure(await page.evaluate(() => typeof window.__xss) === 'undefined', 'the payload\'s script ran');
+    return { result };
+  });
+
+  // Schemas: the diff of two versions shows the added field.
+  const schema = config.schema;
+  await check('schema-diff', page, async () => {
+    await go(page, 'schemas');
+    await page.click(`li[data-testid="subject"][data-subject="${schema.subject}"]`);
+    await page.waitForSelector('#schema-diff-to option', { state: 'attached', timeout: WAIT });
+    await page.selectOption('#schema-diff-from', String(schema.from));
+    await page.selectOption('#schema-diff-to', String(schema.to));
+    const added = await waitInPage(
+      page,
+      (field) => {
+        const lines = [...document.querySelectorAll('#schema-diff .diff-added')].map((e) => e.textContent);
+        return lines.some((l) => l.includes(`"${field}"`)) ? lines : null;
+      },
+      schema.added,
+      () => [...document.querySelectorAll('#schema-diff > *')].map((e) => `${e.className}: ${e.textContent}`),
+      `the added field ${schema.added} as .diff-added`,
+    );
+    const removed = await page.$$eval('#schema-diff .diff-removed', (els) => els.map((e) => e.textContent));
+    ensure(!removed.some((l) => l.includes(`"${schema.added}"`)), 'the added field is also shown removed');
+    // The diff scrolls in its box: show the added field in the screenshot.
+    await page.locator('#schema-diff .diff-added', { hasText: `"${schema.added}"` }).first().scrollIntoViewIfNeeded();
+    await screenshot(page, 'schemas');
+    return { added, removed };
+  });
+
+  await check('screenshots', page, async () => {
+    const taken = screenshotsTaken();
+    const missing = PAGES.filter((p) => !taken.some((f) => f.endsWith(`/${p}.png`)));
+    ensure(!missing.length, `no screenshot of ${missing.join(', ')}`);
+    return taken.filter((f) => !f.includes('/failed-'));
+  });
+
+  return browser;
+});
