@@ -71,7 +71,7 @@ struct Filter {
     /// `undecodable`, `not_framed`, `unknown_schema`, `invalid`.
     #[arg(long)]
     reason: Vec<String>,
-    /// Only dead letters from this source topic (repeatable).
+    /// Only dead letters from this source topic (the exact name; repeatable).
     #[arg(long)]
     source: Vec<String>,
     /// Only dead letters written within this long (`1h`, `2d`) or since

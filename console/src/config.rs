@@ -88,6 +88,22 @@ pub struct ConsoleArgs {
     )]
     pub cors_allowed_origins: Vec<String>,
 
+    /// A host name (or `name:port`) the console answers `/api/*` for when no
+    /// API key is configured (repeatable; `,`-separated in the environment
+    /// variable), e.g. `--allowed-host console` behind docker-compose. A
+    /// guard against DNS rebinding: without keys, an `/api/*` call is
+    /// answered only when its `Host` is a loopback name or address
+    /// (`localhost`, `127.0.0.0/8`, `[::1]`), the address `--http-addr`
+    /// binds (unless `0.0.0.0`/`[::]`), or one of these; any other is 403.
+    /// With API keys configured the `Host` is not checked.
+    #[arg(
+        long = "allowed-host",
+        env = "TRIBUTARY_CONSOLE_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub allowed_hosts: Vec<String>,
+
     /// The query API's gRPC endpoint (QueryService), for aggregates and
     /// price accuracy.
     #[arg(
@@ -139,6 +155,7 @@ impl ConsoleArgs {
             tls: TlsArgs::default(),
             auth: AuthArgs::default(),
             cors_allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             query_url: query_url.into(),
             query_api_key: None,
             query_ca_cert: None,
@@ -248,8 +265,16 @@ mod tests {
             "sink=http://127.0.0.1:9103/metrics",
             "--scrape-interval",
             "500ms",
+            "--allowed-host",
+            "console",
+            "--allowed-host",
+            "console.example:8088",
         ])
         .unwrap();
+        assert_eq!(
+            config.console.allowed_hosts,
+            ["console", "console.example:8088"]
+        );
         assert_eq!(config.console.services.len(), 2);
         assert_eq!(config.console.scrape_interval, Duration::from_millis(500));
         assert_eq!(config.console.query_url, "http://127.0.0.1:50051");

@@ -1,11 +1,26 @@
 //! Dead letters over HTTP: the same reading and replay as `trib dlq`
 //! (`tributary_common::dead_letter`), as JSON.
+//!
+//! Lists are served from a snapshot of the [`DeadLetterCache`]: the newest
+//! [`read::MAX_CACHED_PER_PARTITION`] dead letters of each partition,
+//! without payloads. A list starts a refresh (one at a time: requests
+//! arriving while one runs wait for it instead of reading the topic again)
+//! and answers from the snapshot it made, waiting at most [`LIST_WAIT`]
+//! (then with the snapshot there is and `complete: false`). `show` reads the
+//! one record, payload included, from the broker.
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
 use axum::{
     Json,
     extract::{Path, RawQuery, State},
     http::StatusCode,
 };
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tributary_common::config::KafkaArgs;
 use tributary_common::dead_letter::{
     read::{self, Detail, ReasonCount, Summary},
     replay::{self, Report, Selection},
@@ -16,6 +31,75 @@ use crate::{params::Params, server::AppState};
 
 /// How many dead letters a list returns by default.
 pub const DEFAULT_LIMIT: usize = 100;
+
+/// How long a list waits for the refresh it started (or found running).
+pub const LIST_WAIT: Duration = Duration::from_secs(30);
+
+/// The console's dead letters: a [`read::Cache`] refreshed by one task at a
+/// time, and the snapshot lists are answered from.
+pub struct DeadLetterCache {
+    cache: Arc<tokio::sync::Mutex<read::Cache>>,
+    snapshot: Arc<watch::Sender<Arc<Snapshot>>>,
+}
+
+/// What a refresh left.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The dead letters kept, newest first (no payloads).
+    pub letters: Vec<read::DeadLetter>,
+    /// The refresh read every partition to its end.
+    pub complete: bool,
+    /// When the refresh ended (`None` before the first).
+    pub refreshed_at: Option<Instant>,
+    /// Why the refresh failed, if it did.
+    pub error: Option<String>,
+}
+
+impl Default for DeadLetterCache {
+    fn default() -> Self {
+        Self {
+            cache: Arc::default(),
+            snapshot: Arc::new(watch::Sender::new(Arc::default())),
+        }
+    }
+}
+
+impl DeadLetterCache {
+    /// A snapshot made after this call began: refreshed by a task this call
+    /// starts or by the one running. After [`LIST_WAIT`] without one, the
+    /// latest there is.
+    pub async fn current(&self, kafka: &KafkaArgs) -> Arc<Snapshot> {
+        let requested = Instant::now();
+        let mut updates = self.snapshot.subscribe();
+        if let Ok(mut cache) = self.cache.clone().try_lock_owned() {
+            // In a task of its own: a request that goes away does not cut
+            // the read short, and what it read is kept.
+            let (kafka, snapshot) = (kafka.clone(), self.snapshot.clone());
+            tokio::spawn(async move {
+                let result = cache.refresh(&kafka, &kafka.dead_letter_topic).await;
+                snapshot.send_replace(Arc::new(Snapshot {
+                    letters: cache.letters().to_vec(),
+                    complete: cache.complete() && result.is_ok(),
+                    refreshed_at: Some(Instant::now()),
+                    error: result.err().map(|e| format!("{e:#}")),
+                }));
+            });
+        }
+        let fresh = |s: &Arc<Snapshot>| s.refreshed_at.is_some_and(|t| t >= requested);
+        let _ = tokio::time::timeout(LIST_WAIT, updates.wait_for(fresh)).await;
+        let latest = self.snapshot.borrow().clone();
+        if fresh(&latest) {
+            latest
+        } else {
+            Arc::new(Snapshot {
+                letters: latest.letters.clone(),
+                complete: false,
+                refreshed_at: latest.refreshed_at,
+                error: None,
+            })
+        }
+    }
+}
 
 /// `GET /api/dead-letters`'s answer.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +112,13 @@ pub struct DeadLetterList {
     pub counts: Vec<ReasonCount>,
     /// The newest `limit` of them, newest first.
     pub dead_letters: Vec<Summary>,
+    /// **(addition)** Whether the list is of the whole topic as it is now:
+    /// `false` while the first read is still going (or it was cut short by
+    /// the read timeout: the next list goes on from there).
+    pub complete: bool,
+    /// **(addition)** The most dead letters kept per partition (the newest):
+    /// `total` and `counts` count only those.
+    pub kept_per_partition: i64,
 }
 
 fn unavailable(error: anyhow::Error) -> ApiError {
@@ -65,18 +156,22 @@ pub async fn list(
     };
     let kafka = state.kafka();
     // Brought up to date (only what is new is read), then filtered.
-    let mut cache = state.dead_letter_cache().lock().await;
-    cache
-        .refresh(kafka, &kafka.dead_letter_topic)
-        .await
-        .map_err(unavailable)?;
-    let letters: Vec<&read::DeadLetter> =
-        cache.letters().iter().filter(|l| filter.takes(l)).collect();
+    let snapshot = state.dead_letter_cache().current(kafka).await;
+    if let Some(error) = &snapshot.error {
+        return Err(unavailable(anyhow::anyhow!("{error}")));
+    }
+    let letters: Vec<&read::DeadLetter> = snapshot
+        .letters
+        .iter()
+        .filter(|l| filter.takes(l))
+        .collect();
     Ok(Json(DeadLetterList {
         topic: kafka.dead_letter_topic.clone(),
         total: letters.len(),
         counts: read::count_by_reason(letters.iter().copied()),
         dead_letters: letters.iter().take(limit).map(|l| l.summary()).collect(),
+        complete: snapshot.complete,
+        kept_per_partition: read::MAX_CACHED_PER_PARTITION,
     }))
 }
 

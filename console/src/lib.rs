@@ -23,6 +23,8 @@
 //!   default `1s`), the edge's `--tls-cert`/`--tls-key`, `--api-key`/
 //!   `TRIBUTARY_API_KEYS`, `--api-keys-file`, `--cors-allowed-origin`
 //!   (same names and variables as the other services), the common
+//!   `--allowed-host` (`TRIBUTARY_CONSOLE_ALLOWED_HOSTS`) **(addition)**,
+//!   the common
 //!   `--kafka-brokers`, `--kafka-property`, `--dead-letter-topic`, the
 //!   registry flags (`--registry-url`, `--registry-basic-auth`,
 //!   `--registry-ca`) and telemetry flags (`--log`, `--log-format`,
@@ -38,7 +40,10 @@
 //! every interval, e.g.
 //! `ingest=http://127.0.0.1:9101/metrics,http://127.0.0.1:8080/readyz`,
 //! `processor=http://127.0.0.1:9102/metrics`. **up**: the last scrape of
-//! METRICS_URL answered 200. **ready**: up, and READY_URL answered 2xx; a
+//! METRICS_URL answered 200, or fewer than 3 in a row have failed since one
+//! did (detail `last scrape failed (N of 3 before down): …`); **down** after
+//! 3 failed scrapes in a row (each waits at most the interval, at least 2 s
+//! and at most 5 s). **ready**: up, and READY_URL answered 2xx; a
 //! service without READY_URL is taken as a Kafka consumer (processor, sink):
 //! ready once its metrics carry a `tributary_consumer_lag` series (it has
 //! had partitions assigned; librdkafka reports lag every 5 s, so a consumer
@@ -49,7 +54,13 @@
 //!
 //! With API keys configured (`--api-key`), every `/api/*` call needs
 //! `authorization: Bearer <key>`, else 401 `{"error":"unauthenticated",…}`
-//! with `WWW-Authenticate: Bearer` (the query API's HTTP behaviour). The
+//! with `WWW-Authenticate: Bearer` (the query API's HTTP behaviour).
+//! Without keys, `/api/*` answers only requests whose `Host` is a loopback
+//! name or address (`localhost`, `127.0.0.0/8`, `[::1]`), the bound
+//! address, or one given with `--allowed-host` (repeatable,
+//! `TRIBUTARY_CONSOLE_ALLOWED_HOSTS`, `,`-separated; `name` or
+//! `name:port`): any other is 403 `{"error":"forbidden",…}` naming the host
+//! and the flag **(addition)**: a guard against DNS rebinding. The
 //! page (`/`, `/app.css`, `/js/*`, `/vendor/*`) loads without a key. Errors
 //! are the edge's JSON shape `{"error","field"?,"message","request_id"?}`.
 //! API answers carry `cache-control: no-store`.
@@ -63,10 +74,15 @@
 //!   topic, partition, lag}], dead_letters: [{label (the reason),
 //!   per_second, total}], freshness: {seconds, newest_event_time,
 //!   last_commit_age_seconds}}`. Rates are per second over the last 5
-//!   scrapes. Freshness (see [`overview`]): now minus the event time of the
-//!   newest event whose aggregate the sink stored, from the sink's new gauge
+//!   scrapes (increases between neighbouring scrapes summed, a drop taken as
+//!   a counter reset, as Prometheus' `rate()`). Freshness (see
+//!   [`overview`]): now minus the event time of the newest event whose
+//!   aggregate the sink stored, from the sink's new gauge
 //!   `tributary_sink_newest_event_timestamp_seconds` (**addition** to the
-//!   sink; `null` until the sink stored a row).
+//!   sink; `null` until the sink stored a row). For aggregates without a
+//!   `last_event_time` (ad clicks) the sink takes the window's end, or the
+//!   aggregate's emission if earlier: an upper bound of the newest event's
+//!   time, so freshness may read a little low for clicks.
 //! - `GET /api/overview/stream` → `text/event-stream`; each event is named
 //!   `overview` and its data is the same JSON, sent on connect and after
 //!   every scrape. (The page reads it with `fetch`, so the API key header
@@ -79,24 +95,39 @@
 //!   without offset (UTC), Unix ms, or a duration back from now (`1h`);
 //!   defaults: an hour ago, a minute from now. `granularity`: `window`
 //!   (default: the processor's window), or a duration (`1m`, `1h`, `1d`), a
-//!   multiple of the window. Query API refusals are 400 naming the field.
+//!   multiple of the window. Query API refusals are 400 naming the field;
+//!   a query API that does not answer within 30 s (all pages) is 504
+//!   `deadline_exceeded`.
 //! - `GET /api/aggregates.csv?…` → the same rows, `text/csv`, attachment
 //!   `aggregates-<type>.csv`, columns `event_type,key,window_start,
-//!   window_end,count,distinct_count,min,max,sum,avg,last,revisions`.
+//!   window_end,count,distinct_count,min,max,sum,avg,last,revisions`; a
+//!   text cell (event type, key, window times) starting with `=`, `+`, `-`,
+//!   `@`, a tab or a carriage return gets a leading `'` (no spreadsheet
+//!   formulas); numbers are written as they are.
 //! - `GET /api/price-accuracy?pair=P (repeatable)&from=&to=&granularity=` →
 //!   `{pairs: [{pair, sources: [{source, points: [{t, window_start,
 //!   percent_difference, source_avg, others_mean}]}]}]}`.
 //! - `GET /api/dead-letters?reason=&source=&since=&limit=` (reason and
-//!   source repeatable; since as `from`; limit default 100) → `{topic, total,
-//!   counts: [{reason, source_topic, count, newest}], dead_letters: [{id
-//!   ("P/O"), partition, offset, time, timestamp_ms, reason, detail, source,
-//!   source_topic, replayed_from}]}`, newest first. The console keeps the
-//!   dead letters it has read in memory and reads only what is new on each
-//!   list (the first list reads the whole topic).
+//!   source repeatable, source an exact topic name; since as `from`; limit
+//!   default 100) → `{topic, total, counts: [{reason, source_topic, count,
+//!   newest}], dead_letters: [{id ("P/O"), partition, offset, time,
+//!   timestamp_ms, reason, detail, source, source_topic, replayed_from}],
+//!   complete, kept_per_partition}`, newest first. The console keeps the
+//!   newest `kept_per_partition` (10 000,
+//!   `tributary_common::dead_letter::read::MAX_CACHED_PER_PARTITION`) dead
+//!   letters of each partition in memory, without payloads, and reads only
+//!   what is new on each list (the first reads each partition's newest
+//!   10 000); `total` and `counts` count those. One read runs at a time
+//!   (lists arriving meanwhile wait for it); a list waits for it at most
+//!   30 s, and a read stops after 60 s keeping what it read: `complete` is
+//!   then `false` **(addition)** and the next list goes on. A broker error
+//!   is 503 (a topic that does not exist is an empty list).
 //! - `GET /api/dead-letters/{partition}/{offset}` → the same fields plus
 //!   `key`, `headers: [{name, value}]`, `payload`: `{encoding: "avro",
 //!   schema_id, value}` | `{encoding: "raw", why, bytes, hex, text}` |
-//!   `{encoding: "none"}`; 404 when there is no such record.
+//!   `{encoding: "none"}` (read from the broker on each call); 404 when
+//!   there is no such record; 400 (field `id`, naming the value) for a
+//!   partition or offset that is not a number from 0.
 //! - `POST /api/dead-letters/replay` with `{"ids": ["P/O", …]}` or
 //!   `{"filter": {"reason": [...], "source": [...], "since": "1h"}}`, and
 //!   optionally `"dry_run": true` → `{replayed, skipped, failed, dry_run,
@@ -106,7 +137,8 @@
 //! - `GET /api/schemas` → `{global_compatibility, subjects: [{subject,
 //!   versions, compatibility, compatibility_source ("subject"|"global")}]}`.
 //! - `GET /api/schemas/{subject}/versions/{v}` → the registry's answer
-//!   (`subject, version, id, schema`) plus `pretty`.
+//!   (`subject, version, id, schema`) plus `pretty`. A subject or version
+//!   `.` or `..` is 400 naming the field.
 //! - `GET /api/schemas/{subject}/diff?from=&to=` (default: the two newest)
 //!   → `{subject, from, to, lines: [{tag: "added"|"removed"|"same", text}]}`.
 //! - `POST /api/schemas/{subject}/check`, body the candidate schema's JSON

@@ -4,14 +4,18 @@
 //! letters, freshness), kept as the latest JSON and pushed to every open
 //! page.
 //!
-//! - **up**: the last scrape of `/metrics` answered 200.
+//! - **up**: the last scrape of `/metrics` answered 200, or fewer than
+//!   [`DOWN_AFTER_FAILED_SCRAPES`] scrapes in a row have failed since one
+//!   did (the detail then reads `last scrape failed …`); **down** after that
+//!   many (or before the first answer). Each scrape waits at most 2-5 s
+//!   (the interval, at least 2 s).
 //! - **ready**: up, and its READY_URL answered 2xx; without a READY_URL
 //!   (consumers: the processor and the sink) its metrics have at least one
 //!   `tributary_consumer_lag` series, i.e. it has had partitions assigned.
-//! - **rates**: per second over the last [`RATE_WINDOW_SCRAPES`] scrapes
-//!   (the counters' increase between the oldest and the newest sample,
-//!   summed over services; a counter that went down, a restarted service,
-//!   counts from 0).
+//! - **rates**: per second over the last [`RATE_WINDOW_SCRAPES`] scrapes:
+//!   per series, the increases between neighbouring samples are summed, a
+//!   drop (a restarted service) taken as a counter reset whose increase is
+//!   the new value, as Prometheus' `rate()` does; then summed over services.
 //! - **freshness**: now minus the event time of the newest event whose
 //!   aggregate the sink has stored (`tributary_sink_newest_event_timestamp_seconds`):
 //!   how old the newest event a query can see is. While events flow it is
@@ -29,8 +33,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServiceTarget;
 
-/// How many scrapes rates are computed over (the newest minus the oldest).
+/// How many scrapes rates are computed over (the increases between
+/// neighbouring samples, summed, over the time from the oldest to the newest).
 pub const RATE_WINDOW_SCRAPES: usize = 5;
+
+/// A service is `down` after this many failed scrapes in a row; before that
+/// it keeps its state (and its rates' history), the detail naming the
+/// failure (`last scrape failed (N of 3 before down): …`).
+pub const DOWN_AFTER_FAILED_SCRAPES: u32 = 3;
 
 /// The metric names the overview reads.
 pub mod names {
@@ -203,6 +213,8 @@ struct Watched {
     /// The last successful scrapes, oldest first, with when they were taken.
     history: VecDeque<(Instant, Arc<Samples>)>,
     state: ServiceState,
+    /// Failed scrapes in a row.
+    failures: u32,
 }
 
 /// The result of one service's scrape.
@@ -243,7 +255,9 @@ impl Scraper {
         services: &[ServiceTarget],
         interval: Duration,
     ) -> anyhow::Result<(Self, OverviewFeed)> {
-        let timeout = interval.clamp(Duration::from_millis(500), Duration::from_secs(5));
+        // At least 2 s whatever the interval: a service busy for a moment
+        // (a GC pause, a loaded CI machine) is not a failed scrape.
+        let timeout = interval.clamp(Duration::from_secs(2), Duration::from_secs(5));
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -260,6 +274,7 @@ impl Scraper {
                     status: "down",
                     detail: "not scraped yet".into(),
                 },
+                failures: 0,
             })
             .collect();
         let scraper = Self {
@@ -319,18 +334,17 @@ impl Scraper {
             let oldest = service.history.front().filter(|(at, _)| at < latest_at);
             let span = oldest.map_or(0.0, |(at, _)| (*latest_at - *at).as_secs_f64());
             window = window.max(span);
+            let history = &service.history;
             let rates = |name: &str, label: &str| -> BTreeMap<String, Rate> {
-                let now = latest.by_label(name, label);
-                let before = oldest.map(|(_, s)| s.by_label(name, label));
-                now.into_iter()
+                let increases = increases(history, name, label);
+                latest
+                    .by_label(name, label)
+                    .into_iter()
                     .map(|(key, total)| {
-                        let per_second = match &before {
-                            Some(before) if span > 0.0 => {
-                                let was = before.get(&key).copied().unwrap_or(0.0);
-                                let increase = if total >= was { total - was } else { total };
-                                increase / span
-                            }
-                            _ => 0.0,
+                        let per_second = if span > 0.0 {
+                            increases.get(&key).copied().unwrap_or(0.0) / span
+                        } else {
+                            0.0
                         };
                         (
                             key.clone(),
@@ -412,20 +426,63 @@ impl Scraper {
     }
 }
 
+/// The increase of counter `name` over `history`, summed by the value of
+/// `label`: per series, the increases between neighbouring samples, a drop
+/// taken as a reset (the increase is then the new value), as Prometheus'
+/// `rate()` does. A series absent from a sample starts again from 0.
+fn increases(
+    history: &VecDeque<(Instant, Arc<Samples>)>,
+    name: &str,
+    label: &str,
+) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    let mut previous: Option<HashMap<&BTreeMap<String, String>, f64>> = None;
+    for (_, samples) in history {
+        let series = samples.series(name);
+        if let Some(previous) = &previous {
+            for (labels, value) in series {
+                let increase = match previous.get(labels) {
+                    Some(was) if value >= was => value - was,
+                    _ => *value,
+                };
+                let key = labels.get(label).cloned().unwrap_or_default();
+                *out.entry(key).or_insert(0.0) += increase;
+            }
+        }
+        previous = Some(series.iter().map(|(l, v)| (l, *v)).collect());
+    }
+    out
+}
+
 impl Watched {
     fn update(&mut self, now: Instant, scraped: Scraped) {
         let samples = match scraped.samples {
             Ok(samples) => samples,
             Err(why) => {
-                // Down: rates start over when it is back.
-                self.history.clear();
-                self.state.up = false;
-                self.state.ready = false;
-                self.state.status = "down";
-                self.state.detail = why;
+                self.failures += 1;
+                if self.failures >= DOWN_AFTER_FAILED_SCRAPES || !self.state.up {
+                    // Down: rates start over when it is back.
+                    self.history.clear();
+                    self.state.up = false;
+                    self.state.ready = false;
+                    self.state.status = "down";
+                    self.state.detail = if self.failures > 1 {
+                        format!("{} scrapes failed, the last: {why}", self.failures)
+                    } else {
+                        why
+                    };
+                } else {
+                    // One failure is not down: the state and the rates'
+                    // history stay until DOWN_AFTER_FAILED_SCRAPES in a row.
+                    self.state.detail = format!(
+                        "last scrape failed ({} of {DOWN_AFTER_FAILED_SCRAPES} before down): {why}",
+                        self.failures
+                    );
+                }
                 return;
             }
         };
+        self.failures = 0;
         let (ready, detail) = match scraped.ready {
             Some(Ok(())) => (true, "ready".to_string()),
             Some(Err(why)) => (false, why),
@@ -601,13 +658,89 @@ tributary_sink_newest_event_timestamp_seconds 1700000000.5
             },
         );
         assert_eq!(scraper.services[1].state.status, "up");
-        scraper.services[0].update(
-            t0,
-            Scraped {
-                samples: Err("metrics: connection refused".into()),
-                ready: None,
-            },
-        );
+        let failed = || Scraped {
+            samples: Err("metrics: connection refused".into()),
+            ready: None,
+        };
+        scraper.services[0].update(t0, failed());
+        assert_eq!(scraper.services[0].state.status, "ready");
+        scraper.services[0].update(t0, failed());
+        scraper.services[0].update(t0, failed());
         assert_eq!(scraper.services[0].state.status, "down");
+    }
+
+    fn counter(value: f64) -> Scraped {
+        Scraped {
+            samples: Samples::parse(&format!(
+                "# TYPE tributary_ingest_events_received_total counter\n\
+                 tributary_ingest_events_received_total {value}\n\
+                 # TYPE tributary_ingest_events_acked_total counter\n\
+                 tributary_ingest_events_acked_total{{event_type=\"ad_click\",shard=\"a\"}} {value}\n\
+                 tributary_ingest_events_acked_total{{event_type=\"ad_click\",shard=\"b\"}} 1000\n"
+            ))
+            .map_err(|e| e.to_string()),
+            ready: Some(Ok(())),
+        }
+    }
+
+    #[test]
+    fn a_counter_reset_counts_the_new_value_not_the_whole_window() {
+        let (mut scraper, _) =
+            Scraper::new(&[target("ingest", None)], Duration::from_secs(1)).unwrap();
+        let t0 = Instant::now();
+        // 100 → 200 → 300, the service restarts → 20 → 40: 100 + 100 + 20 + 20.
+        for (i, value) in [100.0, 200.0, 300.0, 20.0, 40.0].into_iter().enumerate() {
+            scraper.services[0].update(t0 + Duration::from_secs(i as u64), counter(value));
+        }
+        let overview = scraper.overview();
+        assert_eq!(overview.rate_window_seconds, 4.0);
+        assert_eq!(overview.ingest.received_per_second, 60.0);
+        assert_eq!(overview.ingest.received_total, 40.0);
+        // Per series: the steady series (shard b) adds nothing.
+        assert_eq!(overview.ingest.acknowledged_per_second, 60.0);
+    }
+
+    #[test]
+    fn a_failed_scrape_keeps_the_state_and_the_rates_until_three_in_a_row() {
+        let (mut scraper, _) = Scraper::new(
+            &[target("ingest", Some("http://127.0.0.1:1/readyz"))],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let failed = || Scraped {
+            samples: Err("metrics: timed out".into()),
+            ready: None,
+        };
+        let t0 = Instant::now();
+        scraper.services[0].update(t0, counter(100.0));
+        scraper.services[0].update(t0 + Duration::from_secs(1), counter(110.0));
+        scraper.services[0].update(t0 + Duration::from_secs(2), failed());
+        let service = &scraper.services[0].state;
+        assert_eq!(service.status, "ready");
+        assert!(
+            service.detail.starts_with("last scrape failed")
+                && service.detail.contains("timed out"),
+            "{}",
+            service.detail
+        );
+        assert_eq!(scraper.overview().ingest.received_per_second, 10.0);
+        scraper.services[0].update(t0 + Duration::from_secs(3), counter(140.0));
+        assert_eq!(scraper.services[0].state.detail, "ready");
+        // 30 more over the 3 s since the first sample.
+        assert_eq!(scraper.overview().ingest.received_per_second, 40.0 / 3.0);
+        for i in 4..6 {
+            scraper.services[0].update(t0 + Duration::from_secs(i), failed());
+            assert_eq!(scraper.services[0].state.status, "ready");
+        }
+        scraper.services[0].update(t0 + Duration::from_secs(6), failed());
+        let service = &scraper.services[0].state;
+        assert_eq!(service.status, "down");
+        assert!(!service.up && !service.ready);
+        assert!(
+            service.detail.contains("3 scrapes failed"),
+            "{}",
+            service.detail
+        );
+        assert_eq!(scraper.overview().ingest.received_per_second, 0.0);
     }
 }

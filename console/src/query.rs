@@ -1,7 +1,7 @@
 //! Aggregates and price accuracy, from the query API over gRPC (the Rust
 //! SDK): `GET /api/aggregates` (every page followed), its CSV download, and
 //! `GET /api/price-accuracy` as one series per pair and source.
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     Json,
@@ -132,6 +132,12 @@ pub fn status_error(status: &tonic::Status) -> ApiError {
             ApiError::with_field(StatusCode::BAD_REQUEST, "invalid_argument", field, reason)
         }
         Code::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+        Code::DeadlineExceeded => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline_exceeded",
+            format!("the query API did not answer in time: {message}"),
+        )
+        .logged(),
         Code::Unauthenticated | Code::PermissionDenied => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "unavailable",
@@ -150,6 +156,27 @@ pub fn status_error(status: &tonic::Status) -> ApiError {
         )
         .logged(),
     }
+}
+
+/// How long a call to the query API (every page of one request) may take.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `call` unless it takes longer than `limit`: then 504 saying so.
+pub async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline_exceeded",
+            format!(
+                "the query API did not answer within {} s; try a shorter range or a coarser granularity",
+                limit.as_secs_f64()
+            ),
+        )
+        .logged())
+    })
 }
 
 fn sdk_error(error: tributary_client::Error) -> ApiError {
@@ -202,18 +229,21 @@ pub async fn fetch_aggregates(state: &AppState, params: &Params) -> Result<Aggre
         page_size: 10_000,
         page_token: String::new(),
     };
-    let mut pages = state.query().aggregates(request);
-    let mut rows = Vec::new();
-    let mut truncated = false;
-    while let Some(page) = pages.next_page().await.map_err(sdk_error)? {
-        rows.extend(page.iter().map(Row::from));
-        if rows.len() > MAX_ROWS {
-            rows.truncate(MAX_ROWS);
-            truncated = true;
-            break;
+    within(QUERY_TIMEOUT, async {
+        let mut pages = state.query().aggregates(request);
+        let mut rows = Vec::new();
+        let mut truncated = false;
+        while let Some(page) = pages.next_page().await.map_err(sdk_error)? {
+            rows.extend(page.iter().map(Row::from));
+            if rows.len() > MAX_ROWS {
+                rows.truncate(MAX_ROWS);
+                truncated = true;
+                break;
+            }
         }
-    }
-    Ok(Aggregates { rows, truncated })
+        Ok(Aggregates { rows, truncated })
+    })
+    .await
 }
 
 /// `GET /api/aggregates?event_type=&key=…&from=&to=&granularity=`.
@@ -241,17 +271,30 @@ pub const CSV_COLUMNS: &[&str] = &[
     "revisions",
 ];
 
-/// `rows` as CSV with a header line ([`CSV_COLUMNS`]); absent values empty.
+/// A text cell made safe for spreadsheets (OWASP's CSV injection advice): a
+/// cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+/// leading `'`, so it is not taken as a formula. Only text columns go
+/// through this; numbers stay numbers.
+pub fn text_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `rows` as CSV with a header line ([`CSV_COLUMNS`]); absent values empty;
+/// text cells (event type, key, window times) through [`text_cell`].
 pub fn to_csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(CSV_COLUMNS)?;
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     for r in rows {
         writer.write_record([
-            r.event_type.clone(),
-            r.key.clone(),
-            r.window_start.clone(),
-            r.window_end.clone(),
+            text_cell(&r.event_type),
+            text_cell(&r.key),
+            text_cell(&r.window_start),
+            text_cell(&r.window_end),
             r.count.to_string(),
             r.distinct_count.map(|v| v.to_string()).unwrap_or_default(),
             opt(r.min),
@@ -349,13 +392,16 @@ pub async fn price_accuracy(
         end_time: Some(timestamp(to)),
         granularity: granularity(&params)?,
     };
-    let response = state
-        .query()
-        .query()
-        .get_price_accuracy(request)
-        .await
-        .map_err(|s| status_error(&s))?
-        .into_inner();
+    let response = within(QUERY_TIMEOUT, async {
+        state
+            .query()
+            .query()
+            .get_price_accuracy(request)
+            .await
+            .map_err(|s| status_error(&s))
+    })
+    .await?
+    .into_inner();
     let mut pairs: BTreeMap<String, BTreeMap<String, Vec<AccuracyPoint>>> = BTreeMap::new();
     for a in response.accuracy {
         let start = time_of(a.window_start.as_ref());
@@ -415,6 +461,65 @@ mod tests {
             text,
             "event_type,key,window_start,window_end,count,distinct_count,min,max,sum,avg,last,revisions\n\
              ad_click,\"adv,\"\"1\"\"\",2026-01-01T00:00:00Z,2026-01-01T00:01:00Z,3,2,,,,,,0\n"
+        );
+    }
+
+    #[test]
+    fn csv_text_cells_cannot_be_formulas_but_numbers_stay_numbers() {
+        let row = |key: &str| Row {
+            event_type: "price_tick".into(),
+            key: key.into(),
+            window_start: "2026-01-01T00:00:00Z".into(),
+            window_end: "2026-01-01T00:01:00Z".into(),
+            t: 0,
+            count: 1,
+            distinct_count: None,
+            min: Some(-1.5),
+            max: None,
+            sum: None,
+            avg: None,
+            last: Some(-2.0),
+            revisions: 0,
+        };
+        for (key, cell) in [
+            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "\"'\rx\""),
+            ("BTC-USD", "BTC-USD"),
+        ] {
+            let text = String::from_utf8(to_csv(&[row(key)]).unwrap()).unwrap();
+            let line = text.lines().skip(1).collect::<Vec<_>>().join("\n");
+            assert_eq!(
+                line,
+                format!(
+                    "price_tick,{cell},2026-01-01T00:00:00Z,2026-01-01T00:01:00Z,1,,-1.5,,,,-2,0"
+                ),
+                "{key:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_query_api_call_that_takes_too_long_is_a_504() {
+        let slow = within(Duration::from_millis(20), async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, ApiError>(())
+        });
+        let error = slow.await.unwrap_err();
+        let response = axum::response::IntoResponse::into_response(error);
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("did not answer within"), "{text}");
+        assert!(
+            within(Duration::from_secs(1), async { Ok::<_, ApiError>(1) })
+                .await
+                .is_ok()
         );
     }
 

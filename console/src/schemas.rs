@@ -63,6 +63,19 @@ impl From<CallError> for ApiError {
     }
 }
 
+/// A subject or version as a path segment of the registry's API: `.` and
+/// `..` (however encoded, a URL resolves them as the current and parent
+/// path) are refused, 400 naming the field and the value.
+pub fn checked<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    if value == "." || value == ".." {
+        return Err(ApiError::invalid(
+            field,
+            format!("`{value}` is not a {field} (`.` and `..` cannot be path segments)"),
+        ));
+    }
+    Ok(value)
+}
+
 /// Percent-encodes a path segment (subjects may hold any character).
 fn segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
@@ -239,6 +252,8 @@ pub async fn version(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    checked("subject", &subject)?;
+    checked("version", &version)?;
     let mut found = state.registry().version(&subject, &version).await?;
     let text = found["schema"].as_str().unwrap_or_default().to_string();
     found["pretty"] = Value::String(pretty(&text));
@@ -289,6 +304,7 @@ pub async fn diff(
     Path(subject): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Diff>, ApiError> {
+    checked("subject", &subject)?;
     let params = Params::parse(query.as_deref());
     let registry = state.registry();
     let version_param = |name: &str| -> Result<Option<i64>, ApiError> {
@@ -370,6 +386,7 @@ pub async fn check(
     Path(subject): Path<String>,
     body: String,
 ) -> Result<Json<Verdict>, ApiError> {
+    checked("subject", &subject)?;
     let candidate: Value = serde_json::from_str(&body)
         .map_err(|e| ApiError::invalid("schema", format!("the candidate is not JSON: {e}")))?;
     // `{"schema": "..."}` (the registry's own request shape) is taken too.
@@ -453,6 +470,18 @@ mod tests {
                 .any(|l| l.tag == "same" && l.text.contains("\"a\""))
         );
         assert!(lines.iter().all(|l| !l.text.ends_with('\n')));
+    }
+
+    #[test]
+    fn dot_segments_are_refused_naming_the_field() {
+        for (field, value) in [("subject", "."), ("subject", ".."), ("version", "..")] {
+            let response =
+                axum::response::IntoResponse::into_response(checked(field, value).unwrap_err());
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(checked("subject", "a.b").unwrap(), "a.b");
+        assert_eq!(checked("subject", "...").unwrap(), "...");
+        assert_eq!(checked("version", "latest").unwrap(), "latest");
     }
 
     #[test]

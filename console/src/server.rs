@@ -37,7 +37,55 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     access: Access,
+    hosts: Arc<HostGuard>,
     inner: Arc<Inner>,
+}
+
+/// Which `Host` headers `/api/*` answers when no API key is configured (a
+/// guard against DNS rebinding: a page of another site whose name was made
+/// to resolve to this console's address cannot read its API): loopback
+/// names and addresses, the bound address, and `--allowed-host`.
+#[derive(Debug, Clone, Default)]
+pub struct HostGuard {
+    /// `--allowed-host`, lower case: names, or `name:port`.
+    allowed: Vec<String>,
+    /// The address `--http-addr` binds, unless unspecified.
+    bound: Option<std::net::IpAddr>,
+}
+
+impl HostGuard {
+    /// The guard for a console bound to `bound` with `allowed` hosts.
+    pub fn new(allowed: &[String], bound: SocketAddr) -> Self {
+        Self {
+            allowed: allowed
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            bound: Some(bound.ip()).filter(|ip| !ip.is_unspecified()),
+        }
+    }
+
+    /// Whether a request with `Host: host` is answered.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        if self.allowed.contains(&host) {
+            return true;
+        }
+        // The name without the port: `[::1]:8088` → `::1`, `a:8088` → `a`.
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n),
+        };
+        let name = name.trim_end_matches('.');
+        if name == "localhost" || self.allowed.iter().any(|a| a == name) {
+            return true;
+        }
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback() || Some(ip) == self.bound,
+            Err(_) => false,
+        }
+    }
 }
 
 struct Inner {
@@ -47,7 +95,7 @@ struct Inner {
     registry: schemas::Registry,
     overview: OverviewFeed,
     replay: tokio::sync::Mutex<()>,
-    dead_letters: tokio::sync::Mutex<tributary_common::dead_letter::read::Cache>,
+    dead_letters: dead_letters::DeadLetterCache,
     /// Cancelled when the console stops: open event streams end.
     stopping: CancellationToken,
 }
@@ -56,6 +104,13 @@ impl FromRef<AppState> for Access {
     fn from_ref(state: &AppState) -> Self {
         state.access.clone()
     }
+}
+
+/// What the `/api` middleware checks: keys, or without them the `Host`.
+#[derive(Clone)]
+struct Gate {
+    access: Access,
+    hosts: Arc<HostGuard>,
 }
 
 impl AppState {
@@ -80,9 +135,7 @@ impl AppState {
     }
 
     /// The dead letters read so far (lists read only what is new).
-    pub fn dead_letter_cache(
-        &self,
-    ) -> &tokio::sync::Mutex<tributary_common::dead_letter::read::Cache> {
+    pub fn dead_letter_cache(&self) -> &dead_letters::DeadLetterCache {
         &self.inner.dead_letters
     }
 
@@ -101,14 +154,40 @@ pub struct Console {
     stopping: CancellationToken,
 }
 
-/// With API keys configured, every `/api/*` call needs an accepted key.
-async fn require_key(State(access): State<Access>, request: Request, next: Next) -> Response {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(e) = access.api_keys().check(header) {
-        return ApiError::from(e).into_response();
+/// With API keys configured, every `/api/*` call needs an accepted key;
+/// without, its `Host` must be one [`HostGuard`] allows.
+async fn require_key(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let access = &gate.access;
+    if access.api_keys().enabled() {
+        let header = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = access.api_keys().check(header) {
+            return ApiError::from(e).into_response();
+        }
+    } else {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| request.uri().authority().map(|a| a.to_string()));
+        let allowed = host.as_deref().is_some_and(|h| gate.hosts.allows(h));
+        if !allowed {
+            let host = host.unwrap_or_default();
+            let name = host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n);
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "the console does not answer /api for Host `{host}` without API keys \
+                     (a guard against DNS rebinding); start it with --allowed-host {name} \
+                     (TRIBUTARY_CONSOLE_ALLOWED_HOSTS), or configure API keys"
+                ),
+            )
+            .into_response();
+        }
     }
     let mut response = next.run(request).await;
     // API answers are live data.
@@ -154,7 +233,10 @@ async fn api_not_found(request: Request) -> ApiError {
 
 /// The `/api` routes over `state`.
 pub fn api_router(state: AppState) -> Router {
-    let access = state.access.clone();
+    let gate = Gate {
+        access: state.access.clone(),
+        hosts: state.hosts.clone(),
+    };
     Router::new()
         .route("/api/overview", get(overview))
         .route("/api/overview/stream", get(overview_stream))
@@ -175,7 +257,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/schemas/{subject}/diff", get(schemas::diff))
         .route("/api/schemas/{subject}/check", post(schemas::check))
         .route("/api/{*rest}", get(api_not_found).post(api_not_found))
-        .layer(middleware::from_fn_with_state(access, require_key))
+        .layer(middleware::from_fn_with_state(gate, require_key))
         .with_state(state)
 }
 
@@ -235,6 +317,7 @@ impl Console {
         let stopping = CancellationToken::new();
         let state = AppState {
             access,
+            hosts: Arc::new(HostGuard::new(&args.allowed_hosts, args.http_addr)),
             inner: Arc::new(Inner {
                 query,
                 kafka: kafka.clone(),
@@ -242,7 +325,7 @@ impl Console {
                 registry: schemas::Registry::new(registry)?,
                 overview: feed,
                 replay: tokio::sync::Mutex::new(()),
-                dead_letters: tokio::sync::Mutex::new(Default::default()),
+                dead_letters: Default::default(),
                 stopping: stopping.clone(),
             }),
         };
@@ -321,4 +404,46 @@ pub async fn spawn(
     let console = Console::bind(args, kafka, registry).await?;
     let addr = console.local_addr();
     Ok((addr, tokio::spawn(console.serve(stop))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_keys_only_loopback_bound_and_allowed_hosts_are_answered() {
+        let guard = HostGuard::new(
+            &["console".into(), "Console.Example:8088".into()],
+            "0.0.0.0:8088".parse().unwrap(),
+        );
+        for host in [
+            "localhost",
+            "localhost:8088",
+            "LOCALHOST.:8088",
+            "127.0.0.1:8088",
+            "127.3.2.1",
+            "[::1]:8088",
+            "[::1]",
+            "console:8088",
+            "console",
+            "console.example:8088",
+        ] {
+            assert!(guard.allows(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8088",
+            "localhost.evil.example",
+            "console.example:9999",
+            "10.0.0.5:8088",
+            "0.0.0.0:8088",
+            "[::]:8088",
+            "",
+        ] {
+            assert!(!guard.allows(host), "{host}");
+        }
+        let bound = HostGuard::new(&[], "10.0.0.5:8088".parse().unwrap());
+        assert!(bound.allows("10.0.0.5:8088"));
+        assert!(!bound.allows("10.0.0.6:8088"));
+    }
 }

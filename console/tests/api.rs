@@ -466,10 +466,22 @@ async fn dead_letters_are_listed_shown_decoded_and_replayed_once() -> anyhow::Re
     assert_eq!(list["dead_letters"][1]["source_topic"], source);
     assert_eq!(list["dead_letters"][1]["detail"], "<b>detail</b>");
     assert_eq!(list["counts"].as_array().unwrap().len(), 2);
+    assert_eq!(list["complete"], true, "{list}");
+    assert_eq!(list["kept_per_partition"], 10_000, "{list}");
     let (_, filtered) = console.get("/api/dead-letters?reason=invalid").await?;
     assert_eq!(filtered["total"], 1);
     let (_, by_source) = console.get("/api/dead-letters?source=elsewhere").await?;
     assert_eq!(by_source["total"], 0);
+    // A source is an exact topic name, not a prefix.
+    let (_, by_source) = console
+        .get(&format!("/api/dead-letters?source={source}"))
+        .await?;
+    assert_eq!(by_source["total"], 2, "{by_source}");
+    let prefix = &source[..source.len() - 2];
+    let (_, by_prefix) = console
+        .get(&format!("/api/dead-letters?source={prefix}"))
+        .await?;
+    assert_eq!(by_prefix["total"], 0, "{by_prefix}");
     let (_, limited) = console.get("/api/dead-letters?limit=1&since=1h").await?;
     assert_eq!(
         (
@@ -596,6 +608,22 @@ async fn dead_letters_are_listed_shown_decoded_and_replayed_once() -> anyhow::Re
         .post("/api/dead-letters/replay", &json!({"ids": ["zero"]}))
         .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    for (path, named) in [
+        ("/api/dead-letters/0/-1", "`-1`"),
+        (
+            "/api/dead-letters/0/9223372036854775807",
+            "`9223372036854775807`",
+        ),
+        ("/api/dead-letters/-2/0", "`-2`"),
+    ] {
+        let (status, bad) = console.get(path).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {bad}");
+        assert_eq!(bad["field"], "id", "{bad}");
+        assert!(
+            bad["message"].as_str().unwrap_or_default().contains(named),
+            "{bad}"
+        );
+    }
     drop(producer);
     console.stop().await
 }
@@ -624,7 +652,8 @@ async fn schemas_are_listed_diffed_and_checked_by_the_registry() -> anyhow::Resu
     assert_eq!(ad_click["versions"], json!([1, 2]));
     assert_eq!(ad_click["compatibility"], "FULL_TRANSITIVE");
     assert_eq!(ad_click["compatibility_source"], "subject");
-    assert!(list["global_compatibility"].is_string());
+    // The registry's default level (the bootstrap sets only the subjects').
+    assert_eq!(list["global_compatibility"], "BACKWARD", "{list}");
 
     let (status, v2) = console
         .get(&format!("/api/schemas/{subject}/versions/2"))
@@ -681,9 +710,21 @@ async fn schemas_are_listed_diffed_and_checked_by_the_registry() -> anyhow::Resu
         .post(&format!("/api/schemas/{subject}/check"), &candidate)
         .await?;
     assert_eq!(verdict["compatible"], false, "{verdict}");
-    let reasons = verdict["reasons"].to_string();
+    // FULL_TRANSITIVE: a reader of the candidate misses a default for the
+    // new `country`; a reader of v1/v2 misses one for the dropped key
+    // (`advertiser_id`, field 3 of v1 and v2).
+    let reasons: Vec<&str> = verdict["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert!(
-        reasons.contains("advertiser_id") || reasons.contains("country"),
+        reasons.contains(&"READER_FIELD_MISSING_DEFAULT_VALUE at /fields/3: advertiser_id"),
+        "{verdict}"
+    );
+    assert!(
+        reasons.contains(&"READER_FIELD_MISSING_DEFAULT_VALUE at /fields/6: country"),
         "{verdict}"
     );
     let (status, invalid) = console
@@ -905,5 +946,54 @@ async fn tls_and_cors_are_the_edges() -> anyhow::Result<()> {
     );
     let other = preflight("https://evil.example.com").await?;
     assert!(other.headers().get("access-control-allow-origin").is_none());
+    console.stop().await
+}
+
+#[tokio::test]
+async fn without_keys_the_api_answers_only_loopback_and_allowed_hosts() -> anyhow::Result<()> {
+    let (kafka, registry) = nowhere();
+    let mut args = ConsoleArgs::local("http://127.0.0.1:1");
+    args.allowed_hosts = vec!["console".into()];
+    let console = Running::start(args, &kafka, &registry).await?;
+    let client = reqwest::Client::new();
+    let with_host = |host: &str| {
+        client
+            .get(console.at("/api/overview"))
+            .header("host", host)
+            .send()
+    };
+    for host in ["localhost:8088", "127.0.0.1", "[::1]:8088", "console:8088"] {
+        assert_eq!(with_host(host).await?.status(), StatusCode::OK, "{host}");
+    }
+    // A name rebound to this address by another site's DNS.
+    let refused = with_host("rebound.example:8088").await?;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await?;
+    assert_eq!(body["error"], "forbidden");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("rebound.example") && message.contains("--allowed-host"),
+        "{body}"
+    );
+    // The page itself is not guarded.
+    let page = client
+        .get(console.at("/"))
+        .header("host", "rebound.example")
+        .send()
+        .await?;
+    assert_eq!(page.status(), StatusCode::OK);
+    console.stop().await?;
+
+    // With API keys the key decides, whatever the Host.
+    let mut args = ConsoleArgs::local("http://127.0.0.1:1");
+    args.auth.api_keys = vec!["console-key".into()];
+    let console = Running::start(args, &kafka, &registry).await?;
+    let keyed = client
+        .get(console.at("/api/overview"))
+        .header("host", "rebound.example")
+        .bearer_auth("console-key")
+        .send()
+        .await?;
+    assert_eq!(keyed.status(), StatusCode::OK);
     console.stop().await
 }

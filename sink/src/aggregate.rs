@@ -55,6 +55,21 @@ impl AggregateRow {
         (&self.event_type, &self.group_key, self.window_start)
     }
 
+    /// The latest the newest event in this aggregate can have happened,
+    /// for the freshness gauge: its `last_event_time` when the processor
+    /// wrote one (price ticks); otherwise (ad clicks carry none) the window's
+    /// end, or when the processor emitted the aggregate if that is earlier
+    /// (an open window's newest event came before its emission). Never
+    /// before the window's start. The metric caps it at the commit's time.
+    pub fn newest_event_time(&self) -> DateTime<Utc> {
+        if let Some(t) = self.last_event_time {
+            return t;
+        }
+        let emitted = Some(self.emitted_at).filter(|t| *t != DateTime::<Utc>::UNIX_EPOCH);
+        let bound = emitted.map_or(self.window_end, |t| t.min(self.window_end));
+        bound.max(self.window_start)
+    }
+
     /// Rows of one key are ordered by this: more events, then final over
     /// open, then later emission. A row never moves backward in it.
     pub fn rank(&self) -> (i64, bool, DateTime<Utc>) {
@@ -148,6 +163,24 @@ mod tests {
             ("count".into(), Value::Long(count)),
             ("final".into(), Value::Boolean(true)),
         ])
+    }
+
+    #[test]
+    fn a_click_aggregate_has_a_newest_event_time_from_its_window() {
+        // ad_click aggregates carry no last_event_time.
+        let closed = AggregateRow::from_value(record("adv-1", 60_000, 120_000, 3)).unwrap();
+        assert_eq!(closed.last_event_time, None);
+        assert_eq!(closed.newest_event_time().timestamp_millis(), 120_000);
+        // An open window emitted before its end: the emission bounds it.
+        let mut open = closed.clone();
+        open.emitted_at = DateTime::from_timestamp_millis(90_000).unwrap();
+        assert_eq!(open.newest_event_time().timestamp_millis(), 90_000);
+        // Emitted after the end (the final): the end bounds it.
+        open.emitted_at = DateTime::from_timestamp_millis(125_000).unwrap();
+        assert_eq!(open.newest_event_time().timestamp_millis(), 120_000);
+        // A price tick's own last_event_time wins.
+        open.last_event_time = DateTime::from_timestamp_millis(70_000);
+        assert_eq!(open.newest_event_time().timestamp_millis(), 70_000);
     }
 
     #[test]

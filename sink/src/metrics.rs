@@ -34,8 +34,13 @@ pub static ROWS: LazyLock<IntCounter> = LazyLock::new(|| {
 });
 
 /// The event time of the newest event whose aggregate is in Postgres, Unix
-/// seconds: the largest `last_event_time` of the rows written so far (event
-/// times after the write are taken as the write's time). Now minus this is
+/// seconds: the largest [`AggregateRow::newest_event_time`] of the rows
+/// written so far (`last_event_time` for price ticks; for aggregates without
+/// one, such as ad clicks, the window's end or the aggregate's emission,
+/// whichever is earlier), event times after the write taken as the write's
+/// time.
+///
+/// [`AggregateRow::newest_event_time`]: crate::aggregate::AggregateRow::newest_event_time Now minus this is
 /// the pipeline's end-to-end freshness: how old the newest event a query can
 /// see is. 0 until the first row is written.
 pub static NEWEST_EVENT_TIME: LazyLock<Gauge> = LazyLock::new(|| {
@@ -54,6 +59,15 @@ pub static LAST_COMMIT: LazyLock<Gauge> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Records a committed batch of `rows`.
+pub fn committed_rows(rows: &[crate::aggregate::AggregateRow]) {
+    committed(
+        rows.iter()
+            .map(crate::aggregate::AggregateRow::newest_event_time)
+            .max(),
+    );
+}
 
 /// Records a committed batch whose newest event time is `newest` (if any).
 pub fn committed(newest: Option<chrono::DateTime<chrono::Utc>>) {
@@ -90,5 +104,37 @@ mod tests {
         assert_eq!(NEWEST_EVENT_TIME.get(), capped);
         committed(None);
         assert!(LAST_COMMIT.get() >= now.timestamp() as f64);
+    }
+
+    #[test]
+    fn a_batch_of_click_aggregates_sets_freshness() {
+        use apache_avro::types::Value;
+        // What the processor writes for ad_click: no last_event_time.
+        let now = chrono::Utc::now().timestamp_millis();
+        let start = now - 120_000;
+        let click = Value::Record(vec![
+            ("event_type".into(), Value::String("ad_click".into())),
+            ("group_key".into(), Value::String("adv-1".into())),
+            ("window_start".into(), Value::TimestampMillis(start)),
+            ("window_end".into(), Value::TimestampMillis(start + 60_000)),
+            ("count".into(), Value::Long(4)),
+            (
+                "distinct_count".into(),
+                Value::Union(1, Box::new(Value::Long(2))),
+            ),
+            (
+                "last_event_time".into(),
+                Value::Union(0, Box::new(Value::Null)),
+            ),
+            ("final".into(), Value::Boolean(true)),
+            (
+                "emitted_at".into(),
+                Value::Union(1, Box::new(Value::TimestampMillis(start + 61_000))),
+            ),
+        ]);
+        let row = crate::aggregate::AggregateRow::from_value(click).unwrap();
+        assert_eq!(NEWEST_EVENT_TIME.get(), 0.0);
+        committed_rows(&[row]);
+        assert_eq!(NEWEST_EVENT_TIME.get(), (start + 60_000) as f64 / 1000.0);
     }
 }

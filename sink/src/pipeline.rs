@@ -212,7 +212,7 @@ impl Pipeline {
         timer.observe_duration();
         crate::metrics::BATCH_ROWS.observe(rows.len() as f64);
         crate::metrics::ROWS.inc_by(rows.len() as u64);
-        crate::metrics::committed(rows.iter().filter_map(|r| r.last_event_time).max());
+        crate::metrics::committed_rows(&rows);
         let mut hint = TopicPartitionList::new();
         for p in &positions {
             next.insert((p.topic.clone(), p.partition), p.next_offset);

@@ -3,6 +3,12 @@
 //! group (nothing is committed), filtered and newest first; one record by
 //! `PARTITION/OFFSET`; its payload decoded through the registry.
 //!
+//! Lists ([`list`], [`Cache`]) keep each dead letter without its payload
+//! and with only the `tributary.*` headers ([`DeadLetter::light`]); the
+//! payload is read again, by `PARTITION/OFFSET`, when one is shown
+//! ([`find`]). The [`Cache`] (the console's) keeps at most the newest
+//! [`MAX_CACHED_PER_PARTITION`] dead letters of each partition.
+//!
 //! What is read comes back as data ([`DeadLetter`], and the serializable
 //! [`Summary`], [`Detail`], [`ReasonCount`]): `trib dlq` formats it for a
 //! terminal, the console serves it as JSON.
@@ -25,6 +31,11 @@ pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long reading a topic to its end may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most dead letters a [`Cache`] keeps per partition (the newest; older
+/// ones are neither read nor listed, but still replayed by a filter through
+/// [`super::replay`], which reads the whole topic).
+pub const MAX_CACHED_PER_PARTITION: i64 = 10_000;
 
 /// Payload bytes shown (as hex and text) when a payload cannot be decoded.
 pub const RAW_SHOWN: usize = 4096;
@@ -64,6 +75,17 @@ impl DeadLetter {
             payload: message.payload().map(<[u8]>::to_vec),
             headers,
         }
+    }
+
+    /// What a list keeps of it: no payload, and only the headers it shows
+    /// and filters by (`tributary.*`: reason, detail, source, replayed
+    /// from). The key stays.
+    pub fn light(mut self) -> Self {
+        self.payload = None;
+        self.headers
+            .retain(|(name, _)| name.starts_with("tributary."));
+        self.headers.shrink_to_fit();
+        self
     }
 
     /// `PARTITION/OFFSET` in the dead-letter topic: the dead letter's id.
@@ -243,8 +265,8 @@ pub struct ReasonCount {
 pub struct Filter {
     /// Only these reasons (all when empty).
     pub reasons: Vec<String>,
-    /// Only from these source topics, or sources (`topic/partition/offset`)
-    /// starting with one (all when empty).
+    /// Only from these source topics (exact names), or exactly these
+    /// sources (`topic/partition/offset`) (all when empty).
     pub sources: Vec<String>,
     /// Only dead-lettered at or after this time.
     pub since: Option<DateTime<Utc>>,
@@ -257,10 +279,7 @@ impl Filter {
             && (self.sources.is_empty() || {
                 let (topic, source) = (letter.source_topic(), letter.source());
                 self.sources.iter().any(|s| {
-                    topic.as_deref() == Some(s.as_str())
-                        || source
-                            .as_deref()
-                            .is_some_and(|full| full.starts_with(s.as_str()))
+                    topic.as_deref() == Some(s.as_str()) || source.as_deref() == Some(s.as_str())
                 })
             })
             && self
@@ -279,18 +298,29 @@ pub fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     Ok(Utc::now() - chrono::Duration::from_std(ago).map_err(|e| e.to_string())?)
 }
 
-/// `PARTITION/OFFSET` as numbers.
+/// `PARTITION/OFFSET` as numbers: a partition from 0 to `i32::MAX`, an
+/// offset from 0 to `i64::MAX - 1`; the error names the value refused.
 pub fn parse_at(at: &str) -> anyhow::Result<(i32, i64)> {
     let (partition, offset) = at
         .split_once('/')
         .context("a dead letter is named PARTITION/OFFSET, e.g. 0/12")?;
-    Ok((
-        partition
-            .trim()
-            .parse()
-            .context("PARTITION is not a number")?,
-        offset.trim().parse().context("OFFSET is not a number")?,
-    ))
+    let (partition, offset) = (partition.trim(), offset.trim());
+    let p: i32 = partition
+        .parse()
+        .ok()
+        .filter(|p| *p >= 0)
+        .with_context(|| {
+            format!(
+                "PARTITION `{partition}` is not a partition number (0 to {})",
+                i32::MAX
+            )
+        })?;
+    let o: i64 = offset
+        .parse()
+        .ok()
+        .filter(|o| (0..i64::MAX).contains(o))
+        .with_context(|| format!("OFFSET `{offset}` is not an offset (0 to {})", i64::MAX - 1))?;
+    Ok((p, o))
 }
 
 /// Every record of `topic` (all partitions, from their start to their end
@@ -301,39 +331,91 @@ pub fn read_topic(
     topic: &str,
     only: Option<(i32, i64)>,
 ) -> anyhow::Result<Vec<DeadLetter>> {
-    let (records, _) = read_ranges(kafka_args, topic, &|partition, low, high| match only {
-        None => Some((low, high)),
-        Some((p, offset)) if p == partition => Some((low.max(offset), high.min(offset + 1))),
-        Some(_) => None,
-    })?;
-    Ok(records)
+    read_topic_as(kafka_args, topic, only, false)
+}
+
+/// [`read_topic`], each record [`DeadLetter::light`] when `light`.
+fn read_topic_as(
+    kafka_args: &KafkaArgs,
+    topic: &str,
+    only: Option<(i32, i64)>,
+    light: bool,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let read = read_ranges(
+        kafka_args,
+        topic,
+        light,
+        &|partition, low, high| match only {
+            None => Some((low, high)),
+            Some((p, offset)) if p == partition => {
+                Some((low.max(offset), high.min(offset.saturating_add(1))))
+            }
+            Some(_) => None,
+        },
+    )?;
+    anyhow::ensure!(
+        read.unfinished.is_empty(),
+        "{topic} could not be read to its end within {} s",
+        READ_TIMEOUT.as_secs()
+    );
+    Ok(read.records)
 }
 
 /// Each partition's offsets when a read began: `(low, high)` watermarks.
 pub type Watermarks = BTreeMap<i32, (i64, i64)>;
 
+/// What [`read_ranges`] read.
+struct Ranges {
+    records: Vec<DeadLetter>,
+    /// Every partition's watermarks when the read began.
+    watermarks: Watermarks,
+    /// When [`READ_TIMEOUT`] came first: the partitions not read to their
+    /// end, with the next offset to read.
+    unfinished: BTreeMap<i32, i64>,
+}
+
+/// The partitions of `topic`; none when the broker says it does not exist.
+/// Any other metadata error (leader not available, a broker not answering)
+/// is an error, retried briefly first.
+fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), BROKER_TIMEOUT)
+            .with_context(|| format!("cannot read the metadata of {topic} from the broker"))?;
+        let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Ok(Vec::new());
+        };
+        match found.error() {
+            None => return Ok(found.partitions().iter().map(|p| p.id()).collect()),
+            Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => {
+                return Ok(Vec::new());
+            }
+            Some(error) if attempts >= 3 => {
+                let error = rdkafka::types::RDKafkaErrorCode::from(error);
+                anyhow::bail!("the broker answered the metadata of {topic} with: {error}");
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
 /// Reads, in each partition of `topic`, the offsets `range(partition, low,
 /// high)` gives (`[start, end)`, or `None` to skip it), up to the end as it
-/// was when called. Also returns every partition's watermarks.
+/// was when called, for at most [`READ_TIMEOUT`] (then `unfinished` says
+/// where each partition not read to its end got to). Each record is
+/// [`DeadLetter::light`] when `light`.
 fn read_ranges(
     kafka_args: &KafkaArgs,
     topic: &str,
+    light: bool,
     range: &dyn Fn(i32, i64, i64) -> Option<(i64, i64)>,
-) -> anyhow::Result<(Vec<DeadLetter>, Watermarks)> {
+) -> anyhow::Result<Ranges> {
     let consumer: BaseConsumer = kafka::consumer_config(kafka_args, "trib-dlq")
         .create()
         .context("cannot create a Kafka consumer")?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), BROKER_TIMEOUT)
-        .with_context(|| format!("cannot read the metadata of {topic} from the broker"))?;
-    let Some(partitions) = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
-    else {
-        return Ok((Vec::new(), Watermarks::new()));
-    };
+    let partitions = partitions(&consumer, topic)?;
     let mut assignment = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     let mut watermarks = Watermarks::new();
@@ -350,16 +432,35 @@ fn read_ranges(
     }
     let mut records = Vec::new();
     if ends.is_empty() {
-        return Ok((records, watermarks));
+        return Ok(Ranges {
+            records,
+            watermarks,
+            unfinished: BTreeMap::new(),
+        });
     }
+    // Where each partition's read got to (its next offset).
+    let mut reached: BTreeMap<i32, i64> = assignment
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(start) => Some((e.partition(), start)),
+            _ => None,
+        })
+        .collect();
     consumer.assign(&assignment)?;
     let deadline = std::time::Instant::now() + READ_TIMEOUT;
     while !ends.is_empty() {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "{topic} could not be read to its end within {} s",
-            READ_TIMEOUT.as_secs()
-        );
+        if std::time::Instant::now() >= deadline {
+            let unfinished = ends
+                .keys()
+                .map(|p| (*p, reached.get(p).copied().unwrap_or(0)))
+                .collect();
+            return Ok(Ranges {
+                records,
+                watermarks,
+                unfinished,
+            });
+        }
         let Some(message) = consumer.poll(Duration::from_millis(500)) else {
             continue;
         };
@@ -368,70 +469,130 @@ fn read_ranges(
         let Some(end) = ends.get(&partition).copied() else {
             continue;
         };
-        if message.offset() + 1 >= end {
+        let next = message.offset().saturating_add(1);
+        if next >= end {
             ends.remove(&partition);
         }
         if message.offset() < end {
-            records.push(DeadLetter::of(&message));
+            reached.insert(partition, next);
+            let letter = DeadLetter::of(&message);
+            records.push(if light { letter.light() } else { letter });
         }
     }
-    Ok((records, watermarks))
+    Ok(Ranges {
+        records,
+        watermarks,
+        unfinished: BTreeMap::new(),
+    })
 }
 
-/// The dead letters of a topic kept in memory and brought up to date
-/// incrementally: each [`Cache::refresh`] reads only the records written
-/// since the last one (the first reads the whole topic). Records the broker
-/// deleted (retention) are dropped; a topic that was recreated (a partition
-/// now ends before where the cache had read to) is read again from its start.
+/// The dead letters of a topic kept in memory ([`DeadLetter::light`]: no
+/// payloads) and brought up to date incrementally: each [`Cache::refresh`]
+/// reads only the records written since the last one. At most the newest
+/// [`MAX_CACHED_PER_PARTITION`] of each partition are kept, and only those
+/// are read (the first refresh of a large topic reads each partition's
+/// tail). A refresh cut short by [`READ_TIMEOUT`] keeps what it read and
+/// where each partition got to: the next refresh goes on from there.
+/// Records the broker deleted (retention) are dropped; a topic that was
+/// recreated (a partition now ends before where the cache had read to) is
+/// read again.
 #[derive(Debug, Default)]
 pub struct Cache {
     /// Newest first.
     letters: Vec<DeadLetter>,
     /// Where the next read starts, by partition.
     next: BTreeMap<i32, i64>,
+    /// Whether the last refresh read every partition to its end.
+    complete: bool,
 }
 
 impl Cache {
-    /// An empty cache: the first refresh reads the whole topic.
+    /// An empty cache: the first refresh reads each partition's newest
+    /// [`MAX_CACHED_PER_PARTITION`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Every dead letter read so far, newest first.
+    /// Every dead letter kept, newest first.
     pub fn letters(&self) -> &[DeadLetter] {
         &self.letters
     }
 
+    /// Whether the last refresh read the topic to its end (`false` before
+    /// the first, or when it was cut short by [`READ_TIMEOUT`]).
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
     /// Reads what was written to `topic` since the last refresh.
     pub async fn refresh(&mut self, kafka_args: &KafkaArgs, topic: &str) -> anyhow::Result<()> {
-        let (kafka, name, next) = (kafka_args.clone(), topic.to_string(), self.next.clone());
-        let (records, watermarks) = tokio::task::spawn_blocking(move || {
-            read_ranges(&kafka, &name, &|partition, low, high| {
-                Some((next.get(&partition).copied().unwrap_or(low).max(low), high))
+        // A second read when the first found the topic recreated.
+        for _ in 0..2 {
+            let (kafka, name, next) = (kafka_args.clone(), topic.to_string(), self.next.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                read_ranges(&kafka, &name, true, &|partition, low, high| {
+                    Some((Self::start(next.get(&partition).copied(), low, high), high))
+                })
             })
-        })
-        .await??;
+            .await??;
+            if self.apply(read) {
+                break;
+            }
+        }
+        if !self.complete {
+            tracing::warn!(
+                topic,
+                partitions = self.next.len(),
+                "the dead-letter topic was not read to its end within the read timeout; the next list goes on"
+            );
+        }
+        Ok(())
+    }
+
+    /// Where a partition's read starts: where the last one got to, but
+    /// never before the newest [`MAX_CACHED_PER_PARTITION`].
+    fn start(next: Option<i64>, low: i64, high: i64) -> i64 {
+        let tail = high.saturating_sub(MAX_CACHED_PER_PARTITION).max(low);
+        next.unwrap_or(tail).max(tail)
+    }
+
+    /// Takes in what a read got; `false` (and emptied) when the topic was
+    /// recreated, to be read again.
+    fn apply(&mut self, read: Ranges) -> bool {
+        let Ranges {
+            records,
+            watermarks,
+            unfinished,
+        } = read;
         let recreated = self.next.iter().any(|(partition, next)| {
             watermarks
                 .get(partition)
                 .is_none_or(|(_, high)| high < next)
         });
         if recreated {
+            // What was kept belongs to the old topic, and what was just
+            // read started where the old one ended: read it all again.
             *self = Self::new();
-            return Box::pin(self.refresh(kafka_args, topic)).await;
+            return false;
         }
         self.letters.extend(records);
         self.letters.retain(|l| {
-            watermarks
-                .get(&l.partition)
-                .is_some_and(|(low, _)| l.offset >= *low)
+            watermarks.get(&l.partition).is_some_and(|(low, high)| {
+                l.offset >= *low && l.offset >= high.saturating_sub(MAX_CACHED_PER_PARTITION)
+            })
         });
         newest_first(&mut self.letters);
+        self.complete = unfinished.is_empty();
         self.next = watermarks
             .into_iter()
-            .map(|(partition, (_, high))| (partition, high))
+            .map(|(partition, (_, high))| {
+                (
+                    partition,
+                    unfinished.get(&partition).copied().unwrap_or(high),
+                )
+            })
             .collect();
-        Ok(())
+        true
     }
 }
 
@@ -445,13 +606,16 @@ pub async fn read(
     tokio::task::spawn_blocking(move || read_topic(&kafka_args, &topic, only)).await?
 }
 
-/// The dead letters of `--dead-letter-topic` that `filter` takes, newest first.
+/// The dead letters of `--dead-letter-topic` that `filter` takes, newest
+/// first, [`DeadLetter::light`] (no payloads: [`find`] reads one in full).
 pub async fn list(kafka_args: &KafkaArgs, filter: &Filter) -> anyhow::Result<Vec<DeadLetter>> {
-    let mut letters: Vec<DeadLetter> = read(kafka_args, &kafka_args.dead_letter_topic, None)
-        .await?
-        .into_iter()
-        .filter(|l| filter.takes(l))
-        .collect();
+    let (kafka, topic) = (kafka_args.clone(), kafka_args.dead_letter_topic.clone());
+    let mut letters: Vec<DeadLetter> =
+        tokio::task::spawn_blocking(move || read_topic_as(&kafka, &topic, None, true))
+            .await??
+            .into_iter()
+            .filter(|l| filter.takes(l))
+            .collect();
     newest_first(&mut letters);
     Ok(letters)
 }
@@ -588,6 +752,109 @@ mod tests {
         assert_eq!(parse_at("3/1200").unwrap(), (3, 1200));
         assert!(parse_at("3").is_err());
         assert!(parse_at("a/1").is_err());
+        for (bad, named) in [
+            ("0/-1", "`-1`"),
+            ("-1/0", "`-1`"),
+            ("0/9223372036854775807", "`9223372036854775807`"),
+            ("0/99999999999999999999", "`99999999999999999999`"),
+            ("4294967296/0", "`4294967296`"),
+        ] {
+            let why = format!("{:#}", parse_at(bad).unwrap_err());
+            assert!(why.contains(named), "{bad}: {why}");
+        }
+        assert_eq!(
+            parse_at("0/9223372036854775806").unwrap(),
+            (0, i64::MAX - 1)
+        );
+    }
+
+    #[test]
+    fn a_source_filter_takes_exact_topics_not_prefixes() {
+        let a = letter("expired", "tributary.events.ad_click/1/7", 1);
+        let filter = |source: &str| Filter {
+            sources: vec![source.into()],
+            ..Filter::default()
+        };
+        assert!(filter("tributary.events.ad_click").takes(&a));
+        assert!(filter("tributary.events.ad_click/1/7").takes(&a));
+        assert!(!filter("tributary.events").takes(&a));
+        assert!(!filter("tributary.events.ad").takes(&a));
+        assert!(!filter("tributary.events.ad_click/1").takes(&a));
+    }
+
+    fn at(partition: i32, offset: i64) -> DeadLetter {
+        DeadLetter {
+            partition,
+            offset,
+            timestamp_ms: Some(offset),
+            key: Some(b"k".to_vec()),
+            payload: Some(vec![0; 1000]),
+            headers: vec![
+                (headers::REASON.into(), Some(b"invalid".to_vec())),
+                ("traceparent".into(), Some(b"00-x".to_vec())),
+            ],
+        }
+        .light()
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_per_partition_without_payloads() {
+        let cap = MAX_CACHED_PER_PARTITION;
+        let high = cap + 500;
+        // The first read starts at the tail.
+        assert_eq!(Cache::start(None, 0, high), 500);
+        assert_eq!(Cache::start(None, 0, 10), 0);
+        assert_eq!(Cache::start(Some(700), 0, high), 700);
+        assert_eq!(Cache::start(Some(100), 0, high), 500);
+        let mut cache = Cache::new();
+        assert!(cache.apply(Ranges {
+            records: (500..high).map(|o| at(0, o)).collect(),
+            watermarks: [(0, (0, high))].into(),
+            unfinished: BTreeMap::new(),
+        }));
+        assert!(cache.complete());
+        assert_eq!(cache.letters().len() as i64, cap);
+        assert!(cache.letters().iter().all(|l| l.payload.is_none()
+            && l.key.is_some()
+            && l.headers.len() == 1
+            && l.reason() == "invalid"));
+        // 10 more: the 10 oldest go.
+        assert!(cache.apply(Ranges {
+            records: (high..high + 10).map(|o| at(0, o)).collect(),
+            watermarks: [(0, (0, high + 10))].into(),
+            unfinished: BTreeMap::new(),
+        }));
+        assert_eq!(cache.letters().len() as i64, cap);
+        assert_eq!(cache.letters().last().unwrap().offset, 510);
+        assert_eq!(cache.next[&0], high + 10);
+    }
+
+    #[test]
+    fn a_read_cut_short_keeps_its_progress() {
+        let mut cache = Cache::new();
+        assert!(cache.apply(Ranges {
+            records: (0..40).map(|o| at(1, o)).collect(),
+            watermarks: [(0, (0, 0)), (1, (0, 100))].into(),
+            unfinished: [(1, 40)].into(),
+        }));
+        assert!(!cache.complete());
+        assert_eq!(cache.letters().len(), 40);
+        assert_eq!(cache.next[&1], 40);
+        assert_eq!(Cache::start(cache.next.get(&1).copied(), 0, 100), 40);
+        assert!(cache.apply(Ranges {
+            records: (40..100).map(|o| at(1, o)).collect(),
+            watermarks: [(0, (0, 0)), (1, (0, 100))].into(),
+            unfinished: BTreeMap::new(),
+        }));
+        assert!(cache.complete());
+        assert_eq!(cache.letters().len(), 100);
+        // Recreated: a partition now ends before where the cache read to.
+        assert!(!cache.apply(Ranges {
+            records: Vec::new(),
+            watermarks: [(0, (0, 0)), (1, (0, 5))].into(),
+            unfinished: BTreeMap::new(),
+        }));
+        assert!(cache.letters().is_empty() && cache.next.is_empty());
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //! Two replays running at once (two `trib` processes, or `trib` and the
 //! console) may both replay the same dead letter; the console runs its own
 //! replays one at a time.
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use rdkafka::{
     message::{Header, OwnedHeaders},
@@ -104,35 +107,9 @@ pub async fn replay(
         read::read(kafka_args, topic, None),
         read::read(kafka_args, &replayed_topic, None)
     )?;
-    letters.sort_by_key(|l| (l.timestamp_ms, l.partition, l.offset));
+    letters.sort_by_key(order);
     let done: HashSet<String> = done.iter().filter_map(DeadLetter::key_text).collect();
-    let mut items = Vec::new();
-    let chosen: Vec<&DeadLetter> = match selection {
-        Selection::Filter(filter) => letters.iter().filter(|l| filter.takes(l)).collect(),
-        Selection::Ids(ids) => {
-            let mut chosen = Vec::new();
-            let mut seen = HashSet::new();
-            for &(partition, offset) in ids {
-                if !seen.insert((partition, offset)) {
-                    continue;
-                }
-                match letters
-                    .iter()
-                    .find(|l| l.partition == partition && l.offset == offset)
-                {
-                    Some(letter) => chosen.push(letter),
-                    None => items.push(Item {
-                        id: format!("{partition}/{offset}"),
-                        reason: String::new(),
-                        source_topic: None,
-                        outcome: Outcome::Failed,
-                        detail: Some(format!("{topic} has no record at {partition}/{offset}")),
-                    }),
-                }
-            }
-            chosen
-        }
-    };
+    let (chosen, mut items) = choose(topic, &letters, selection);
     let producer: Option<FutureProducer> = if dry_run || chosen.is_empty() {
         None
     } else {
@@ -186,6 +163,51 @@ pub async fn replay(
     })
 }
 
+/// The dead letters `selection` names, oldest first (`letters` sorted so),
+/// and a failed item for each id `topic` has no record at.
+fn choose<'a>(
+    topic: &str,
+    letters: &'a [DeadLetter],
+    selection: &Selection,
+) -> (Vec<&'a DeadLetter>, Vec<Item>) {
+    let mut items = Vec::new();
+    let chosen: Vec<&DeadLetter> = match selection {
+        Selection::Filter(filter) => letters.iter().filter(|l| filter.takes(l)).collect(),
+        Selection::Ids(ids) => {
+            let by_id: HashMap<(i32, i64), &DeadLetter> = letters
+                .iter()
+                .map(|l| ((l.partition, l.offset), l))
+                .collect();
+            let mut chosen = Vec::new();
+            let mut seen = HashSet::new();
+            for &(partition, offset) in ids {
+                if !seen.insert((partition, offset)) {
+                    continue;
+                }
+                match by_id.get(&(partition, offset)) {
+                    Some(letter) => chosen.push(*letter),
+                    None => items.push(Item {
+                        id: format!("{partition}/{offset}"),
+                        reason: String::new(),
+                        source_topic: None,
+                        outcome: Outcome::Failed,
+                        detail: Some(format!("{topic} has no record at {partition}/{offset}")),
+                    }),
+                }
+            }
+            // Oldest first, whatever order the ids came in.
+            chosen.sort_by_key(|l| order(l));
+            chosen
+        }
+    };
+    (chosen, items)
+}
+
+/// The replay order: oldest first (timestamp, then partition and offset).
+fn order(letter: &DeadLetter) -> (Option<i64>, i32, i64) {
+    (letter.timestamp_ms, letter.partition, letter.offset)
+}
+
 /// Re-produces `letter` to `source_topic` and records it: `Ok(Ok(where))`,
 /// `Ok(Err(why))` when the replay was refused, `Err` when it went out but
 /// could not be recorded.
@@ -233,4 +255,40 @@ async fn replay_one(
         .await
         .map_err(|(e, _)| anyhow::anyhow!("cannot record the replay of {}: {e}", letter.at()))?;
     Ok(Ok(marker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(partition: i32, offset: i64, ms: i64) -> DeadLetter {
+        DeadLetter {
+            partition,
+            offset,
+            timestamp_ms: Some(ms),
+            key: None,
+            payload: None,
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ids_are_replayed_oldest_first_whatever_their_order() {
+        let mut letters = vec![
+            letter(0, 5, 3_000),
+            letter(1, 2, 1_000),
+            letter(0, 4, 2_000),
+            letter(1, 3, 2_000),
+        ];
+        letters.sort_by_key(order);
+        let ids = Selection::Ids(vec![(0, 5), (1, 3), (9, 9), (0, 4), (1, 2), (0, 5)]);
+        let (chosen, missing) = choose("dlq", &letters, &ids);
+        assert_eq!(
+            chosen.iter().map(|l| l.at()).collect::<Vec<_>>(),
+            ["1/2", "0/4", "1/3", "0/5"]
+        );
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].id, "9/9");
+        assert_eq!(missing[0].outcome, Outcome::Failed);
+    }
 }
