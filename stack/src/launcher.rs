@@ -15,6 +15,7 @@ use tributary_common::{
     config::{KafkaArgs, RegistryArgs, TelemetryArgs},
     kafka, shutdown,
 };
+use tributary_edge::config::AuthArgs;
 use tributary_testkit::{
     apache_kafka::ApacheKafka,
     bootstrap,
@@ -365,12 +366,17 @@ fn console_command(
     if let Some(credentials) = &config.registry_basic_auth {
         command.env("TRIBUTARY_REGISTRY_BASIC_AUTH", credentials);
     }
-    // API keys in the launcher's environment reach `tributary-server` and
-    // the console alike: the console then calls the query API with the
-    // first of them (unless told another).
+    // API keys in the launcher's environment (`TRIBUTARY_API_KEYS`,
+    // `TRIBUTARY_API_KEYS_FILE`) reach `tributary-server` and the console
+    // alike: the console then calls the query API with the first of them
+    // (unless told another).
     if std::env::var_os("TRIBUTARY_CONSOLE_QUERY_API_KEY").is_none()
-        && let Ok(keys) = std::env::var("TRIBUTARY_API_KEYS")
-        && let Some(first) = keys.split(',').map(str::trim).find(|k| !k.is_empty())
+        && let Some(first) = first_api_key(
+            std::env::var("TRIBUTARY_API_KEYS").ok().as_deref(),
+            std::env::var_os("TRIBUTARY_API_KEYS_FILE")
+                .as_deref()
+                .map(Path::new),
+        )?
     {
         command.env("TRIBUTARY_CONSOLE_QUERY_API_KEY", first);
     }
@@ -397,6 +403,21 @@ fn console_command(
         command.arg("--service").arg(format!("{name}={urls}"));
     }
     Ok(command)
+}
+
+/// The first API key the edge accepts given `TRIBUTARY_API_KEYS` (`keys`,
+/// `,`-separated) and `TRIBUTARY_API_KEYS_FILE` (`file`): the edge's own
+/// reading of them ([`AuthArgs::load`]), so both agree.
+fn first_api_key(keys: Option<&str>, file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let auth = AuthArgs {
+        api_keys: keys
+            .into_iter()
+            .flat_map(|k| k.split(','))
+            .map(String::from)
+            .collect(),
+        api_keys_file: file.map(Path::to_path_buf),
+    };
+    Ok(auth.load()?.into_iter().next())
 }
 
 /// The metrics address of `binary` and its `/metrics` URL.
@@ -497,4 +518,40 @@ async fn stop_all(services: &mut Vec<ChildProcess>, broker: &mut Broker) -> bool
         tracing::error!(error = %e, "cannot stop the broker");
     }
     clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_api_key;
+
+    #[test]
+    fn the_console_gets_the_first_key_the_edge_accepts() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("tributary-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("keys");
+        std::fs::write(
+            &file,
+            "\n  # the console's\n\n  #another\n  file-key-1  \nfile-key-2\n",
+        )?;
+        assert_eq!(first_api_key(None, None)?, None);
+        assert_eq!(first_api_key(Some(" , a ,b"), None)?.as_deref(), Some("a"));
+        assert_eq!(
+            first_api_key(None, Some(&file))?.as_deref(),
+            Some("file-key-1")
+        );
+        // The listed keys come first, as the edge loads them.
+        assert_eq!(
+            first_api_key(Some("listed"), Some(&file))?.as_deref(),
+            Some("listed")
+        );
+        assert_eq!(
+            first_api_key(Some(" , "), Some(&file))?.as_deref(),
+            Some("file-key-1")
+        );
+        std::fs::write(&file, "# only comments\n\n")?;
+        assert_eq!(first_api_key(None, Some(&file))?, None);
+        assert!(first_api_key(None, Some(&dir.join("absent"))).is_err());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 }

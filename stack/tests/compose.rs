@@ -5,9 +5,12 @@
 //! they export spans to the collector's OTLP receiver;
 //! dependencies, Envoy's upstreams, Prometheus's targets and the console's
 //! query API and watched services name real services on the right ports;
-//! the console watches every Tributary service; host ports do not collide; processors and
-//! sinks scale with the partitions set in `.env`; the broker is the Apache
-//! Kafka version the tests run.
+//! the console watches every Tributary service that runs once and none that
+//! is replicated (Prometheus scrapes each replica of those), is published on
+//! localhost only and, without API keys, answers only its own host names;
+//! host ports do not collide; processors and sinks scale with the
+//! partitions set in `.env`; the broker is the Apache Kafka version the
+//! tests run.
 use std::{collections::BTreeSet, path::Path, process::Command};
 
 use serde_yaml::Value;
@@ -41,6 +44,17 @@ fn help_of(binary: &str) -> anyhow::Result<String> {
 
 fn port_of(addr: &str) -> u16 {
     addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A `ports` entry (`HOST:CONTAINER` or `IP:HOST:CONTAINER`) as its IP (if
+/// any), host port and container port.
+fn published(entry: &str) -> (Option<&str>, u16, u16) {
+    let parts: Vec<&str> = entry.split(':').collect();
+    match parts[..] {
+        [host, container] => (None, host.parse().unwrap(), container.parse().unwrap()),
+        [ip, host, container] => (Some(ip), host.parse().unwrap(), container.parse().unwrap()),
+        _ => panic!("unexpected ports entry {entry}"),
+    }
 }
 
 #[test]
@@ -104,13 +118,7 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
             );
         }
         for port in service["ports"].as_sequence().cloned().unwrap_or_default() {
-            let host = port
-                .as_str()
-                .unwrap()
-                .split(':')
-                .next()
-                .unwrap()
-                .to_string();
+            let host = published(port.as_str().unwrap()).1.to_string();
             assert!(
                 host_ports.insert(host.clone()),
                 "host port {host} is published twice"
@@ -187,7 +195,13 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
 
     // Prometheus scrapes services that serve metrics on the scraped port.
     let prometheus = load("deploy/prometheus.yml")?;
+    let mut scraped_by_dns = BTreeSet::new();
     for job in prometheus["scrape_configs"].as_sequence().unwrap() {
+        for config in job["dns_sd_configs"].as_sequence().into_iter().flatten() {
+            for name in config["names"].as_sequence().unwrap() {
+                scraped_by_dns.insert(name.as_str().unwrap().to_string());
+            }
+        }
         let targets: Vec<(String, u16)> = match job["static_configs"].as_sequence() {
             Some(configs) => configs[0]["targets"]
                 .as_sequence()
@@ -218,20 +232,44 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         }
     }
 
-    // The console: published on the port it listens on, its query API a
-    // service serving gRPC there, and every Tributary service that serves
-    // metrics watched on its metrics port (and, with a readiness URL, on its
-    // HTTP port); a consumer (no readiness URL) is one without HTTP.
+    // The console: published on the port it listens on, on localhost only
+    // (it shows dead letters and replays them), answering only its own names
+    // while it has no API keys (DNS rebinding), its query API a service
+    // serving gRPC there, and every Tributary service that serves metrics
+    // and runs once watched on its metrics port (and, with a readiness URL,
+    // on its HTTP port); a consumer (no readiness URL) is one without HTTP.
     let console = &services["console"]["environment"];
     let console_port = port_of(console["TRIBUTARY_CONSOLE_HTTP_ADDR"].as_str().unwrap());
+    let console_ports: Vec<_> = services["console"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| published(p.as_str().unwrap()))
+        .collect();
     assert!(
-        services["console"]["ports"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .any(|p| p.as_str() == Some(&format!("{console_port}:{console_port}"))),
-        "the console's port {console_port} is not published"
+        console_ports.contains(&(Some("127.0.0.1"), console_port, console_port)),
+        "the console's port {console_port} is not published on 127.0.0.1: {console_ports:?}"
     );
+    assert!(
+        console_ports
+            .iter()
+            .all(|(ip, _, _)| *ip == Some("127.0.0.1")),
+        "the console is published beyond localhost: {console_ports:?}"
+    );
+    if console["TRIBUTARY_API_KEYS"].is_null() && console["TRIBUTARY_API_KEYS_FILE"].is_null() {
+        let allowed: BTreeSet<&str> = console["TRIBUTARY_CONSOLE_ALLOWED_HOSTS"]
+            .as_str()
+            .expect("the console without API keys names the hosts it answers")
+            .split(',')
+            .map(str::trim)
+            .collect();
+        for host in ["localhost", "127.0.0.1"] {
+            assert!(
+                allowed.contains(host),
+                "the console does not answer {host}: {allowed:?}"
+            );
+        }
+    }
     let url_target = |url: &str| -> (String, u16) {
         let url = url::Url::parse(url).unwrap();
         (
@@ -301,13 +339,28 @@ fn docker_compose_is_consistent_with_the_binaries_and_the_deploy_configs() -> an
         }
         watched.insert(host);
     }
+    // A replicated service is many containers behind one DNS name: each
+    // scrape would reach another of them, so the console leaves it to
+    // Prometheus, which resolves the name to every replica.
     for (name, service) in services {
         let name = name.as_str().unwrap();
         let runs_tributary = service["command"][0]
             .as_str()
             .is_some_and(|b| b.starts_with("tributary-") && b != "tributary-console");
-        if runs_tributary && !service["environment"]["TRIBUTARY_METRICS_ADDR"].is_null() {
+        if !runs_tributary || service["environment"]["TRIBUTARY_METRICS_ADDR"].is_null() {
+            continue;
+        }
+        if service["deploy"]["replicas"].is_null() {
             assert!(watched.contains(name), "the console does not watch {name}");
+        } else {
+            assert!(
+                !watched.contains(name),
+                "the console watches {name}, which is replicated behind one name"
+            );
+            assert!(
+                scraped_by_dns.contains(name),
+                "Prometheus does not scrape every replica of {name} (dns_sd_configs)"
+            );
         }
     }
 

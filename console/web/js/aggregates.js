@@ -98,6 +98,6 @@ function render(answer) {
   byId('agg-note').textContent = `${rows.length} rows, ${keys.length} keys` +
     (shownRows < rows.length ? `; the table shows the first ${shownRows} (the CSV has all)` : '') +
     (answer.truncated ? '; more matched than the console returns: narrow the range' : '') +
-    `; refreshed ${new Date().toLocaleTimeString()}`;
+    `; refreshed ${new Date().toISOString().slice(11, 19)} UTC`;
   byId('aggregates').setAttribute('data-updated-at', String(Date.now()));
 }

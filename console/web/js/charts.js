@@ -1,5 +1,8 @@
 // Line charts with uPlot (vendored, global `uPlot`). A chart container gets
 // `data-points` (points plotted, all series together) and `data-series`.
+// Times are drawn in UTC (axis and legend), as the console's tables show
+// them and as the server reads a time typed without an offset, not in the
+// browser's zone.
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
 
 /**
@@ -24,9 +27,10 @@ export function lineChart(container, previous, xs, series, { yLabel = '', height
   const plot = new window.uPlot({
     width,
     height,
+    tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
     scales: { x: { time: true } },
-    axes: [{}, { label: yLabel, size: 70 }],
-    series: [{}, ...series.map((s, i) => ({
+    axes: [{ label: 'time (UTC)' }, { label: yLabel, size: 70 }],
+    series: [{ label: 'time (UTC)', value: '{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}' }, ...series.map((s, i) => ({
       label: s.label,
       stroke: COLORS[i % COLORS.length],
       width: 2,
