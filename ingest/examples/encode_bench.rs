@@ -1,67 +1,301 @@
-//! Measures ingest's Avro hot path against `schema_registry_converter`'s
-//! `AvroEncoder` on the same events, in one run:
+//! Measures ingest's hot path from a submitted event to the bytes it
+//! produces, against a raw baseline, in one run:
 //!
 //! ```sh
 //! cargo run --release -p tributary-ingest --example encode_bench -- [EVENTS] [ROUNDS]
 //! ```
 //!
-//! Both sides convert the same validated ad clicks to Avro values with the
-//! same code; only the encoding differs (ingest: a prepared writer over the
-//! cached schema; converter: `AvroEncoder::encode`, which looks its schema up
-//! in its own cache per call). Needs Postgres (for the registry's state).
-use std::{sync::Arc, time::Instant};
-
-use apache_avro::{Schema, types::Value};
-use schema_registry_converter::{
-    async_impl::{avro::AvroEncoder, schema_registry::SrSettings},
-    schema_registry_common::SubjectNameStrategy,
+//! For ad clicks and price ticks shaped like `dev/bench`'s (metadata and a
+//! campaign; a volume), against the built-in schemas as the registry lists
+//! them (v2 and v1, auto-registered), each round times:
+//!
+//! - **validate + typed**: `ValidEvent::parse` → `EventRecord::split` →
+//!   `encode` (the typed path: each schema's compiled plan writes the Avro
+//!   body straight from the event), into one reused buffer: what ingest
+//!   does per event before producing;
+//! - **validate + general**: the same with the general path (the event as a
+//!   JSON object → an apache-avro `Value` → bytes), which was ingest's only
+//!   path before the typed one;
+//! - **typed** and **general**: the encoding alone, from validated events;
+//! - **raw apache-avro**: `GenericDatumWriter::write_value_ref` of prebuilt
+//!   `Value`s of the same records plus the Confluent frame: the least an
+//!   apache-avro encoder does per record, with nothing of ingest.
+//!
+//! It prints ns per event (median of the rounds, and the spread),
+//! allocations per event (counted by this binary's allocator), and the
+//! ratios. Needs Postgres (for the registry's state).
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
 };
+
+use apache_avro::{Schema, types::Value, writer::datum::GenericDatumWriter};
 use tributary_common::{
     config::{KafkaArgs, RegistryArgs},
-    schemas,
+    schemas, wire,
 };
 use tributary_ingest::{
-    avro_json,
     config::{SchemaArgs, SchemaPolicy},
     encode::EventRecord,
     event::{ValidEvent, Validation},
-    writer_schema::WriterSchemas,
+    writer_schema::{WriterCandidates, WriterSchemas},
 };
-use tributary_proto::v1::{AdClick, Event, event::Payload};
+use tributary_proto::v1::{AdClick, Event, PriceTick, event::Payload};
 use tributary_stack::{postgres::TestDatabase, registry::RunningRegistry};
 
-fn events(n: usize, now_ms: i64) -> Vec<ValidEvent> {
+/// The system allocator, counting allocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn rules(now_ms: i64) -> Validation {
+    Validation {
+        max_skew: Duration::from_secs(3600),
+        now_ms,
+    }
+}
+
+fn stamped(payload: Payload, now_ms: i64, i: usize) -> Event {
+    Event {
+        event_time: Some(prost_types::Timestamp {
+            seconds: now_ms / 1000,
+            nanos: 0,
+        }),
+        idempotency_key: format!("bench-{i}"),
+        payload: Some(payload),
+        ..Default::default()
+    }
+}
+
+fn ad_clicks(n: usize, now_ms: i64) -> Vec<Event> {
     (0..n)
         .map(|i| {
-            let event = Event {
-                event_time: Some(prost_types::Timestamp {
-                    seconds: now_ms / 1000,
-                    nanos: 0,
-                }),
-                payload: Some(Payload::AdClick(AdClick {
-                    ip_address: format!("10.0.{}.{}", i / 250 % 250, i % 250),
-                    user_agent: "Mozilla/5.0 (X11; Linux x86_64) bench".into(),
-                    referring_url: format!("https://example.com/landing/{i}"),
-                    advertiser_id: format!("adv-{}", i % 100),
-                    ..Default::default()
-                })),
-                ..Default::default()
+            let metadata = serde_json::json!({"slot": "top", "page": i % 7});
+            let click = AdClick {
+                ip_address: format!("10.0.{}.{}", i / 250 % 250, i % 250),
+                user_agent: "Mozilla/5.0 (X11; Linux x86_64) bench".into(),
+                referring_url: "https://example.com/landing?utm_source=bench".into(),
+                advertiser_id: format!("adv-{}", i % 100),
+                metadata: Some(tributary_proto::envelope::object_to_struct(
+                    metadata.as_object().expect("an object").clone(),
+                )),
+                campaign_id: Some(format!("campaign-{}", i % 10)),
             };
-            ValidEvent::parse(
-                event,
-                Validation {
-                    max_skew: std::time::Duration::from_secs(3600),
-                    now_ms,
-                },
-            )
-            .unwrap()
+            stamped(Payload::AdClick(click), now_ms, i)
         })
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn price_ticks(n: usize, now_ms: i64) -> Vec<Event> {
+    const PAIRS: [&str; 3] = ["ETH-USD", "LINK-USD", "BTC-USD"];
+    (0..n)
+        .map(|i| {
+            let tick = PriceTick {
+                pair: PAIRS[i % 3].into(),
+                source: format!("source-{}", i % 2),
+                price: 1000.0 + i as f64 / 7.0,
+                volume: Some(i as f64),
+            };
+            stamped(Payload::PriceTick(tick), now_ms, i)
+        })
+        .collect()
+}
+
+/// Nanoseconds and allocations per event of `f` over `events`.
+fn timed<T>(events: Vec<T>, mut f: impl FnMut(T, &mut Vec<u8>) -> usize) -> (f64, f64, usize) {
+    let n = events.len();
+    let mut buf = Vec::with_capacity(512);
+    let mut bytes = 0;
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let started = Instant::now();
+    for event in events {
+        buf.clear();
+        bytes += f(event, &mut buf);
+    }
+    let elapsed = started.elapsed();
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
+    // The events dropped inside f are counted with f; the Vec itself is not.
+    (
+        elapsed.as_nanos() as f64 / n as f64,
+        allocations as f64 / n as f64,
+        bytes,
+    )
+}
+
+struct Variant {
+    name: &'static str,
+    ns: Vec<f64>,
+    allocations: f64,
+}
+
+impl Variant {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            ns: Vec::new(),
+            allocations: 0.0,
+        }
+    }
+
+    fn record(&mut self, (ns, allocations, _): (f64, f64, usize)) {
+        self.ns.push(ns);
+        self.allocations = allocations;
+    }
+
+    fn median(&self) -> f64 {
+        let mut v = self.ns.clone();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    fn spread(&self) -> (f64, f64) {
+        let min = self.ns.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self.ns.iter().copied().fold(0.0, f64::max);
+        (min, max)
+    }
+}
+
+fn encode_with(
+    typed: bool,
+    record: &mut EventRecord,
+    candidates: &WriterCandidates,
+    out: &mut Vec<u8>,
+) -> usize {
+    let written = if typed {
+        record.encode(candidates, out)
+    } else {
+        record.encode_general(candidates, out)
+    };
+    written.expect("the event fits");
+    out.len()
+}
+
+/// One kind of event through every variant, `rounds` times.
+fn measure(
+    kind: &str,
+    events: &[Event],
+    now_ms: i64,
+    candidates: &WriterCandidates,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let validated = |events: &[Event]| -> Vec<ValidEvent> {
+        events
+            .iter()
+            .map(|e| ValidEvent::parse(e.clone(), rules(now_ms)).expect("valid"))
+            .collect()
+    };
+    // The raw baseline's values: the general path's own, built untimed.
+    let newest = candidates.newest();
+    let raw_writer = GenericDatumWriter::builder(newest.schema).build()?;
+    let values: Vec<Value> = validated(events)
+        .into_iter()
+        .map(|e| {
+            let mut record = EventRecord::new(e);
+            let mut out = Vec::new();
+            record
+                .encode_general(candidates, &mut out)
+                .expect("the event fits");
+            let Schema::Record(_) = newest.schema else {
+                unreachable!("a record schema")
+            };
+            let mut body = &out[wire::HEADER_LEN..];
+            apache_avro::reader::datum::GenericDatumReader::builder(newest.schema)
+                .build()
+                .expect("a reader")
+                .read_value(&mut body)
+                .expect("decodes")
+        })
+        .collect();
+
+    let mut variants = [
+        Variant::new("validate + typed"),
+        Variant::new("validate + general (before)"),
+        Variant::new("typed"),
+        Variant::new("general (before)"),
+        Variant::new("raw apache-avro (prebuilt Values)"),
+    ];
+    for _ in 0..rounds {
+        let mut sizes = Vec::new();
+        for (i, typed) in [(0, true), (1, false)] {
+            let copies = events.to_vec();
+            let result = timed(copies, |event, out| {
+                let valid = ValidEvent::parse(event, rules(now_ms)).expect("valid");
+                let (_envelope, mut record) = EventRecord::split(valid);
+                encode_with(typed, &mut record, candidates, out)
+            });
+            sizes.push(result.2);
+            variants[i].record(result);
+        }
+        for (i, typed) in [(2, true), (3, false)] {
+            let copies = validated(events);
+            let result = timed(copies, |valid, out| {
+                let (_envelope, mut record) = EventRecord::split(valid);
+                encode_with(typed, &mut record, candidates, out)
+            });
+            sizes.push(result.2);
+            variants[i].record(result);
+        }
+        let result = timed(values.iter().collect(), |value, out| {
+            wire::frame_into(newest.id, &[], out);
+            raw_writer.write_value_ref(out, value).expect("encodes");
+            out.len()
+        });
+        sizes.push(result.2);
+        variants[4].record(result);
+        anyhow::ensure!(
+            sizes.iter().all(|s| *s == sizes[0]),
+            "every variant must write the same bytes: {sizes:?}"
+        );
+    }
+    println!(
+        "\n{kind}: {} events, {rounds} rounds, schema id {} (newest of {} listed)",
+        events.len(),
+        newest.id,
+        candidates.schemas.len()
+    );
+    println!(
+        "{:<36} {:>12} {:>20} {:>14}",
+        "variant", "ns/event", "spread (min-max)", "allocs/event"
+    );
+    for v in &variants {
+        let (min, max) = v.spread();
+        println!(
+            "{:<36} {:>12.0} {:>9.0} - {:<9.0} {:>14.1}",
+            v.name,
+            v.median(),
+            min,
+            max,
+            v.allocations
+        );
+    }
+    let m = |i: usize| variants[i].median();
+    println!(
+        "ratios (medians): typed / raw apache-avro {:.2}; general / typed {:.2}; validate+general / validate+typed {:.2}",
+        m(2) / m(4),
+        m(3) / m(2),
+        m(1) / m(0)
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -71,8 +305,8 @@ async fn main() -> anyhow::Result<()> {
         .next()
         .map(|a| a.parse())
         .transpose()?
-        .unwrap_or(200_000);
-    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
+        .unwrap_or(100_000);
+    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(7);
 
     let database = TestDatabase::create().await?;
     let registry = RunningRegistry::start(database.url()).await?;
@@ -84,81 +318,16 @@ async fn main() -> anyhow::Result<()> {
         SchemaArgs {
             policy: SchemaPolicy::AutoRegister,
             pinned: Vec::new(),
-            refresh: std::time::Duration::from_secs(30),
+            refresh: Duration::from_secs(3600),
         },
     )?;
-    let candidates = cache
-        .get(schemas::AD_CLICK)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let writer = candidates.newest().clone();
-    let converter = Arc::new(AvroEncoder::new(SrSettings::new(registry.url())));
-    let strategy =
-        || SubjectNameStrategy::TopicNameStrategy(kafka.event_topic(schemas::AD_CLICK), false);
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let events = events(n, now_ms);
-    let Schema::Record(record) = writer.schema else {
-        unreachable!()
-    };
-
-    // The shared part: validated event → Avro value (as ingest's encode does).
-    let to_value = |e: &ValidEvent| -> Value {
-        let tributary_ingest::event::ValidPayload::AdClick(c) = e.payload() else {
-            unreachable!()
-        };
-        let object = serde_json::json!({
-            "ip_address": c.ip_address().to_string(), "user_agent": c.user_agent(), "referring_url": c.referring_url(),
-            "advertiser_id": c.advertiser_id(), "metadata": c.metadata_json(), "event_time": e.event_time_ms(),
-        });
-        avro_json::record_value(
-            record,
-            &writer.names,
-            object.as_object().unwrap(),
-            "ad_click",
-        )
-        .unwrap()
-    };
-
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        // Ingest consumes each validated event; the copies are made untimed.
-        let copies = events.clone();
-        let started = Instant::now();
-        let mut bytes = 0usize;
-        let mut buf = Vec::with_capacity(256);
-        for e in copies {
-            buf.clear();
-            EventRecord::new(e)
-                .encode(&candidates, &mut buf)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            bytes += buf.len();
-        }
-        let ours_rate = n as f64 / started.elapsed().as_secs_f64();
-
-        let started = Instant::now();
-        let mut their_bytes = 0usize;
-        for e in &events {
-            let Value::Record(fields) = to_value(e) else {
-                unreachable!()
-            };
-            let fields: Vec<(&str, Value)> = fields
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.clone()))
-                .collect();
-            their_bytes += converter.encode(fields, strategy()).await?.len();
-        }
-        let their_rate = n as f64 / started.elapsed().as_secs_f64();
-        assert_eq!(bytes, their_bytes, "both sides must produce the same bytes");
-        println!(
-            "round {round}: ingest {ours_rate:>10.0} events/s   schema_registry_converter {their_rate:>10.0} events/s"
-        );
-        ours.push(ours_rate);
-        theirs.push(their_rate);
+    for (kind, events) in [
+        (schemas::AD_CLICK, ad_clicks(n, now_ms)),
+        (schemas::PRICE_TICK, price_ticks(n, now_ms)),
+    ] {
+        let candidates = cache.get(kind).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        measure(kind, &events, now_ms, &candidates, rounds)?;
     }
-    let (ours, theirs) = (median(ours), median(theirs));
-    println!(
-        "median of {rounds}: ingest {ours:.0} events/s, schema_registry_converter {theirs:.0} events/s, ratio {:.2}",
-        ours / theirs
-    );
     Ok(())
 }

@@ -8,23 +8,31 @@
 //! the versions before they were added; a field that is set, or an extra
 //! field, is never left out: an event no version has room for is refused,
 //! naming the field.
-use std::sync::Arc;
+use std::{io::Write as _, net::IpAddr, sync::Arc};
 
 use apache_avro::{Schema, schema::RecordSchema};
 use serde_json::{Map, Value as Json, json};
+use tributary_common::wire;
 
 use crate::{
     avro_json,
-    event::{ValidEvent, ValidPayload},
+    event::{AdClick, PriceTick, ValidEvent, ValidPayload},
     rejection::Rejection,
     writer_schema::{WriterCandidates, WriterSchema},
 };
+
+mod plan;
+#[cfg(test)]
+mod plan_tests;
+
+pub use plan::TypedPlan;
+use plan::{Planned, TypedPayload, TypedView};
 
 /// What of an event travels beside its record: the Kafka key and headers.
 #[derive(Debug, Clone)]
 pub struct Envelope {
     /// The event type.
-    pub event_type: String,
+    pub event_type: std::borrow::Cow<'static, str>,
     /// The partitioning key.
     pub key: String,
     /// The idempotency key.
@@ -33,19 +41,71 @@ pub struct Envelope {
     pub event_time_ms: i64,
 }
 
-/// An event's fields as one JSON object, ready to be checked against the
-/// registered versions (more than once when the registry is asked again).
+/// An event's fields, ready to be checked against the registered versions
+/// (more than once when the registry is asked again).
 #[derive(Debug, Clone)]
 pub struct EventRecord {
-    object: Map<String, Json>,
+    fields: Fields,
     event_time_ms: i64,
     /// `ad_click`, `price_tick` or `generic`, for field paths in errors.
     path: &'static str,
 }
 
+/// A typed payload stays typed (and is written by the schema's
+/// [`TypedPlan`]) until the general path needs it as one JSON object.
+#[derive(Debug, Clone)]
+enum Fields {
+    /// An ad click and its extra fields (JSON nulls left out).
+    AdClick(AdClick, Map<String, Json>),
+    /// A price tick and its extra fields (JSON nulls left out).
+    PriceTick(PriceTick, Map<String, Json>),
+    /// Every field as one JSON object: a generic payload, or a typed one
+    /// the general path has seen.
+    Object(Map<String, Json>),
+}
+
+impl Fields {
+    /// The fields as one JSON object, the strings moved into it.
+    fn into_object(self) -> Map<String, Json> {
+        let (mut object, extra_fields) = match self {
+            Fields::AdClick(click, extra) => {
+                let mut object = Map::new();
+                object.insert(
+                    "ip_address".into(),
+                    Json::String(click.ip_address.to_string()),
+                );
+                object.insert("user_agent".into(), Json::String(click.user_agent));
+                object.insert("referring_url".into(), Json::String(click.referring_url));
+                object.insert("advertiser_id".into(), Json::String(click.advertiser_id));
+                object.insert(
+                    "metadata".into(),
+                    Json::String(click.metadata_json.into_owned()),
+                );
+                if let Some(campaign_id) = click.campaign_id {
+                    object.insert("campaign_id".into(), Json::String(campaign_id));
+                }
+                (object, extra)
+            }
+            Fields::PriceTick(tick, extra) => {
+                let mut object = Map::new();
+                object.insert("pair".into(), Json::String(tick.pair));
+                object.insert("source".into(), Json::String(tick.source));
+                object.insert("price".into(), json!(tick.price));
+                if let Some(volume) = tick.volume {
+                    object.insert("volume".into(), json!(volume));
+                }
+                (object, extra)
+            }
+            Fields::Object(object) => return object,
+        };
+        object.extend(extra_fields);
+        object
+    }
+}
+
 impl EventRecord {
     /// The record of `event`. The payload is consumed: its strings move into
-    /// the object instead of being copied.
+    /// the record instead of being copied.
     pub fn new(event: ValidEvent) -> Self {
         Self::split(event).1
     }
@@ -54,7 +114,7 @@ impl EventRecord {
     /// the event (nothing copied per event).
     pub fn split(event: ValidEvent) -> (Envelope, Self) {
         let ValidEvent {
-            extra_fields,
+            mut extra_fields,
             path,
             event_type,
             key,
@@ -68,39 +128,19 @@ impl EventRecord {
             idempotency_key,
             event_time_ms,
         };
-        let mut object = match payload {
-            ValidPayload::AdClick(click) => {
-                let mut object = Map::new();
-                object.insert(
-                    "ip_address".into(),
-                    Json::String(click.ip_address.to_string()),
-                );
-                object.insert("user_agent".into(), Json::String(click.user_agent));
-                object.insert("referring_url".into(), Json::String(click.referring_url));
-                object.insert("advertiser_id".into(), Json::String(click.advertiser_id));
-                object.insert("metadata".into(), Json::String(click.metadata_json));
-                if let Some(campaign_id) = click.campaign_id {
-                    object.insert("campaign_id".into(), Json::String(campaign_id));
-                }
-                object
-            }
-            ValidPayload::PriceTick(tick) => {
-                let mut object = Map::new();
-                object.insert("pair".into(), Json::String(tick.pair));
-                object.insert("source".into(), Json::String(tick.source));
-                object.insert("price".into(), json!(tick.price));
-                if let Some(volume) = tick.volume {
-                    object.insert("volume".into(), json!(volume));
-                }
-                object
-            }
-            ValidPayload::Generic(object) => object,
-        };
         // Extra fields of a typed payload: JSON null counts as absent, as
         // for the message's own optional fields.
-        object.extend(extra_fields.into_iter().filter(|(_, v)| !v.is_null()));
+        extra_fields.retain(|_, v| !v.is_null());
+        let fields = match payload {
+            ValidPayload::AdClick(click) => Fields::AdClick(click, extra_fields),
+            ValidPayload::PriceTick(tick) => Fields::PriceTick(tick, extra_fields),
+            ValidPayload::Generic(mut object) => {
+                object.extend(extra_fields);
+                Fields::Object(object)
+            }
+        };
         let record = Self {
-            object,
+            fields,
             event_time_ms,
             path,
         };
@@ -111,11 +151,82 @@ impl EventRecord {
     /// fits to `out` and returns that schema. When it fits none, the
     /// rejection is the newest version's reason when some version has every
     /// field the event sets, and otherwise names the field no version has.
+    ///
+    /// A typed event without extra fields is written by the candidates'
+    /// [`TypedPlan`]s; anything they cannot settle takes the general path
+    /// (JSON object → Avro value → bytes), which writes the same bytes.
     pub fn encode(
         &mut self,
         candidates: &WriterCandidates,
         out: &mut Vec<u8>,
     ) -> Result<Arc<WriterSchema>, Rejection> {
+        match self.encode_typed(candidates, out) {
+            Some(schema) => Ok(schema),
+            None => self.encode_general(candidates, out),
+        }
+    }
+
+    /// The typed path: `Some` when a plan wrote the record with the schema
+    /// the general path would choose, `None` when only the general path
+    /// can tell (`out` is then as it was).
+    pub(crate) fn encode_typed(
+        &self,
+        candidates: &WriterCandidates,
+        out: &mut Vec<u8>,
+    ) -> Option<Arc<WriterSchema>> {
+        let (payload, extra) = match &self.fields {
+            Fields::AdClick(click, extra) => (TypedPayload::AdClick(click), extra),
+            Fields::PriceTick(tick, extra) => (TypedPayload::PriceTick(tick), extra),
+            Fields::Object(_) => return None,
+        };
+        if !extra.is_empty() {
+            return None;
+        }
+        let mut ip = IpText::default();
+        let ip_address = match payload {
+            TypedPayload::AdClick(click) => ip.format(click.ip_address)?,
+            TypedPayload::PriceTick(_) => "",
+        };
+        let view = TypedView {
+            payload,
+            ip_address,
+            event_time_ms: self.event_time_ms,
+        };
+        for (_, schema) in &candidates.schemas {
+            let plan = schema.plan.as_ref()?;
+            let start = out.len();
+            wire::frame_into(schema.id, &[], out);
+            match plan.write(&view, out) {
+                Planned::Written => return Some(schema.clone()),
+                Planned::Lacks => out.truncate(start),
+                Planned::General => {
+                    out.truncate(start);
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// The general path alone: the record as a JSON object, converted to an
+    /// Avro value of each candidate in turn. [`Self::encode`] takes it when
+    /// the typed path cannot settle an event; public for benchmarks.
+    pub fn encode_general(
+        &mut self,
+        candidates: &WriterCandidates,
+        out: &mut Vec<u8>,
+    ) -> Result<Arc<WriterSchema>, Rejection> {
+        let object = match &mut self.fields {
+            Fields::Object(object) => object,
+            typed => {
+                let fields = std::mem::replace(typed, Fields::Object(Map::new()));
+                *typed = Fields::Object(fields.into_object());
+                let Fields::Object(object) = typed else {
+                    unreachable!("just made an object")
+                };
+                object
+            }
+        };
         let mut first_mismatch = None;
         let mut lacking = Vec::new();
         for (version, schema) in &candidates.schemas {
@@ -130,28 +241,28 @@ impl EventRecord {
             };
             // The envelope's event time fills the schema's event_time field.
             let stamped = record.fields.iter().any(|f| f.name == "event_time")
-                && !self.object.contains_key("event_time");
+                && !object.contains_key("event_time");
             if stamped {
-                self.object
-                    .insert("event_time".into(), json!(self.event_time_ms));
+                object.insert("event_time".into(), json!(self.event_time_ms));
             }
-            let result = match self.unknown_field(record) {
+            let result = match unknown_field(object, record) {
                 Some(field) => {
                     lacking.push((*version, schema.id, field));
                     None
                 }
                 None => Some(
-                    avro_json::record_value(record, &schema.names, &self.object, self.path)
-                        .and_then(|value| {
+                    avro_json::record_value(record, &schema.names, object, self.path).and_then(
+                        |value| {
                             let start = out.len();
                             schema
                                 .encode_into(value, out)
                                 .inspect_err(|_| out.truncate(start))
-                        }),
+                        },
+                    ),
                 ),
             };
             if stamped {
-                self.object.remove("event_time");
+                object.remove("event_time");
             }
             match result {
                 Some(Ok(())) => return Ok(schema.clone()),
@@ -195,14 +306,35 @@ impl EventRecord {
             ),
         )
     }
+}
 
-    /// A field the record sets that `record` does not have (by name, as
-    /// [`avro_json::record_value`] matches them).
-    fn unknown_field(&self, record: &RecordSchema) -> Option<String> {
-        self.object
-            .keys()
-            .find(|k| !record.fields.iter().any(|f| &f.name == *k))
-            .cloned()
+/// A field `object` sets that `record` does not have (by name, as
+/// [`avro_json::record_value`] matches them).
+fn unknown_field(object: &Map<String, Json>, record: &RecordSchema) -> Option<String> {
+    object
+        .keys()
+        .find(|k| !record.fields.iter().any(|f| &f.name == *k))
+        .cloned()
+}
+
+/// An IP address written as `IpAddr`'s `Display` writes it (as the general
+/// path's `to_string` does), on the stack.
+struct IpText {
+    buf: [u8; 64],
+}
+
+impl Default for IpText {
+    fn default() -> Self {
+        Self { buf: [0; 64] }
+    }
+}
+
+impl IpText {
+    fn format(&mut self, ip: IpAddr) -> Option<&str> {
+        let mut rest = &mut self.buf[..];
+        write!(rest, "{ip}").ok()?;
+        let len = 64 - rest.len();
+        std::str::from_utf8(&self.buf[..len]).ok()
     }
 }
 

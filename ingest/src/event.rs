@@ -2,7 +2,7 @@
 //! nothing downstream validates again. Its fields (and those of its typed
 //! payloads) are private to the crate and [`ValidEvent::parse`] is its only
 //! constructor, so no unvalidated event can reach the encoder.
-use std::{net::IpAddr, time::Duration};
+use std::{borrow::Cow, net::IpAddr, time::Duration};
 
 use tributary_common::schemas::{AD_CLICK, PRICE_TICK};
 use tributary_proto::{
@@ -31,7 +31,7 @@ pub struct ValidEvent {
     /// The payload's path in errors: `ad_click`, `price_tick` or `generic`.
     pub(crate) path: &'static str,
     /// The event type, e.g. `ad_click`.
-    pub(crate) event_type: String,
+    pub(crate) event_type: Cow<'static, str>,
     /// The partitioning key (defaulted to the payload's natural key).
     pub(crate) key: String,
     /// Event time in milliseconds since the Unix epoch.
@@ -66,7 +66,7 @@ pub struct AdClick {
     /// The advertiser.
     pub(crate) advertiser_id: String,
     /// Metadata as a JSON object, serialised.
-    pub(crate) metadata_json: String,
+    pub(crate) metadata_json: Cow<'static, str>,
     /// The campaign, when known.
     pub(crate) campaign_id: Option<String>,
 }
@@ -213,7 +213,7 @@ impl ValidEvent {
                 )
             }
             Typed::Generic(object) => (
-                parse_event_type(&event.event_type)?,
+                Cow::Owned(parse_event_type(&event.event_type)?),
                 String::new(),
                 ValidPayload::Generic(object),
             ),
@@ -338,9 +338,9 @@ fn parse_event_type(event_type: &str) -> Result<String, Rejection> {
     Ok(event_type.to_string())
 }
 
-fn typed_event_type(given: &str, expected: &str) -> Result<String, Rejection> {
+fn typed_event_type(given: &str, expected: &'static str) -> Result<Cow<'static, str>, Rejection> {
     if given.is_empty() || given == expected {
-        Ok(expected.to_string())
+        Ok(Cow::Borrowed(expected))
     } else {
         Err(Rejection::invalid(
             "event_type",
@@ -349,10 +349,20 @@ fn typed_event_type(given: &str, expected: &str) -> Result<String, Rejection> {
     }
 }
 
-fn bounded(field: &str, value: String, max: usize) -> Result<String, Rejection> {
+/// A field path in errors, e.g. `ad_click.user_agent`, formatted only when
+/// a rejection names it.
+struct Field<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+fn bounded(field: impl std::fmt::Display, value: String, max: usize) -> Result<String, Rejection> {
     if value.len() > max {
         return Err(Rejection::invalid(
-            field,
+            field.to_string(),
             format!("is longer than {max} bytes"),
         ));
     }
@@ -360,16 +370,16 @@ fn bounded(field: &str, value: String, max: usize) -> Result<String, Rejection> 
     // value would stop the sink for good.
     if let Some(at) = value.find('\0') {
         return Err(Rejection::invalid(
-            field,
+            field.to_string(),
             format!("contains a NUL character (at byte {at}), which is not allowed in text"),
         ));
     }
     Ok(value)
 }
 
-fn required(field: &str, value: String, max: usize) -> Result<String, Rejection> {
+fn required(field: impl std::fmt::Display, value: String, max: usize) -> Result<String, Rejection> {
     if value.trim().is_empty() {
-        return Err(Rejection::invalid(field, "is required"));
+        return Err(Rejection::invalid(field.to_string(), "is required"));
     }
     bounded(field, value, max)
 }
@@ -382,8 +392,16 @@ fn parse_ad_click(click: proto::AdClick, path: &str) -> Result<AdClick, Rejectio
             format!("`{}` is not an IPv4 or IPv6 address", click.ip_address),
         )
     })?;
-    let user_agent = required(&field("user_agent"), click.user_agent, MAX_USER_AGENT_LEN)?;
-    let referring_url = required(&field("referring_url"), click.referring_url, MAX_URL_LEN)?;
+    let user_agent = required(
+        Field(path, "user_agent"),
+        click.user_agent,
+        MAX_USER_AGENT_LEN,
+    )?;
+    let referring_url = required(
+        Field(path, "referring_url"),
+        click.referring_url,
+        MAX_URL_LEN,
+    )?;
     match url::Url::parse(&referring_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
         Ok(url) => {
@@ -402,16 +420,20 @@ fn parse_ad_click(click: proto::AdClick, path: &str) -> Result<AdClick, Rejectio
             ));
         }
     }
-    let advertiser_id = required(&field("advertiser_id"), click.advertiser_id, MAX_ID_LEN)?;
+    let advertiser_id = required(
+        Field(path, "advertiser_id"),
+        click.advertiser_id,
+        MAX_ID_LEN,
+    )?;
     let metadata_json = match click.metadata {
-        Some(metadata) => {
-            serde_json::Value::Object(struct_to_json(metadata, &field("metadata"))?).to_string()
-        }
-        None => "{}".to_string(),
+        Some(metadata) => Cow::Owned(
+            serde_json::Value::Object(struct_at(metadata, &|| field("metadata"))?).to_string(),
+        ),
+        None => Cow::Borrowed("{}"),
     };
     let campaign_id = click
         .campaign_id
-        .map(|c| bounded(&field("campaign_id"), c, MAX_ID_LEN))
+        .map(|c| bounded(Field(path, "campaign_id"), c, MAX_ID_LEN))
         .transpose()?;
     Ok(AdClick {
         ip_address,
@@ -425,8 +447,8 @@ fn parse_ad_click(click: proto::AdClick, path: &str) -> Result<AdClick, Rejectio
 
 fn parse_price_tick(tick: proto::PriceTick, path: &str) -> Result<PriceTick, Rejection> {
     let field = |name: &str| format!("{path}.{name}");
-    let pair = required(&field("pair"), tick.pair, MAX_ID_LEN)?;
-    let source = required(&field("source"), tick.source, MAX_ID_LEN)?;
+    let pair = required(Field(path, "pair"), tick.pair, MAX_ID_LEN)?;
+    let source = required(Field(path, "source"), tick.source, MAX_ID_LEN)?;
     if !tick.price.is_finite() || tick.price <= 0.0 {
         return Err(Rejection::invalid(
             field("price"),
@@ -494,17 +516,28 @@ pub fn struct_to_json(
     object: prost_types::Struct,
     path: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
+    struct_at(object, &|| path.to_string())
+}
+
+/// [`struct_to_json`] with the path formatted only when a rejection names it.
+fn struct_at(
+    object: prost_types::Struct,
+    path: &dyn Fn() -> String,
+) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
     object
         .fields
         .into_iter()
         .map(|(k, v)| {
-            let value = value_to_json(v, &format!("{path}.{k}"))?;
+            let value = value_to_json(v, &|| format!("{}.{k}", path()))?;
             Ok((k, value))
         })
         .collect()
 }
 
-fn value_to_json(value: prost_types::Value, path: &str) -> Result<serde_json::Value, Rejection> {
+fn value_to_json(
+    value: prost_types::Value,
+    path: &dyn Fn() -> String,
+) -> Result<serde_json::Value, Rejection> {
     use prost_types::value::Kind;
     Ok(match value.kind {
         None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
@@ -518,7 +551,7 @@ fn value_to_json(value: prost_types::Value, path: &str) -> Result<serde_json::Va
                 serde_json::Number::from_f64(n)
                     .map(serde_json::Value::Number)
                     .ok_or_else(|| {
-                        Rejection::invalid(path, format!("{n} is not a finite number"))
+                        Rejection::invalid(path(), format!("{n} is not a finite number"))
                     })?
             }
         }
@@ -527,10 +560,10 @@ fn value_to_json(value: prost_types::Value, path: &str) -> Result<serde_json::Va
             list.values
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| value_to_json(v, &format!("{path}[{i}]")))
+                .map(|(i, v)| value_to_json(v, &|| format!("{}[{i}]", path())))
                 .collect::<Result<_, _>>()?,
         ),
-        Some(Kind::StructValue(object)) => serde_json::Value::Object(struct_to_json(object, path)?),
+        Some(Kind::StructValue(object)) => serde_json::Value::Object(struct_at(object, path)?),
     })
 }
 

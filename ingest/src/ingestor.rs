@@ -3,12 +3,12 @@
 //! stored or why it was refused.
 use std::{
     collections::HashSet,
-    sync::RwLock,
+    sync::{Arc, LazyLock, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use tracing::Instrument as _;
-use tributary_common::{config::KafkaArgs, kafka, telemetry, trace_context};
+use tributary_common::{config::KafkaArgs, kafka, schemas, telemetry, trace_context};
 use tributary_proto::v1 as proto;
 
 use crate::{
@@ -18,7 +18,7 @@ use crate::{
     metrics,
     publisher::{Outgoing, Publisher},
     rejection::Rejection,
-    writer_schema::WriterSchemas,
+    writer_schema::{WriterCandidates, WriterSchema, WriterSchemas},
 };
 
 /// Validates, encodes and produces events.
@@ -81,7 +81,7 @@ impl Ingestor {
                     .topic
                     .strip_prefix(&self.kafka.topic_prefix)
                     .unwrap_or(&ack.topic);
-                metrics::ACKED.with_label_values(&[event_type]).inc();
+                count_acked(event_type);
             }
             Err(rejection) => metrics::REJECTED
                 .with_label_values(&[rejection.code.as_str_name()])
@@ -112,40 +112,40 @@ impl Ingestor {
                 idempotency_key,
                 event_time_ms,
             },
-            mut record,
+            record,
         ) = EventRecord::split(valid);
         let asked = std::time::Instant::now();
-        let candidates = self.schemas.get(&event_type).await?;
-        self.ensure_topic(&event_type).await?;
         let mut encoded = Vec::with_capacity(256);
-        let schema = match record.encode(&candidates, &mut encoded) {
-            Ok(schema) => schema,
-            Err(rejection) if rejection.code == proto::EventErrorCode::SchemaMismatch => {
-                // A version registered since the last listing may fit: ask
-                // the registry before refusing.
-                let (candidates, retried) = match self
-                    .schemas
-                    .recheck(&event_type, &candidates, asked)
-                    .await?
-                {
-                    Some(newer) => {
-                        let retried = record.encode(&newer, &mut encoded);
-                        (newer, retried)
-                    }
-                    None => (candidates, Err(rejection)),
-                };
-                retried.map_err(|mut rejection| {
-                    if rejection.code == proto::EventErrorCode::SchemaMismatch {
-                        rejection.message = format!(
-                            "{} {}",
-                            rejection.message,
-                            self.schemas.provenance(&candidates)
-                        );
-                    }
-                    rejection
-                })?
+        // The record and the candidates end with this block, so the event's
+        // future does not keep them while the broker is waited for. The
+        // registry and topic creation are asked only the first time (and
+        // after --schema-refresh) and on a mismatch; their futures are boxed
+        // so that every event's future (moved into the stream's queue) stays
+        // small.
+        let schema = {
+            let mut record = record;
+            let candidates = match self.schemas.fresh(&event_type) {
+                Some(candidates) => candidates,
+                None => Box::pin(self.schemas.get(&event_type)).await?,
+            };
+            if !self.topic_ready(&event_type) {
+                Box::pin(self.ensure_topic(&event_type)).await?;
             }
-            Err(rejection) => return Err(rejection),
+            match record.encode(&candidates, &mut encoded) {
+                Ok(schema) => schema,
+                Err(rejection) if rejection.code == proto::EventErrorCode::SchemaMismatch => {
+                    Box::pin(self.encode_after_recheck(
+                        &event_type,
+                        &mut record,
+                        candidates,
+                        rejection,
+                        asked,
+                        &mut encoded,
+                    ))
+                    .await?
+                }
+                Err(rejection) => return Err(rejection),
+            }
         };
         // A span per event costs the log layer a formatted copy of its
         // fields (a tenth of the stream's CPU in a profile); without export
@@ -186,15 +186,41 @@ impl Ingestor {
         })
     }
 
+    /// A version registered since the last listing may fit an event that
+    /// fit none of `candidates`: asks the registry before refusing it.
+    async fn encode_after_recheck(
+        &self,
+        event_type: &str,
+        record: &mut EventRecord,
+        candidates: Arc<WriterCandidates>,
+        rejection: Rejection,
+        asked: std::time::Instant,
+        encoded: &mut Vec<u8>,
+    ) -> Result<Arc<WriterSchema>, Rejection> {
+        let (candidates, retried) =
+            match self.schemas.recheck(event_type, &candidates, asked).await? {
+                Some(newer) => {
+                    let retried = record.encode(&newer, encoded);
+                    (newer, retried)
+                }
+                None => (candidates, Err(rejection)),
+            };
+        retried.map_err(|mut rejection| {
+            if rejection.code == proto::EventErrorCode::SchemaMismatch {
+                rejection.message = format!(
+                    "{} {}",
+                    rejection.message,
+                    self.schemas.provenance(&candidates)
+                );
+            }
+            rejection
+        })
+    }
+
     /// Creates the topic of a type the first time it is seen (schema-driven
     /// types get their topic without a redeploy).
     async fn ensure_topic(&self, event_type: &str) -> Result<(), Rejection> {
-        let ready = |this: &Self| {
-            this.topics_ready
-                .read()
-                .expect("topics lock")
-                .contains(event_type)
-        };
+        let ready = |this: &Self| this.topic_ready(event_type);
         if ready(self) {
             return Ok(());
         }
@@ -215,9 +241,31 @@ impl Ingestor {
         Ok(())
     }
 
+    /// Whether the topic of `event_type` is known to exist.
+    fn topic_ready(&self, event_type: &str) -> bool {
+        self.topics_ready
+            .read()
+            .expect("topics lock")
+            .contains(event_type)
+    }
+
     /// The producer, for health checks and the final flush.
     pub fn publisher(&self) -> &Publisher {
         &self.publisher
+    }
+}
+
+/// Counts an acknowledged event of `event_type`; the built-in types'
+/// counters are looked up once (a labelled lookup hashes the label).
+fn count_acked(event_type: &str) {
+    static AD_CLICK: LazyLock<prometheus::IntCounter> =
+        LazyLock::new(|| metrics::ACKED.with_label_values(&[schemas::AD_CLICK]));
+    static PRICE_TICK: LazyLock<prometheus::IntCounter> =
+        LazyLock::new(|| metrics::ACKED.with_label_values(&[schemas::PRICE_TICK]));
+    match event_type {
+        schemas::AD_CLICK => AD_CLICK.inc(),
+        schemas::PRICE_TICK => PRICE_TICK.inc(),
+        other => metrics::ACKED.with_label_values(&[other]).inc(),
     }
 }
 

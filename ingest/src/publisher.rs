@@ -8,7 +8,6 @@ use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer as _, PurgeConfig},
-    util::Timeout,
 };
 use tributary_common::{config::KafkaArgs, headers, kafka};
 
@@ -45,6 +44,10 @@ pub struct Outgoing<'a> {
     /// against), as the `tributary.accepted_at` header.
     pub accepted_at_ms: i64,
 }
+
+/// How long to wait before offering a record again while librdkafka's
+/// queue is full.
+const QUEUE_FULL_RETRY: Duration = Duration::from_millis(100);
 
 /// The shared producer.
 pub struct Publisher {
@@ -99,8 +102,9 @@ impl Publisher {
     /// Produces one record and waits for the broker's acknowledgement.
     pub async fn publish(&self, out: Outgoing<'_>) -> Result<Stored, Rejection> {
         let topic = self.kafka.event_topic(out.event_type);
-        let schema_id = out.schema_id.to_string();
-        let accepted_at = out.accepted_at_ms.to_string();
+        let (mut schema_id, mut accepted_at) = ([0; 24], [0; 24]);
+        let schema_id = decimal(i64::from(out.schema_id), &mut schema_id);
+        let accepted_at = decimal(out.accepted_at_ms, &mut accepted_at);
         let headers = OwnedHeaders::new_with_capacity(5)
             .insert(Header {
                 key: headers::EVENT_TYPE,
@@ -108,7 +112,7 @@ impl Publisher {
             })
             .insert(Header {
                 key: headers::SCHEMA_ID,
-                value: Some(&schema_id),
+                value: Some(schema_id),
             })
             .insert(Header {
                 key: headers::IDEMPOTENCY_KEY,
@@ -116,7 +120,7 @@ impl Publisher {
             })
             .insert(Header {
                 key: headers::ACCEPTED_AT,
-                value: Some(&accepted_at),
+                value: Some(accepted_at),
             })
             .insert(Header {
                 key: headers::TRACEPARENT,
@@ -133,14 +137,36 @@ impl Publisher {
         // idempotency key is counted once downstream.
         let (generation, producer) = self.current();
         let _timer = crate::metrics::PRODUCE_SECONDS.start_timer();
-        let send = producer.send(record, Timeout::After(self.timeout));
+        // Enqueued at once (librdkafka copies the record) and waited for
+        // within the bound; while librdkafka's queue is full, retried every
+        // 100 ms (as `FutureProducer::send` does) within the same bound.
+        let send = async {
+            let mut record = record;
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        break match delivery.await {
+                            Ok(Ok(delivery)) => Ok(delivery),
+                            Ok(Err((e, _))) => Err(e),
+                            // The producer went away without reporting.
+                            Err(_) => Err(KafkaError::Canceled),
+                        };
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        Box::pin(tokio::time::sleep(QUEUE_FULL_RETRY)).await;
+                    }
+                    Err((e, _)) => break Err(e),
+                }
+            }
+        };
         match tokio::time::timeout(self.timeout, send).await {
             Ok(Ok(delivery)) => Ok(Stored {
                 topic,
                 partition: delivery.partition,
                 offset: delivery.offset,
             }),
-            Ok(Err((e, _))) => {
+            Ok(Err(e)) => {
                 if !refused_for_the_record_itself(&e) {
                     self.replace_after(generation, &e);
                 }
@@ -201,4 +227,23 @@ fn refused_for_the_record_itself(error: &KafkaError) -> bool {
                 | RDKafkaErrorCode::UnknownPartition
         )
     )
+}
+
+/// `n` in decimal, written into `buf` (a header value without a `String`).
+fn decimal(n: i64, buf: &mut [u8; 24]) -> &str {
+    use std::io::Write as _;
+    let mut rest = &mut buf[..];
+    write!(rest, "{n}").expect("an i64 fits 24 bytes");
+    let len = 24 - rest.len();
+    std::str::from_utf8(&buf[..len]).expect("ASCII digits")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_are_written_as_to_string_writes_them() {
+        for n in [0, 7, -1, 1_800_000_000_123, i64::MAX, i64::MIN] {
+            assert_eq!(super::decimal(n, &mut [0; 24]), n.to_string());
+        }
+    }
 }

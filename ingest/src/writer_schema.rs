@@ -5,7 +5,7 @@
 //! path makes no registry call and parses no schema per event.
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, RwLock},
+    sync::{Arc, LazyLock, RwLock},
     time::{Duration, Instant},
 };
 
@@ -23,6 +23,7 @@ use tributary_common::{
 use crate::{
     avro_json::Names,
     config::{SchemaArgs, SchemaPolicy},
+    encode::TypedPlan,
     rejection::Rejection,
 };
 
@@ -35,6 +36,8 @@ pub struct WriterSchema {
     pub schema: &'static Schema,
     /// Named types, for references inside the schema.
     pub names: Names,
+    /// The schema compiled for typed events (`None` when not a record).
+    pub plan: Option<TypedPlan>,
     writer: GenericDatumWriter<'static>,
 }
 
@@ -54,10 +57,15 @@ impl WriterSchema {
             .resolved_schemata(resolved)
             .build()
             .map_err(|e| format!("schema {id}: {e}"))?;
+        let plan = match schema {
+            Schema::Record(record) => Some(TypedPlan::compile(record, &names)),
+            _ => None,
+        };
         Ok(Self {
             id,
             schema,
             names,
+            plan,
             writer,
         })
     }
@@ -115,6 +123,17 @@ impl WriterCandidates {
                 })
                 .collect(),
             fetched: Some(Instant::now()),
+        }
+    }
+
+    /// The one schema `--schema-id` pins, as if pinned (id 100).
+    #[cfg(test)]
+    pub(crate) fn pinned_to(subject: &str, json: &str) -> Self {
+        let schema = WriterSchema::new(100, json).expect("valid schema");
+        Self {
+            subject: subject.into(),
+            schemas: vec![(None, Arc::new(schema))],
+            fetched: None,
         }
     }
 
@@ -182,12 +201,20 @@ impl WriterSchemas {
         })
     }
 
+    /// The cached schemas of `event_type` when they need no registry call
+    /// (counted as a cache hit); otherwise [`Self::get`] asks the registry.
+    pub fn fresh(&self, event_type: &str) -> Option<Arc<WriterCandidates>> {
+        let fresh = self.cached(event_type, false)?;
+        // Looked up once: a labelled lookup hashes the label every time.
+        static HIT: LazyLock<prometheus::IntCounter> =
+            LazyLock::new(|| tributary_common::metrics::SCHEMA_CACHE.with_label_values(&["hit"]));
+        HIT.inc();
+        Some(fresh)
+    }
+
     /// The schemas to write `event_type` with, newest first.
     pub async fn get(&self, event_type: &str) -> Result<Arc<WriterCandidates>, Rejection> {
-        if let Some(fresh) = self.cached(event_type, false) {
-            tributary_common::metrics::SCHEMA_CACHE
-                .with_label_values(&["hit"])
-                .inc();
+        if let Some(fresh) = self.fresh(event_type) {
             return Ok(fresh);
         }
         tributary_common::metrics::SCHEMA_CACHE
