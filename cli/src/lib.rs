@@ -7,7 +7,6 @@ mod db;
 mod dlq;
 mod poll;
 mod query;
-mod registry;
 mod schema;
 mod send;
 mod summary;

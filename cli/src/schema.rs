@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use tributary_common::config::RegistryArgs;
 
-use super::registry::{Refusal, Registry, segment};
+use tributary_common::registry_rest::{CallError, RegistryRest as Registry, segment};
 
 #[derive(Args)]
 pub struct SchemaArgs {
@@ -130,11 +130,14 @@ impl Subject {
 }
 
 pub async fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
-    let registry = Registry::new(&RegistryArgs {
-        url: args.registry_url.clone(),
-        basic_auth: args.registry_basic_auth.clone(),
-        ca: args.registry_ca.clone(),
-    })?;
+    let registry = Registry::new(
+        &RegistryArgs {
+            url: args.registry_url.clone(),
+            basic_auth: args.registry_basic_auth.clone(),
+            ca: args.registry_ca.clone(),
+        },
+        std::time::Duration::from_secs(30),
+    )?;
     match args.command {
         SchemaCommand::Register { subject, file } => {
             register(&registry, &subject.name(), &file).await
@@ -243,13 +246,13 @@ async fn register(registry: &Registry, subject: &str, file: &PathBuf) -> anyhow:
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => match e.downcast_ref::<Refusal>() {
-            Some(refusal) if refusal.status.as_u16() == 409 || refusal.status.as_u16() == 422 => {
-                println!("refused: {}", refusal.message);
-                Ok(ExitCode::FAILURE)
-            }
-            _ => Err(e),
-        },
+        Err(CallError::Refused(refusal))
+            if refusal.status.as_u16() == 409 || refusal.status.as_u16() == 422 =>
+        {
+            println!("refused: {}", refusal.message);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -264,17 +267,15 @@ async fn check(registry: &Registry, subject: &str, file: &PathBuf) -> anyhow::Re
         .await
     {
         Ok(verdict) => verdict,
-        Err(e) => match e.downcast_ref::<Refusal>() {
-            Some(refusal) if refusal.code == 40401 => {
-                println!("compatible: {subject} has no versions yet");
-                return Ok(ExitCode::SUCCESS);
-            }
-            Some(refusal) if refusal.status.as_u16() == 422 => {
-                println!("invalid: {}", refusal.message);
-                return Ok(ExitCode::FAILURE);
-            }
-            _ => return Err(e),
-        },
+        Err(CallError::Refused(refusal)) if refusal.code == 40401 => {
+            println!("compatible: {subject} has no versions yet");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(CallError::Refused(refusal)) if refusal.status.as_u16() == 422 => {
+            println!("invalid: {}", refusal.message);
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
     };
     let level = registry
         .call(

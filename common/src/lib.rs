@@ -14,6 +14,7 @@
 //! - [`kafka`]: producer, consumer and admin settings, written once.
 //! - [`retry`]: the services' one retry policy (exponential backoff).
 //! - [`registry_client`]: Schema Registry access over the Confluent REST API.
+//! - [`registry_rest`]: the registry's REST answers as JSON, for `trib schema` and the console.
 //! - [`schemas`]: the Avro schemas of `schemas/`, compiled in.
 //! - [`wire`]: the Confluent wire format (magic byte + schema id).
 pub mod avro_reader;
@@ -25,6 +26,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod rebalance;
 pub mod registry_client;
+pub mod registry_rest;
 pub mod retry;
 pub mod schemas;
 pub mod shutdown;

@@ -11,28 +11,32 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tributary_common::config::RegistryArgs;
+use tributary_common::{
+    config::RegistryArgs,
+    registry_rest::{self, Refusal, RegistryRest, segment},
+};
 use tributary_edge::error::ApiError;
 
 use crate::{params::Params, server::AppState};
 
 /// The registry at one base URL, reached with its credentials and CA.
 pub struct Registry {
-    http: reqwest::Client,
-    base: String,
+    rest: RegistryRest,
 }
 
-/// A registry answer that is not 2xx.
-#[derive(Debug)]
-struct Refusal {
-    status: u16,
-    code: i64,
-    message: String,
-}
-
+/// Why a registry call has no answer, as the console answers it.
 enum CallError {
     Refused(Refusal),
     Failed(String),
+}
+
+impl From<registry_rest::CallError> for CallError {
+    fn from(error: registry_rest::CallError) -> Self {
+        match error {
+            registry_rest::CallError::Refused(refusal) => Self::Refused(refusal),
+            registry_rest::CallError::Unreachable(why) => Self::Failed(why),
+        }
+    }
 }
 
 impl From<CallError> for ApiError {
@@ -76,19 +80,11 @@ pub fn checked<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
     Ok(value)
 }
 
-/// Percent-encodes a path segment (subjects may hold any character).
-fn segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
 impl Registry {
     /// The registry `args` names.
     pub fn new(args: &RegistryArgs) -> anyhow::Result<Self> {
         Ok(Self {
-            http: args.http_client(std::time::Duration::from_secs(15))?,
-            base: args.base_url()?,
+            rest: RegistryRest::new(args, std::time::Duration::from_secs(15))?,
         })
     }
 
@@ -98,36 +94,7 @@ impl Registry {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, CallError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header(
-                "accept",
-                "application/vnd.schemaregistry.v1+json, application/json",
-            );
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/vnd.schemaregistry.v1+json")
-                .body(body.to_string());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| CallError::Failed(e.without_url().to_string()))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| CallError::Failed(e.without_url().to_string()))?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status.is_success() {
-            return Ok(value);
-        }
-        Err(CallError::Refused(Refusal {
-            status: status.as_u16(),
-            code: value["error_code"].as_i64().unwrap_or_default(),
-            message: value["message"].as_str().unwrap_or_default().to_string(),
-        }))
+        Ok(self.rest.call(method, path, body).await?)
     }
 
     /// The compatibility level of `subject`, and whether it is its own
