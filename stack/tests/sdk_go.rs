@@ -18,16 +18,12 @@ use std::{
 };
 
 use anyhow::Context as _;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tributary_stack::{
-    TestStack,
-    certs::TestCertificates,
-    cluster::log_dir,
-    ingest::{RunningIngest, server_process},
-    process::{ChildProcess, wait_for_http},
-    processor, sink,
-    tansu::free_port,
+    TestStack, certs::TestCertificates, cluster::log_dir, ingest::RunningIngest, tansu::free_port,
 };
+
+mod sdk_support;
+use sdk_support::{KillablePipeline, last_line_json};
 
 const EVENTS: u64 = 20_000;
 /// Ingest is SIGKILLed once the program has printed this many acknowledgements.
@@ -124,109 +120,31 @@ fn program(binary: &Path, args: &[&str]) -> tokio::process::Command {
     command
 }
 
-/// The last line of `stdout` as JSON.
-fn summary(stdout: &str, stderr: &str) -> anyhow::Result<serde_json::Value> {
-    stdout
-        .lines()
-        .last()
-        .and_then(|line| serde_json::from_str(line).ok())
-        .with_context(|| format!("no JSON summary\nstdout:\n{stdout}\nstderr:\n{stderr}"))
-}
-
-/// Starts ingest from `command` (`server_process`) and waits until it is ready.
-async fn start_ingest(
-    command: tokio::process::Command,
-    http: u16,
-    log: &Path,
-) -> anyhow::Result<ChildProcess> {
-    let mut ingest = ChildProcess::spawn("ingest", command, log)?;
-    wait_for_http(&format!("http://127.0.0.1:{http}/readyz"), &mut ingest).await?;
-    Ok(ingest)
-}
-
 #[tokio::test]
 async fn the_go_sender_resends_after_ingest_is_killed_and_its_aggregates_are_exact()
 -> anyhow::Result<()> {
     let binary = build("stream").await?;
-    let logs = log_dir("sdk-go")?;
-    let stack = TestStack::start().await?;
-    let sink = sink::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, processor::quick_windows).await?;
-    let (grpc, http) = (free_port()?, free_port()?);
-    // Both commands now: `server_process` builds the service binaries, which
-    // must not happen between the kill and the restart.
-    let first = server_process(&stack, grpc, http)?;
-    let mut restart = Some(server_process(&stack, grpc, http)?);
-    let mut ingest = start_ingest(first, http, &logs.join("ingest.log")).await?;
-
-    let started = Instant::now();
-    let url = format!("http://127.0.0.1:{grpc}");
-    let mut script = program(&binary, &[&url, &EVENTS.to_string()]).spawn()?;
-    let mut stderr = script.stderr.take().context("no stderr")?;
-    let stderr = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
-    let mut lines = BufReader::new(script.stdout.take().context("no stdout")?).lines();
-    let mut killed_at: Option<u64> = None;
-    let mut output = Vec::new();
-    let read_all = async {
-        while let Some(line) = lines.next_line().await? {
-            println!("stream [{:.1?}]: {line}", started.elapsed());
-            if killed_at.is_none()
-                && let Some(acked) = line
-                    .strip_prefix("acked ")
-                    .and_then(|n| n.parse::<u64>().ok())
-                && acked >= KILL_AT
-            {
-                // SIGKILL while events are in flight, then a supervisor's
-                // restart on the same ports.
-                ingest.kill().await?;
-                killed_at = Some(acked);
-                println!("killed ingest after {acked} acknowledgements");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let command = restart.take().context("restarted twice")?;
-                ingest = start_ingest(command, http, &logs.join("ingest.restart.log")).await?;
-            }
-            output.push(line);
-        }
-        anyhow::Ok(())
-    };
-    if let Ok(read) = tokio::time::timeout(Duration::from_secs(150), read_all).await {
-        read?;
-    } else {
-        // A Go program prints every goroutine's stack on SIGQUIT: say where it hung.
-        if let Some(pid) = script.id() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGQUIT,
-            );
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), script.wait()).await;
-        let stderr = tokio::time::timeout(Duration::from_secs(5), stderr)
-            .await
-            .map(|text| text.unwrap_or_default())
-            .unwrap_or_default();
-        anyhow::bail!(
-            "the program did not finish within 150 s (killed ingest after {killed_at:?} acks); \
-             its goroutines:\n{stderr}\nlogs in {}",
-            logs.display()
-        );
-    }
-    let status = tokio::time::timeout(Duration::from_secs(10), script.wait()).await??;
-    let stderr = stderr.await?;
-    let stdout = output.join("\n");
-    println!("stream ran {:.1?}", started.elapsed());
-    let summary = summary(&stdout, &stderr)?;
+    let mut pipeline = KillablePipeline::start("sdk-go").await?;
+    let url = pipeline.grpc_url();
+    let run = pipeline
+        .stream_killing_ingest(
+            program(&binary, &[&url, &EVENTS.to_string()]),
+            KILL_AT,
+            Duration::from_secs(150),
+        )
+        .await?;
+    let summary = last_line_json(&run.stdout, &run.stderr)?;
     assert!(
-        status.success(),
-        "the stream program failed ({status}): {summary}\nstderr:\n{stderr}\nlogs in {}",
-        logs.display()
+        run.status.success(),
+        "the stream program failed ({}): {summary}\nstderr:\n{}\nlogs in {}",
+        run.status,
+        run.stderr,
+        pipeline.logs().display()
     );
 
-    let killed_at =
-        killed_at.context("ingest was never killed: no `acked` line reached the threshold")?;
+    let killed_at = run
+        .killed_at
+        .context("ingest was never killed: no `acked` line reached the threshold")?;
     assert!(
         killed_at < EVENTS / 2,
         "ingest was killed too late ({killed_at} acknowledged)"
@@ -246,10 +164,7 @@ async fn the_go_sender_resends_after_ingest_is_killed_and_its_aggregates_are_exa
     assert!(summary["accuracy_checked"].as_u64() > Some(0), "{summary}");
     assert_eq!(summary["problems"], serde_json::json!([]), "{summary}");
 
-    ingest.kill().await?;
-    processor.shutdown().await?;
-    sink.shutdown().await?;
-    let _ = std::fs::remove_dir_all(&logs);
+    pipeline.stop().await?;
     let _ = std::fs::remove_dir_all(binary.parent().context("no parent")?);
     Ok(())
 }
@@ -266,7 +181,7 @@ async fn a_stopped_stack_fails_within_seconds_naming_the_address() -> anyhow::Re
     )
     .await?;
     let took = started.elapsed();
-    let summary = summary(&stdout, &stderr)?;
+    let summary = last_line_json(&stdout, &stderr)?;
     println!("{summary} in {took:?}");
     assert!(status.success(), "{summary}\nstderr:\n{stderr}");
     for call in [
@@ -333,7 +248,7 @@ async fn over_tls_with_an_api_key_the_go_sdk_sends_and_queries_and_without_them_
         Duration::from_secs(90),
     )
     .await?;
-    let summary = summary(&stdout, &stderr)?;
+    let summary = last_line_json(&stdout, &stderr)?;
     println!("{summary}");
     assert!(status.success(), "{summary}\nstderr:\n{stderr}");
     assert_eq!(summary["acked"].as_u64(), Some(10), "{summary}");

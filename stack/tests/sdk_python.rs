@@ -15,16 +15,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tributary_stack::{
-    TestStack,
-    certs::TestCertificates,
-    cluster::log_dir,
-    ingest::{RunningIngest, server_process},
-    process::{ChildProcess, wait_for_http},
-    processor, sink,
-    tansu::free_port,
+    TestStack, certs::TestCertificates, ingest::RunningIngest, tansu::free_port,
 };
+
+mod sdk_support;
+use sdk_support::KillablePipeline;
 
 const EVENTS: u64 = 20_000;
 /// Ingest is SIGKILLed once the script has printed this many acks.
@@ -51,27 +47,6 @@ fn python(script: &str, args: &[&str]) -> tokio::process::Command {
     command
 }
 
-async fn start_ingest(
-    stack: &TestStack,
-    (grpc, http): (u16, u16),
-    log: &Path,
-) -> anyhow::Result<ChildProcess> {
-    let mut ingest = ChildProcess::spawn("ingest", server_process(stack, grpc, http)?, log)?;
-    wait_for_http(&format!("http://127.0.0.1:{http}/readyz"), &mut ingest).await?;
-    Ok(ingest)
-}
-
-/// Collects a child's stderr in the background.
-fn drain(stderr: Option<tokio::process::ChildStderr>) -> tokio::task::JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_string(&mut text).await;
-        }
-        text
-    })
-}
-
 /// The `{"summary": …}` line of a script's output.
 fn summary(stdout: &str) -> anyhow::Result<serde_json::Value> {
     stdout
@@ -85,55 +60,31 @@ fn summary(stdout: &str) -> anyhow::Result<serde_json::Value> {
 async fn the_python_sender_resends_after_ingest_is_killed_and_the_aggregates_are_exact()
 -> anyhow::Result<()> {
     let started = Instant::now();
-    let logs = log_dir("sdk-python")?;
-    let stack = TestStack::start().await?;
-    let sink = sink::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, processor::quick_windows).await?;
-    let ports = (free_port()?, free_port()?);
-    let mut ingest = start_ingest(&stack, ports, &logs.join("ingest.log")).await?;
-
-    let url = format!("http://127.0.0.1:{}", ports.0);
+    let mut pipeline = KillablePipeline::start("sdk-python").await?;
+    let url = pipeline.grpc_url();
     let events = EVENTS.to_string();
-    let mut script = python(
-        "e2e_stream.py",
-        &["--url", &url, "--events", &events, "--timeout", "60"],
-    )
-    .spawn()?;
-    let stderr = drain(script.stderr.take());
-    let mut lines = BufReader::new(script.stdout.take().expect("piped")).lines();
-    let mut stdout = String::new();
-    let mut killed_at = None;
-    let reading = async {
-        while let Some(line) = lines.next_line().await? {
-            stdout.push_str(&line);
-            stdout.push('\n');
-            let acked = line
-                .strip_prefix("acked ")
-                .and_then(|n| n.parse::<u64>().ok());
-            if killed_at.is_none()
-                && let Some(acked) = acked
-                && acked >= KILL_AT
-            {
-                // A crash mid-stream, and a supervisor's restart on the same ports.
-                ingest.kill().await?;
-                killed_at = Some(acked);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                ingest = start_ingest(&stack, ports, &logs.join("ingest.restart.log")).await?;
-            }
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(150), reading).await??;
-    let status = tokio::time::timeout(Duration::from_secs(10), script.wait()).await??;
-    let stderr = stderr.await?;
-    println!("{stdout}{stderr}");
+    let run = pipeline
+        .stream_killing_ingest(
+            python(
+                "e2e_stream.py",
+                &["--url", &url, "--events", &events, "--timeout", "60"],
+            ),
+            KILL_AT,
+            Duration::from_secs(150),
+        )
+        .await?;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    println!("{stderr}");
     anyhow::ensure!(
-        status.success(),
-        "e2e_stream.py exited with {status}\n{stdout}\n{stderr}\nlogs in {}",
-        logs.display()
+        run.status.success(),
+        "e2e_stream.py exited with {}\n{stdout}\n{stderr}\nlogs in {}",
+        run.status,
+        pipeline.logs().display()
     );
-    let summary = summary(&stdout)?;
-    let killed_at = killed_at.ok_or_else(|| anyhow::anyhow!("ingest was never killed"))?;
+    let summary = summary(stdout)?;
+    let killed_at = run
+        .killed_at
+        .ok_or_else(|| anyhow::anyhow!("ingest was never killed"))?;
     let (acked, rejected) = (
         summary["acked"].as_u64().unwrap_or(0),
         summary["rejected"].as_u64().unwrap_or(0),
@@ -166,10 +117,7 @@ async fn the_python_sender_resends_after_ingest_is_killed_and_the_aggregates_are
         started.elapsed()
     );
 
-    ingest.kill().await?;
-    processor.shutdown().await?;
-    sink.shutdown().await?;
-    let _ = std::fs::remove_dir_all(&logs);
+    pipeline.stop().await?;
     Ok(())
 }
 

@@ -10,19 +10,16 @@
 //! `npm run build` (tsc) first.
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tributary_stack::{
-    TestStack,
-    certs::TestCertificates,
-    ingest::{RunningIngest, server_process},
-    processor, sink,
-    tansu::free_port,
+    TestStack, certs::TestCertificates, ingest::RunningIngest, tansu::free_port,
 };
+
+mod sdk_support;
+use sdk_support::{KillablePipeline, last_line_json};
 
 const EVENTS: usize = 20_000;
 /// Ingest is killed once the script has printed this many acknowledgements.
@@ -105,14 +102,6 @@ fn built_after_sources(dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn start_ingest(stack: &TestStack, grpc: u16, http: u16) -> anyhow::Result<tokio::process::Child> {
-    Ok(server_process(stack, grpc, http)?
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?)
-}
-
 /// Runs `node SCRIPT ARGS...` in the package with `env`, returning its
 /// status, stdout and stderr.
 async fn node(
@@ -141,79 +130,31 @@ async fn node(
     ))
 }
 
-/// The last line of `stdout` as JSON.
-fn summary(stdout: &str, stderr: &str) -> anyhow::Result<serde_json::Value> {
-    stdout
-        .lines()
-        .last()
-        .and_then(|line| serde_json::from_str(line).ok())
-        .with_context(|| format!("no JSON summary\nstdout:\n{stdout}\nstderr:\n{stderr}"))
-}
-
 #[tokio::test]
 async fn the_typescript_sender_resends_after_ingest_is_killed_and_its_aggregates_are_exact()
 -> anyhow::Result<()> {
     let dir = build_package()?;
-    let stack = TestStack::start().await?;
-    let sink = sink::start(&stack, |_| {}).await?;
-    let processor = processor::start(&stack, processor::quick_windows).await?;
-    let (grpc, http) = (free_port()?, free_port()?);
-    let mut ingest = start_ingest(&stack, grpc, http)?;
-
-    let started = Instant::now();
-    let mut script = tokio::process::Command::new("node")
+    let mut pipeline = KillablePipeline::start("sdk-typescript").await?;
+    let mut program = tokio::process::Command::new("node");
+    program
         .arg("test/e2e-stream.mjs")
-        .arg(format!("http://127.0.0.1:{grpc}"))
+        .arg(pipeline.grpc_url())
         .arg(EVENTS.to_string())
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut stderr = script.stderr.take().context("no stderr")?;
-    let stderr = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
-        text
-    });
-    let mut lines = BufReader::new(script.stdout.take().context("no stdout")?).lines();
-    let mut killed_at: Option<u64> = None;
-    let mut output = Vec::new();
-    let read_all = async {
-        while let Some(line) = lines.next_line().await? {
-            println!("e2e-stream: {line}");
-            if killed_at.is_none()
-                && let Some(acked) = line
-                    .strip_prefix("acked ")
-                    .and_then(|n| n.parse::<u64>().ok())
-                && acked >= KILL_AFTER_ACKS
-            {
-                // SIGKILL while events are in flight, then the same ports again.
-                ingest.kill().await?;
-                killed_at = Some(acked);
-                println!("killed ingest after {acked} acknowledgements");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                ingest = start_ingest(&stack, grpc, http)?;
-            }
-            output.push(line);
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(150), read_all)
-        .await
-        .context("the script did not finish within 150 s")??;
-    let status = script.wait().await?;
-    let stderr = stderr.await?;
-    let stdout = output.join("\n");
-    println!("e2e-stream ran {:.1?}", started.elapsed());
-    let summary = summary(&stdout, &stderr)?;
+        .current_dir(&dir);
+    let run = pipeline
+        .stream_killing_ingest(program, KILL_AFTER_ACKS, Duration::from_secs(150))
+        .await?;
+    let summary = last_line_json(&run.stdout, &run.stderr)?;
     assert!(
-        status.success(),
-        "e2e-stream.mjs failed ({status}): {summary}\nstderr:\n{stderr}"
+        run.status.success(),
+        "e2e-stream.mjs failed ({}): {summary}\nstderr:\n{}",
+        run.status,
+        run.stderr
     );
 
-    let killed_at =
-        killed_at.context("ingest was never killed: no `acked` line reached the threshold")?;
+    let killed_at = run
+        .killed_at
+        .context("ingest was never killed: no `acked` line reached the threshold")?;
     assert!(
         killed_at < EVENTS as u64 / 2,
         "ingest was killed too late ({killed_at} acknowledged)"
@@ -235,9 +176,7 @@ async fn the_typescript_sender_resends_after_ingest_is_killed_and_its_aggregates
     assert_eq!(summary["exact"], serde_json::json!(true), "{summary}");
     assert!(summary["accuracy_checked"].as_u64() > Some(0), "{summary}");
 
-    ingest.kill().await?;
-    processor.shutdown().await?;
-    sink.shutdown().await?;
+    pipeline.stop().await?;
     Ok(())
 }
 
@@ -255,7 +194,7 @@ async fn a_stopped_stack_fails_within_seconds_naming_the_address() -> anyhow::Re
     )
     .await?;
     let took = started.elapsed();
-    let summary = summary(&stdout, &stderr)?;
+    let summary = last_line_json(&stdout, &stderr)?;
     println!("{summary} in {took:?}");
     assert!(status.success(), "{summary}\nstderr:\n{stderr}");
     for call in ["send", "close", "aggregates", "submit"] {
@@ -313,7 +252,7 @@ async fn over_tls_with_an_api_key_the_sdk_sends_and_queries_and_without_them_it_
         Duration::from_secs(60),
     )
     .await?;
-    let summary = summary(&stdout, &stderr)?;
+    let summary = last_line_json(&stdout, &stderr)?;
     println!("{summary}");
     assert!(status.success(), "{summary}\nstderr:\n{stderr}");
     assert_eq!(summary["acked"].as_u64(), Some(10), "{summary}");
