@@ -8,6 +8,7 @@
 //! `event_time` and the accepted range. The ground truth is computed from
 //! what the clients were told: the Rust SDK's, grpcio's (Python) and
 //! grpc-js's (Node) acknowledgements.
+use rstest::rstest;
 use std::{
     collections::{BTreeSet, HashMap},
     time::{Duration, Instant},
@@ -35,16 +36,6 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const PARTITIONS: i32 = 4;
 
-#[tokio::test]
-async fn backfills_of_any_accepted_age_are_counted_exactly_on_tansu() -> anyhow::Result<()> {
-    backfills_are_counted_exactly(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn backfills_of_any_accepted_age_are_counted_exactly_on_kafka() -> anyhow::Result<()> {
-    backfills_are_counted_exactly(BrokerKind::Kafka).await
-}
-
 /// The partition each of `keys` lands in under the services' producer
 /// settings (librdkafka's key hash), found by producing them to a scratch
 /// topic with as many partitions as the event topics.
@@ -66,7 +57,13 @@ async fn partitions_of(stack: &TestStack, keys: &[String]) -> anyhow::Result<Has
     Ok(found)
 }
 
-async fn backfills_are_counted_exactly(broker: BrokerKind) -> anyhow::Result<()> {
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
+#[tokio::test]
+async fn backfills_of_any_accepted_age_are_counted_exactly(
+    #[case] broker: BrokerKind,
+) -> anyhow::Result<()> {
     let stack = TestStack::start_on(broker).await?;
     tributary_stack::bootstrap::create_topics(&stack.kafka(), PARTITIONS).await?;
     let sink = sink::start(&stack, |_| {}).await?;

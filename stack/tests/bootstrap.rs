@@ -2,26 +2,19 @@
 //! way the local stack does: topics with the requested partitions, built-in
 //! schemas registered with v2 as the latest version. On Tansu and on Apache
 //! Kafka (their topic creation differs; README, "Kafka and Tansu differ").
+use rstest::rstest;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use tributary_common::{kafka, schemas};
 use tributary_stack::{TestStack, bootstrap, broker::BrokerKind};
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn bootstrap_creates_every_topic_and_registers_every_schema_version_on_tansu()
--> anyhow::Result<()> {
-    bootstrap_creates_every_topic_and_registers_every_schema_version(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn bootstrap_creates_every_topic_and_registers_every_schema_version_on_kafka()
--> anyhow::Result<()> {
-    bootstrap_creates_every_topic_and_registers_every_schema_version(BrokerKind::Kafka).await
-}
-
 async fn bootstrap_creates_every_topic_and_registers_every_schema_version(
-    broker: BrokerKind,
+    #[case] broker: BrokerKind,
 ) -> anyhow::Result<()> {
     let stack = TestStack::start_on(broker).await?;
     let kafka_args = stack.kafka();

@@ -2,6 +2,7 @@
 //! of `GetAggregates` and `GetPriceAccuracy` (on ingest's address) with the
 //! exact expected values, after the processor aggregated them and the sink
 //! stored them.
+use rstest::rstest;
 use std::time::Duration;
 
 use tributary_proto::v1::{
@@ -81,19 +82,13 @@ fn row(a: &Aggregate) -> Row {
     )
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly_on_tansu()
--> anyhow::Result<()> {
-    events_come_out_of_get_aggregates_exactly(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly_on_kafka()
--> anyhow::Result<()> {
-    events_come_out_of_get_aggregates_exactly(BrokerKind::Kafka).await
-}
-
-async fn events_come_out_of_get_aggregates_exactly(broker: BrokerKind) -> anyhow::Result<()> {
+async fn events_submitted_through_ingest_come_out_of_get_aggregates_exactly(
+    #[case] broker: BrokerKind,
+) -> anyhow::Result<()> {
     let stack = TestStack::start_on(broker).await?;
     let sink = sink::start(&stack, |_| {}).await?;
     let processor = processor::start(&stack, processor::quick_windows).await?;

@@ -1,6 +1,7 @@
 //! The shared producer and consumer settings work against a real Tansu
 //! broker and a real Apache Kafka broker: what is produced (key, value,
 //! headers, compressed) is consumed back unchanged.
+use rstest::rstest;
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -16,20 +17,12 @@ use rdkafka::{
 use tributary_common::kafka;
 use tributary_stack::broker::{Broker, BrokerKind};
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn records_produced_with_the_shared_producer_are_consumed_back_in_order_on_tansu()
--> anyhow::Result<()> {
-    records_produced_with_the_shared_producer_are_consumed_back_in_order(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn records_produced_with_the_shared_producer_are_consumed_back_in_order_on_kafka()
--> anyhow::Result<()> {
-    records_produced_with_the_shared_producer_are_consumed_back_in_order(BrokerKind::Kafka).await
-}
-
 async fn records_produced_with_the_shared_producer_are_consumed_back_in_order(
-    kind: BrokerKind,
+    #[case] kind: BrokerKind,
 ) -> anyhow::Result<()> {
     let broker = Broker::start(kind).await?;
     let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());
@@ -83,26 +76,12 @@ async fn records_produced_with_the_shared_producer_are_consumed_back_in_order(
     Ok(())
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless_on_tansu()
--> anyhow::Result<()> {
-    topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless(
-        BrokerKind::Tansu,
-    )
-    .await
-}
-
-#[tokio::test]
-async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless_on_kafka()
--> anyhow::Result<()> {
-    topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless(
-        BrokerKind::Kafka,
-    )
-    .await
-}
-
 async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_harmless(
-    kind: BrokerKind,
+    #[case] kind: BrokerKind,
 ) -> anyhow::Result<()> {
     let broker = Broker::start(kind).await?;
     let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());
@@ -118,20 +97,12 @@ async fn topics_are_created_with_the_requested_partitions_and_creating_again_is_
     Ok(())
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely_on_tansu()
--> anyhow::Result<()> {
-    many_small_batches_with_headers_over_two_topics_are_consumed_completely(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely_on_kafka()
--> anyhow::Result<()> {
-    many_small_batches_with_headers_over_two_topics_are_consumed_completely(BrokerKind::Kafka).await
-}
-
 async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely(
-    kind: BrokerKind,
+    #[case] kind: BrokerKind,
 ) -> anyhow::Result<()> {
     let broker = Broker::start(kind).await?;
     let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());
@@ -180,22 +151,12 @@ async fn many_small_batches_with_headers_over_two_topics_are_consumed_completely
     Ok(())
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart_on_tansu()
--> anyhow::Result<()> {
-    records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart(BrokerKind::Tansu)
-        .await
-}
-
-#[tokio::test]
-async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart_on_kafka()
--> anyhow::Result<()> {
-    records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart(BrokerKind::Kafka)
-        .await
-}
-
 async fn records_survive_a_broker_sigkill_and_producing_resumes_after_the_restart(
-    kind: BrokerKind,
+    #[case] kind: BrokerKind,
 ) -> anyhow::Result<()> {
     let mut broker = Broker::start(kind).await?;
     let args = tributary_common::config::KafkaArgs::for_brokers(broker.brokers());

@@ -8,6 +8,7 @@
 //! Apache Kafka.
 mod support;
 
+use rstest::rstest;
 use std::time::{Duration, Instant};
 
 use support::{PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows};
@@ -154,31 +155,13 @@ async fn expect_exact(
     Ok(())
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_timeout_recover_exactly_on_tansu()
--> anyhow::Result<()> {
-    restart_within_the_session(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_timeout_recover_exactly_on_kafka()
--> anyhow::Result<()> {
-    restart_within_the_session(BrokerKind::Kafka).await
-}
-
-#[tokio::test]
-async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recover_exactly_on_tansu()
--> anyhow::Result<()> {
-    kill_again_during_the_join(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recover_exactly_on_kafka()
--> anyhow::Result<()> {
-    kill_again_during_the_join(BrokerKind::Kafka).await
-}
-
-async fn restart_within_the_session(broker: BrokerKind) -> anyhow::Result<()> {
+async fn a_processor_and_a_sink_sigkilled_and_restarted_within_their_session_timeout_recover_exactly(
+    #[case] broker: BrokerKind,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut pipeline = Pipeline::start("kill-restart", broker).await?;
     eprintln!("pipeline up after {:?}", started.elapsed());
@@ -202,7 +185,13 @@ async fn restart_within_the_session(broker: BrokerKind) -> anyhow::Result<()> {
     pipeline.stop().await
 }
 
-async fn kill_again_during_the_join(broker: BrokerKind) -> anyhow::Result<()> {
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
+#[tokio::test]
+async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recover_exactly(
+    #[case] broker: BrokerKind,
+) -> anyhow::Result<()> {
     let mut pipeline = Pipeline::start("kill-twice", broker).await?;
     let workload = Workload::new(2400, 600);
     let total = workload.events.len();

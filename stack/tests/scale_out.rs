@@ -6,6 +6,7 @@
 //! computed here from the events: nothing lost, nothing counted twice.
 mod support;
 
+use rstest::rstest;
 use std::time::Duration;
 
 use support::{
@@ -25,19 +26,13 @@ async fn positive(service: &ServiceProcess, series: &str) -> anyhow::Result<bool
     Ok(service.metric(series).await?.unwrap_or(0.0) > 0.0)
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_mid_run_on_tansu()
--> anyhow::Result<()> {
-    scale_out(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_mid_run_on_kafka()
--> anyhow::Result<()> {
-    scale_out(BrokerKind::Kafka).await
-}
-
-async fn scale_out(broker: BrokerKind) -> anyhow::Result<()> {
+async fn two_of_each_service_share_the_work_and_survive_sigterm_of_one_of_each_mid_run(
+    #[case] broker: BrokerKind,
+) -> anyhow::Result<()> {
     let bin_dir = build_service_binaries()?;
     let (broker, database) = tokio::try_join!(Broker::start(broker), TestDatabase::create())?;
     let pool = sqlx::PgPool::connect(database.url()).await?;

@@ -10,6 +10,7 @@
 //! computed from the acknowledgements, counts and distinct counts. Confluent's
 //! Python `AvroDeserializer` decodes the v3 records straight from Kafka and
 //! sees `country`.
+use rstest::rstest;
 use std::{
     collections::HashMap,
     path::Path,
@@ -291,26 +292,12 @@ async fn confluent_decode(
     Ok(decoded)
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted_on_tansu()
--> anyhow::Result<()> {
-    a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted(
-        BrokerKind::Tansu,
-    )
-    .await
-}
-
-#[tokio::test]
-async fn a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted_on_kafka()
--> anyhow::Result<()> {
-    a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted(
-        BrokerKind::Kafka,
-    )
-    .await
-}
-
 async fn a_newly_registered_ad_click_version_is_written_at_once_and_every_click_is_counted(
-    broker: BrokerKind,
+    #[case] broker: BrokerKind,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let stack = TestStack::start_on(broker).await?;

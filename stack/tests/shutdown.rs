@@ -6,6 +6,7 @@
 //! (Takeover by a twin instance is in `scale_out.rs`.)
 mod support;
 
+use rstest::rstest;
 use std::{
     collections::HashMap,
     sync::{
@@ -256,26 +257,12 @@ fn click(i: usize, at: i64) -> Event {
     }
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka_on_tansu()
--> anyhow::Result<()> {
-    ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka(
-        BrokerKind::Tansu,
-    )
-    .await
-}
-
-#[tokio::test]
-async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka_on_kafka()
--> anyhow::Result<()> {
-    ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka(
-        BrokerKind::Kafka,
-    )
-    .await
-}
-
 async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_event_in_kafka(
-    broker: BrokerKind,
+    #[case] broker: BrokerKind,
 ) -> anyhow::Result<()> {
     let stack = TestStack::start_on(broker).await?;
     bootstrap::create_topics(&stack.kafka(), 4).await?;
@@ -390,19 +377,13 @@ async fn ingest_stopped_with_sigterm_mid_stream_exits_0_with_every_acknowledged_
     Ok(())
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test]
-async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_exact_on_tansu()
--> anyhow::Result<()> {
-    stopped_mid_run_and_restarted_end_exact(BrokerKind::Tansu).await
-}
-
-#[tokio::test]
-async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_exact_on_kafka()
--> anyhow::Result<()> {
-    stopped_mid_run_and_restarted_end_exact(BrokerKind::Kafka).await
-}
-
-async fn stopped_mid_run_and_restarted_end_exact(broker: BrokerKind) -> anyhow::Result<()> {
+async fn a_processor_and_a_sink_stopped_with_sigterm_mid_run_and_restarted_end_exact(
+    #[case] broker: BrokerKind,
+) -> anyhow::Result<()> {
     let stack = TestStack::start_on(broker).await?;
     let pool = sqlx::PgPool::connect(stack.database.url()).await?;
     tributary_store::migrate(&pool).await?;

@@ -8,6 +8,7 @@
 //! caller → `SubmitEvent` → `ingest.produce` ─(record header)→ `processor.event`
 //! `processor.aggregate` (new trace, linked to `ingest.produce`) →
 //! `processor.produce` ─(record header)→ `sink.write`
+use rstest::rstest;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -63,20 +64,12 @@ async fn traceparent_at(
         .context("the event record has no traceparent header")
 }
 
+#[rstest]
+#[case::on_tansu(BrokerKind::Tansu)]
+#[case::on_kafka(BrokerKind::Kafka)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write_on_tansu()
--> anyhow::Result<()> {
-    one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write(BrokerKind::Tansu).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write_on_kafka()
--> anyhow::Result<()> {
-    one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write(BrokerKind::Kafka).await
-}
-
 async fn one_trace_follows_an_event_from_the_grpc_call_to_the_sink_write(
-    broker: BrokerKind,
+    #[case] broker: BrokerKind,
 ) -> anyhow::Result<()> {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
