@@ -637,6 +637,10 @@ async fn the_console_shows_health_aggregates_accuracy_dead_letters_and_schemas_i
     );
     report.assert_ok("aggregates-table", "the aggregates table has the rows sent");
     report.assert_ok(
+        "aggregates-chart-resizes",
+        "the aggregates chart narrows with the window and widens again",
+    );
+    report.assert_ok(
         "accuracy",
         "the accuracy page charts ETH-USD, LINK-USD and BTC-USD",
     );

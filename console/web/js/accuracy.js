@@ -2,7 +2,7 @@
 // of the other sources (GetPriceAccuracy), one chart per pair.
 import { getJson } from './api.js';
 import { byId, el } from './dom.js';
-import { lineChart, unionOfTimes } from './charts.js';
+import { destroyChart, lineChart, unionOfTimes } from './charts.js';
 
 const REFRESH_MS = 5000;
 
@@ -74,7 +74,7 @@ function render(answer) {
   }
   for (const [pair, entry] of charts) {
     if (!seen.has(pair)) {
-      if (entry.chart) entry.chart.plot.destroy();
+      destroyChart(entry.chart);
       entry.section.remove();
       charts.delete(pair);
     }

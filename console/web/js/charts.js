@@ -8,7 +8,8 @@ const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2'
 /**
  * Draws (or redraws) a line chart in `container`: `xs` in Unix ms,
  * `series` = [{label, values}] aligned with xs (null where absent).
- * Returns the chart handle to pass back next time.
+ * Returns the chart handle to pass back next time. The chart follows its
+ * container's width (a ResizeObserver); `destroyChart` releases it.
  */
 export function lineChart(container, previous, xs, series, { yLabel = '', height = 300 } = {}) {
   const points = series.reduce((n, s) => n + s.values.filter((v) => v !== null && v !== undefined).length, 0);
@@ -21,9 +22,10 @@ export function lineChart(container, previous, xs, series, { yLabel = '', height
     previous.plot.setData(data);
     return previous;
   }
-  if (previous) previous.plot.destroy();
+  destroyChart(previous);
   container.replaceChildren();
-  const width = Math.max(320, container.clientWidth || container.parentElement.clientWidth || 800);
+  const widthOf = () => Math.max(320, container.clientWidth || container.parentElement.clientWidth || 800);
+  const width = widthOf();
   const plot = new window.uPlot({
     width,
     height,
@@ -38,7 +40,19 @@ export function lineChart(container, previous, xs, series, { yLabel = '', height
       points: { show: true, size: 5 },
     }))],
   }, data, container);
-  return { plot, labels };
+  const resized = new ResizeObserver(() => {
+    const next = widthOf();
+    if (next !== plot.width) plot.setSize({ width: next, height });
+  });
+  resized.observe(container);
+  return { plot, labels, resized };
+}
+
+/** Removes a chart `lineChart` drew (a no-op for none). */
+export function destroyChart(chart) {
+  if (!chart) return;
+  chart.resized.disconnect();
+  chart.plot.destroy();
 }
 
 /** The sorted distinct xs of every series' points ({t}). */

@@ -165,6 +165,43 @@ await run(async (register) => {
     ensure(!wrong.length && !extra.length, () => `table differs: ${JSON.stringify({ wrong, extra, table })}`);
     return { rows: table.length };
   });
+  // The chart follows the window's width: narrower, then back.
+  await check('aggregates-chart-resizes', page, async () => {
+    ensure(aggregatesShown, 'the aggregates were not shown');
+    const widths = () => {
+      const chart = document.querySelector('#agg-chart');
+      const plot = chart.querySelector('.uplot');
+      return { container: chart.clientWidth, plot: plot ? Math.round(plot.getBoundingClientRect().width) : null };
+    };
+    const before = await page.evaluate(widths);
+    await page.setViewportSize({ width: 760, height: 900 });
+    const narrow = await waitInPage(
+      page,
+      (was) => {
+        const chart = document.querySelector('#agg-chart');
+        const plot = chart.querySelector('.uplot');
+        const width = plot ? Math.round(plot.getBoundingClientRect().width) : null;
+        return width !== null && width < was && width <= chart.clientWidth ? { container: chart.clientWidth, plot: width } : null;
+      },
+      before.plot,
+      widths,
+      `the chart narrower than ${before.plot} px and within its container`,
+    );
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const wide = await waitInPage(
+      page,
+      (was) => {
+        const chart = document.querySelector('#agg-chart');
+        const plot = chart.querySelector('.uplot');
+        const width = plot ? Math.round(plot.getBoundingClientRect().width) : null;
+        return width !== null && width > was && width <= chart.clientWidth ? { container: chart.clientWidth, plot: width } : null;
+      },
+      narrow.plot,
+      widths,
+      `the chart wider than ${narrow.plot} px again and within its container`,
+    );
+    return { before, narrow, wide };
+  });
 
   // Price accuracy: a chart per pair, a series per source.
   await check('accuracy', page, async () => {
