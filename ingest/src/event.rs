@@ -425,10 +425,8 @@ fn parse_ad_click(click: proto::AdClick, path: &str) -> Result<AdClick, Rejectio
         click.advertiser_id,
         MAX_ID_LEN,
     )?;
-    let metadata_json = match click.metadata {
-        Some(metadata) => Cow::Owned(
-            serde_json::Value::Object(struct_at(metadata, &|| field("metadata"))?).to_string(),
-        ),
+    let metadata_json = match &click.metadata {
+        Some(metadata) => Cow::Owned(struct_json_text(metadata, &|| field("metadata"))?),
         None => Cow::Borrowed("{}"),
     };
     let campaign_id = click
@@ -532,6 +530,77 @@ fn struct_at(
             Ok((k, value))
         })
         .collect()
+}
+
+/// A protobuf `Struct` as the JSON text its [`struct_to_json`] object
+/// displays as (keys in order, integral numbers as integers, the same
+/// refusals), written straight from the `Struct` without building the object.
+fn struct_json_text(
+    object: &prost_types::Struct,
+    path: &dyn Fn() -> String,
+) -> Result<String, Rejection> {
+    let mut text = Vec::with_capacity(64);
+    write_struct(&mut text, object, path)?;
+    Ok(String::from_utf8(text).expect("JSON text is UTF-8"))
+}
+
+fn write_struct(
+    out: &mut Vec<u8>,
+    object: &prost_types::Struct,
+    path: &dyn Fn() -> String,
+) -> Result<(), Rejection> {
+    out.push(b'{');
+    for (i, (k, v)) in object.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(out, k.as_str());
+        out.push(b':');
+        write_value(out, v, &|| format!("{}.{k}", path()))?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_value(
+    out: &mut Vec<u8>,
+    value: &prost_types::Value,
+    path: &dyn Fn() -> String,
+) -> Result<(), Rejection> {
+    use prost_types::value::Kind;
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => out.extend_from_slice(b"null"),
+        Some(Kind::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Some(Kind::NumberValue(n)) => {
+            // As in `value_to_json`.
+            let n = *n;
+            if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+                write_json(out, &(n as i64));
+            } else {
+                let number = serde_json::Number::from_f64(n).ok_or_else(|| {
+                    Rejection::invalid(path(), format!("{n} is not a finite number"))
+                })?;
+                write_json(out, &number);
+            }
+        }
+        Some(Kind::StringValue(s)) => write_json(out, s.as_str()),
+        Some(Kind::ListValue(list)) => {
+            out.push(b'[');
+            for (i, v) in list.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, v, &|| format!("{}[{i}]", path()))?;
+            }
+            out.push(b']');
+        }
+        Some(Kind::StructValue(object)) => write_struct(out, object, path)?,
+    }
+    Ok(())
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("a string or number writes to a Vec");
 }
 
 fn value_to_json(
@@ -838,6 +907,91 @@ mod tests {
         assert_eq!(
             ValidEvent::parse(e, rules()).unwrap_err().describe(),
             "extra_fields.score: NaN is not a finite number"
+        );
+    }
+
+    #[test]
+    fn metadata_text_is_what_its_json_object_displays_as() {
+        use prost_types::{ListValue, Value, value::Kind};
+        let number = |n: f64| Value {
+            kind: Some(Kind::NumberValue(n)),
+        };
+        let rich = struct_of(serde_json::json!({
+            "z": null, "a": true, "b": false, "s": "quote \" back \\ tab \t nl \n ctl \u{1} é 🦀 </script>",
+            "nested": {"list": [1, -2.5, "x", [], {}, {"deep": [null, false]}], "empty": {}},
+            "": "empty key", "ünï": "code"
+        }));
+        let mut rich = rich;
+        for (key, n) in [
+            ("int", 42.0),
+            ("neg", -7.0),
+            ("zero", -0.0),
+            ("frac", 0.1),
+            ("big", 9.007_199_254_740_993e15),
+            ("edge", 9.007_199_254_740_991e15),
+            ("tiny", 5e-324),
+            ("huge", 1.7e308),
+        ] {
+            rich.fields.insert(key.into(), number(n));
+        }
+        rich.fields.insert(
+            "numbers".into(),
+            Value {
+                kind: Some(Kind::ListValue(ListValue {
+                    values: vec![number(1e21), number(-1e-7), number(3.0)],
+                })),
+            },
+        );
+        let path = || "ad_click.metadata".to_string();
+        let displayed =
+            serde_json::Value::Object(struct_at(rich.clone(), &path).unwrap()).to_string();
+        assert_eq!(struct_json_text(&rich, &path).unwrap(), displayed);
+        assert_eq!(
+            struct_json_text(&prost_types::Struct::default(), &path).unwrap(),
+            "{}"
+        );
+
+        let mut bad = rich;
+        let inner = prost_types::Struct {
+            fields: [("score".to_string(), number(f64::INFINITY))].into(),
+        };
+        bad.fields.insert(
+            "nested".into(),
+            Value {
+                kind: Some(Kind::ListValue(ListValue {
+                    values: vec![
+                        number(1.0),
+                        Value {
+                            kind: Some(Kind::StructValue(inner)),
+                        },
+                    ],
+                })),
+            },
+        );
+        let refused = |r: Rejection| r.describe();
+        assert_eq!(
+            refused(struct_json_text(&bad, &path).unwrap_err()),
+            refused(struct_at(bad, &path).unwrap_err())
+        );
+    }
+
+    #[test]
+    fn metadata_with_a_number_json_cannot_hold_is_refused() {
+        let mut c = click();
+        c.metadata = Some(prost_types::Struct {
+            fields: [(
+                "score".to_string(),
+                prost_types::Value {
+                    kind: Some(prost_types::value::Kind::NumberValue(f64::NEG_INFINITY)),
+                },
+            )]
+            .into(),
+        });
+        assert_eq!(
+            ValidEvent::parse(event(Payload::AdClick(c)), rules())
+                .unwrap_err()
+                .describe(),
+            "ad_click.metadata.score: -inf is not a finite number"
         );
     }
 

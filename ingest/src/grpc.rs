@@ -170,9 +170,11 @@ impl IngestService for IngestGrpc {
         let max_in_flight = self.max_in_flight;
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            // Each event's result, and whether its message carried many
-            // events (answered compactly) or one.
+            // Each message's results (one per event, in order), and whether
+            // it carried many events (answered compactly) or one.
             let mut pending = FuturesOrdered::new();
+            // Events of `pending` not answered yet.
+            let mut in_flight = 0usize;
             let mut compact = CompactResults::default();
             let mut next_index = 0u64;
             let mut reading = true;
@@ -184,11 +186,17 @@ impl IngestService for IngestGrpc {
                         // Answer what is ready now in as few messages as
                         // possible; the rest is answered when it is done.
                         let mut responses = Vec::new();
-                        answer(done, &mut compact, &mut responses);
-                        while compact.len() < MAX_RESULTS_PER_RESPONSE {
-                            match pending.next().now_or_never() {
-                                Some(Some(done)) => answer(done, &mut compact, &mut responses),
-                                _ => break,
+                        let mut done: Option<(Vec<EventResult>, bool)> = Some(done);
+                        while let Some((results, many)) = done.take() {
+                            in_flight -= results.len();
+                            for result in results {
+                                answer((result, many), &mut compact, &mut responses);
+                                if compact.len() == MAX_RESULTS_PER_RESPONSE {
+                                    responses.extend(compact.take());
+                                }
+                            }
+                            if compact.len() < MAX_RESULTS_PER_RESPONSE {
+                                done = pending.next().now_or_never().flatten();
                             }
                         }
                         responses.extend(compact.take());
@@ -202,7 +210,7 @@ impl IngestService for IngestGrpc {
                         reading = false;
                         ending = Some(Status::unavailable("ingest is shutting down; events after the last result were not read, resend them elsewhere"));
                     }
-                    message = inbound.message(), if reading && pending.len() < max_in_flight => {
+                    message = inbound.message(), if reading && in_flight < max_in_flight => {
                         match message {
                             Ok(Some(request)) => {
                                 let many = !request.events.is_empty();
@@ -214,30 +222,36 @@ impl IngestService for IngestGrpc {
                                     )));
                                     continue;
                                 }
-                                let events: Vec<Option<proto::Event>> = if many {
-                                    request.event.into_iter().chain(request.events).map(Some).collect()
-                                } else {
-                                    vec![request.event] // None: answered as missing
-                                };
-                                if let Some(Err(e)) = limit.as_ref().map(|(l, c)| l.acquire(c, events.len() as u64)) {
+                                let count = carried.max(1); // a message of none answers `missing`
+                                if let Some(Err(e)) = limit.as_ref().map(|(l, c)| l.acquire(c, count as u64)) {
                                     reading = false;
                                     let what = format!("the event at index {next_index} and every one after it");
                                     ending = Some(rate_limited_status(e, &what));
                                     continue;
                                 }
-                                for event in events {
-                                    let index = next_index;
-                                    next_index += 1;
-                                    let ingestor = ingestor.clone();
-                                    let trace = trace.clone();
-                                    pending.push_back(async move {
-                                        let outcome = match event {
-                                            Some(event) => ingestor.submit(event, trace.as_deref()).await,
-                                            None => Err(missing_event()),
-                                        };
-                                        (result(index, outcome), many)
-                                    });
-                                }
+                                let first = next_index;
+                                next_index += count as u64;
+                                in_flight += count;
+                                let events: Vec<proto::Event> = request.event.into_iter().chain(request.events).collect();
+                                let ingestor = ingestor.clone();
+                                let trace = trace.clone();
+                                // The messages' futures are polled in order, and
+                                // each enqueues its events before its first
+                                // wait for the broker, so records keep the
+                                // order of the stream.
+                                pending.push_back(async move {
+                                    let outcomes = if events.is_empty() {
+                                        vec![Err(missing_event())]
+                                    } else {
+                                        ingestor.submit_all(events, trace.as_deref()).await
+                                    };
+                                    let results = outcomes
+                                        .into_iter()
+                                        .zip(first..)
+                                        .map(|(outcome, index)| result(index, outcome))
+                                        .collect::<Vec<_>>();
+                                    (results, many)
+                                });
                             }
                             Ok(None) => reading = false,
                             Err(status) => {
@@ -288,19 +302,17 @@ impl IngestService for IngestGrpc {
         self.charge(&request, events, "the batch (none of its events)")?;
         let span = call_span("tributary.v1.IngestService/SubmitBatch", trace.as_deref());
         let events = request.into_inner().events;
-        // Produced concurrently, so the batch is one round of broker latency.
-        let results =
-            futures::future::join_all(events.into_iter().enumerate().map(|(index, event)| {
-                let trace = trace.clone();
-                async move {
-                    result(
-                        index as u64,
-                        self.ingestor.submit(event, trace.as_deref()).await,
-                    )
-                }
-            }))
+        // Enqueued in order and waited for together: one round of broker
+        // latency.
+        let results = self
+            .ingestor
+            .submit_all(events, trace.as_deref())
             .instrument(span)
-            .await;
+            .await
+            .into_iter()
+            .zip(0..)
+            .map(|(outcome, index)| result(index, outcome))
+            .collect();
         Ok(Response::new(SubmitBatchResponse { results }))
     }
 }

@@ -73,9 +73,90 @@ impl Ingestor {
         exact: ExactJson,
         traceparent: Option<&str>,
     ) -> Result<proto::EventAck, Rejection> {
-        metrics::RECEIVED.inc();
-        let result = self.submit_inner(event, exact, traceparent).await;
-        match &result {
+        self.submit_each(std::iter::once((event, exact)), traceparent)
+            .await
+            .pop()
+            .expect("one result per event")
+    }
+
+    /// Submits `events` (a stream message's) under the current span, in
+    /// order: each is validated and encoded, and enqueued before the next
+    /// (so events of one key are stored in order), then all are waited for
+    /// at once, within one produce timeout. Their results, in order.
+    pub async fn submit_all(
+        &self,
+        events: Vec<proto::Event>,
+        traceparent: Option<&str>,
+    ) -> Vec<Result<proto::EventAck, Rejection>> {
+        self.submit_each(
+            events.into_iter().map(|e| (e, ExactJson::default())),
+            traceparent,
+        )
+        .await
+    }
+
+    async fn submit_each(
+        &self,
+        events: impl ExactSizeIterator<Item = (proto::Event, ExactJson)>,
+        traceparent: Option<&str>,
+    ) -> Vec<Result<proto::EventAck, Rejection>> {
+        let count = events.len();
+        metrics::RECEIVED.inc_by(count as u64);
+        // Each event's schema id once enqueued, or why it was refused.
+        let mut enqueued: Vec<Result<u32, Rejection>> = Vec::with_capacity(count);
+        // The events' `ingest.produce` spans (only while spans are
+        // exported), open until their records are answered.
+        let mut spans = Vec::new();
+        // Started with the first record, so that a registry lookup before it
+        // does not eat into the produce timeout.
+        let mut batch = None;
+        for (slot, (event, exact)) in events.enumerate() {
+            let outcome = match self.prepare(event, exact, traceparent).await {
+                Ok(prepared) => {
+                    let batch = batch.get_or_insert_with(|| self.publisher.batch(count));
+                    let schema_id = prepared.schema_id;
+                    let span = prepared.span.clone();
+                    let done = batch
+                        .enqueue(slot, prepared.outgoing())
+                        .instrument(span)
+                        .await
+                        .map(|()| schema_id);
+                    if !prepared.span.is_none() {
+                        spans.push(prepared.span);
+                    }
+                    done
+                }
+                Err(rejection) => Err(rejection),
+            };
+            enqueued.push(outcome);
+        }
+        let mut stored = match batch {
+            Some(batch) => batch.wait().await,
+            None => Vec::new(),
+        };
+        drop(spans);
+        stored.resize_with(count, || None);
+        enqueued
+            .into_iter()
+            .zip(stored)
+            .map(|(enqueued, stored)| {
+                let result = enqueued.and_then(|schema_id| {
+                    let stored = stored.expect("an enqueued record is answered")?;
+                    Ok(proto::EventAck {
+                        topic: stored.topic,
+                        partition: stored.partition,
+                        offset: stored.offset,
+                        schema_id: i32::try_from(schema_id).unwrap_or(i32::MAX),
+                    })
+                });
+                self.count(&result);
+                result
+            })
+            .collect()
+    }
+
+    fn count(&self, result: &Result<proto::EventAck, Rejection>) {
+        match result {
             Ok(ack) => {
                 let event_type = ack
                     .topic
@@ -87,15 +168,15 @@ impl Ingestor {
                 .with_label_values(&[rejection.code.as_str_name()])
                 .inc(),
         }
-        result
     }
 
-    async fn submit_inner(
+    /// Validates `event`, picks its writer schema and encodes it.
+    async fn prepare(
         &self,
         event: proto::Event,
         exact: ExactJson,
         traceparent: Option<&str>,
-    ) -> Result<proto::EventAck, Rejection> {
+    ) -> Result<Prepared, Rejection> {
         let accepted_at_ms = now_ms();
         let valid = ValidEvent::parse_exact(
             event,
@@ -116,12 +197,9 @@ impl Ingestor {
         ) = EventRecord::split(valid);
         let asked = std::time::Instant::now();
         let mut encoded = Vec::with_capacity(256);
-        // The record and the candidates end with this block, so the event's
-        // future does not keep them while the broker is waited for. The
-        // registry and topic creation are asked only the first time (and
+        // The registry and topic creation are asked only the first time (and
         // after --schema-refresh) and on a mismatch; their futures are boxed
-        // so that every event's future (moved into the stream's queue) stays
-        // small.
+        // so that the common path's future stays small.
         let schema = {
             let mut record = record;
             let candidates = match self.schemas.fresh(&event_type) {
@@ -164,25 +242,16 @@ impl Ingestor {
         };
         let traceparent =
             trace_context::traceparent_of(&span, &trace_context::from_traceparent(traceparent));
-        let stored = self
-            .publisher
-            .publish(Outgoing {
-                event_type: &event_type,
-                key: &key,
-                payload: &encoded,
-                schema_id: schema.id,
-                idempotency_key: &idempotency_key,
-                traceparent: &traceparent,
-                event_time_ms,
-                accepted_at_ms,
-            })
-            .instrument(span)
-            .await?;
-        Ok(proto::EventAck {
-            topic: stored.topic,
-            partition: stored.partition,
-            offset: stored.offset,
-            schema_id: i32::try_from(schema.id).unwrap_or(i32::MAX),
+        Ok(Prepared {
+            event_type,
+            key,
+            idempotency_key,
+            event_time_ms,
+            accepted_at_ms,
+            encoded,
+            schema_id: schema.id,
+            traceparent,
+            span,
         })
     }
 
@@ -252,6 +321,35 @@ impl Ingestor {
     /// The producer, for health checks and the final flush.
     pub fn publisher(&self) -> &Publisher {
         &self.publisher
+    }
+}
+
+/// A valid event, encoded, ready to produce.
+struct Prepared {
+    event_type: std::borrow::Cow<'static, str>,
+    key: String,
+    idempotency_key: String,
+    event_time_ms: i64,
+    accepted_at_ms: i64,
+    encoded: Vec<u8>,
+    schema_id: u32,
+    traceparent: String,
+    /// The event's `ingest.produce` span (none unless spans are exported).
+    span: tracing::Span,
+}
+
+impl Prepared {
+    fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            event_type: &self.event_type,
+            key: &self.key,
+            payload: &self.encoded,
+            schema_id: self.schema_id,
+            idempotency_key: &self.idempotency_key,
+            traceparent: &self.traceparent,
+            event_time_ms: self.event_time_ms,
+            accepted_at_ms: self.accepted_at_ms,
+        }
     }
 }
 

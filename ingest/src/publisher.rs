@@ -1,14 +1,32 @@
 //! Producing encoded events to their topic, keyed, with the headers the
-//! processor and operators rely on; a call returns only once the broker has
-//! acknowledged the record (acks=all, idempotent) or the bound has passed.
-use std::{sync::RwLock, time::Duration};
-
-use rdkafka::{
-    ClientConfig,
-    error::{KafkaError, RDKafkaErrorCode},
-    message::{Header, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord, Producer as _, PurgeConfig},
+//! processor and operators rely on; a record counts as stored only once the
+//! broker has acknowledged it (acks=all, idempotent), and every wait for that
+//! ends within the produce timeout.
+//!
+//! Records are produced in batches ([`Batch`]): those of one stream message
+//! (or a single event) are enqueued in order and their delivery reports are
+//! written into the batch's slots by the producer's polling thread, which
+//! wakes the batch's task once, when the last one is in, rather than once
+//! per record.
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc, OnceLock, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
 };
+
+use futures::task::AtomicWaker;
+use rdkafka::{
+    ClientConfig, ClientContext, Message as _,
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{DeliveryResult, Header, OwnedHeaders},
+    producer::{BaseRecord, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer},
+};
+use tokio::time::Instant;
 use tributary_common::{config::KafkaArgs, headers, kafka};
 
 use crate::rejection::Rejection;
@@ -49,14 +67,78 @@ pub struct Outgoing<'a> {
 /// queue is full.
 const QUEUE_FULL_RETRY: Duration = Duration::from_millis(100);
 
+/// What the broker answered for one record: its partition and offset.
+type Report = Result<(i32, i64), KafkaError>;
+
+/// The delivery reports of one batch's records, by slot.
+struct Reports {
+    slots: Box<[OnceLock<Report>]>,
+    /// Records enqueued whose report has not come in yet.
+    waiting: AtomicUsize,
+    /// The batch's task, woken when `waiting` drops to zero.
+    waker: AtomicWaker,
+    /// When the batch was started, for the produce-time histogram.
+    started: std::time::Instant,
+}
+
+impl Reports {
+    fn report(&self, slot: usize, report: Report) {
+        crate::metrics::PRODUCE_SECONDS.observe(self.started.elapsed().as_secs_f64());
+        // A slot is enqueued once, so reported once.
+        let _ = self.slots[slot].set(report);
+        if self.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.waker.wake();
+        }
+    }
+}
+
+/// A record's place in its batch: the producer's delivery opaque.
+struct Slot {
+    reports: Arc<Reports>,
+    index: usize,
+}
+
+/// The producer's context: writes each delivery report into its record's
+/// batch slot.
+struct SlotReports;
+
+impl ClientContext for SlotReports {}
+
+impl ProducerContext for SlotReports {
+    type DeliveryOpaque = Box<Slot>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, slot: Box<Slot>) {
+        let report = match result {
+            Ok(message) => Ok((message.partition(), message.offset())),
+            Err((error, _)) => Err(error.clone()),
+        };
+        slot.reports.report(slot.index, report);
+    }
+}
+
+type Producer = ThreadedProducer<SlotReports>;
+
 /// The shared producer.
 pub struct Publisher {
     /// The current producer and its generation; replaced when the broker
     /// has lost the producer's idempotence state.
-    producer: RwLock<(u64, FutureProducer)>,
+    producer: RwLock<(u64, Arc<Producer>)>,
     config: ClientConfig,
     kafka: KafkaArgs,
     timeout: Duration,
+}
+
+/// Records produced together (a stream message's events, or one event):
+/// enqueued in order with [`Batch::enqueue`], then waited for with
+/// [`Batch::wait`], all within one produce timeout from [`Publisher::batch`].
+pub struct Batch<'p> {
+    publisher: &'p Publisher,
+    generation: u64,
+    producer: Arc<Producer>,
+    reports: Arc<Reports>,
+    /// Each enqueued slot's topic; empty for slots not enqueued.
+    topics: Vec<String>,
+    deadline: Instant,
 }
 
 impl Publisher {
@@ -65,14 +147,14 @@ impl Publisher {
         let mut config = kafka::producer_config(kafka);
         config.set("message.timeout.ms", timeout.as_millis().to_string());
         Ok(Self {
-            producer: RwLock::new((0, config.create()?)),
+            producer: RwLock::new((0, Arc::new(create(&config)?))),
             config,
             kafka: kafka.clone(),
             timeout,
         })
     }
 
-    fn current(&self) -> (u64, FutureProducer) {
+    fn current(&self) -> (u64, Arc<Producer>) {
         self.producer.read().expect("producer lock").clone()
     }
 
@@ -89,95 +171,42 @@ impl Publisher {
         if producer.0 != generation {
             return; // another call replaced it already
         }
-        match self.config.create::<FutureProducer>() {
+        match create(&self.config) {
             Ok(fresh) => {
                 tracing::warn!(%error, generation, "delivery failed; retiring the producer and starting a new one");
-                let retired = std::mem::replace(&mut *producer, (generation + 1, fresh));
+                let retired = std::mem::replace(&mut *producer, (generation + 1, Arc::new(fresh)));
                 retired.1.purge(PurgeConfig::default().queue().inflight());
             }
             Err(e) => tracing::error!(error = %e, "cannot create a new producer"),
         }
     }
 
-    /// Produces one record and waits for the broker's acknowledgement.
-    pub async fn publish(&self, out: Outgoing<'_>) -> Result<Stored, Rejection> {
-        let topic = self.kafka.event_topic(out.event_type);
-        let (mut schema_id, mut accepted_at) = ([0; 24], [0; 24]);
-        let schema_id = decimal(i64::from(out.schema_id), &mut schema_id);
-        let accepted_at = decimal(out.accepted_at_ms, &mut accepted_at);
-        let headers = OwnedHeaders::new_with_capacity(5)
-            .insert(Header {
-                key: headers::EVENT_TYPE,
-                value: Some(out.event_type),
-            })
-            .insert(Header {
-                key: headers::SCHEMA_ID,
-                value: Some(schema_id),
-            })
-            .insert(Header {
-                key: headers::IDEMPOTENCY_KEY,
-                value: Some(out.idempotency_key),
-            })
-            .insert(Header {
-                key: headers::ACCEPTED_AT,
-                value: Some(accepted_at),
-            })
-            .insert(Header {
-                key: headers::TRACEPARENT,
-                value: Some(out.traceparent),
-            });
-        let record = FutureRecord::to(&topic)
-            .key(out.key)
-            .payload(out.payload)
-            .timestamp(out.event_time_ms)
-            .headers(headers);
-        // librdkafka's own timeouts can overrun the bound while it reconnects;
-        // the call answers within it regardless. A record that is still
-        // delivered later was never acknowledged, so a retry with the same
-        // idempotency key is counted once downstream.
+    /// A batch of at most `records` records, on the current producer; its
+    /// records are answered within the produce timeout from now.
+    pub fn batch(&self, records: usize) -> Batch<'_> {
         let (generation, producer) = self.current();
-        let _timer = crate::metrics::PRODUCE_SECONDS.start_timer();
-        // Enqueued at once (librdkafka copies the record) and waited for
-        // within the bound; while librdkafka's queue is full, retried every
-        // 100 ms (as `FutureProducer::send` does) within the same bound.
-        let send = async {
-            let mut record = record;
-            loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => {
-                        break match delivery.await {
-                            Ok(Ok(delivery)) => Ok(delivery),
-                            Ok(Err((e, _))) => Err(e),
-                            // The producer went away without reporting.
-                            Err(_) => Err(KafkaError::Canceled),
-                        };
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        Box::pin(tokio::time::sleep(QUEUE_FULL_RETRY)).await;
-                    }
-                    Err((e, _)) => break Err(e),
-                }
-            }
-        };
-        match tokio::time::timeout(self.timeout, send).await {
-            Ok(Ok(delivery)) => Ok(Stored {
-                topic,
-                partition: delivery.partition,
-                offset: delivery.offset,
+        Batch {
+            publisher: self,
+            generation,
+            producer,
+            reports: Arc::new(Reports {
+                slots: (0..records).map(|_| OnceLock::new()).collect(),
+                waiting: AtomicUsize::new(0),
+                waker: AtomicWaker::new(),
+                started: std::time::Instant::now(),
             }),
-            Ok(Err(e)) => {
-                if !refused_for_the_record_itself(&e) {
-                    self.replace_after(generation, &e);
-                }
-                Err(self.rejection(&topic, e))
-            }
-            Err(_) => {
-                let e = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
-                self.replace_after(generation, &e);
-                Err(self.rejection(&topic, e))
-            }
+            topics: vec![String::new(); records],
+            deadline: Instant::now() + self.timeout,
         }
+    }
+
+    /// The rejection of a record that was not stored; unless the record
+    /// itself was refused, the producer of `generation` is replaced.
+    fn failed(&self, generation: u64, topic: &str, error: KafkaError) -> Rejection {
+        if !refused_for_the_record_itself(&error) {
+            self.replace_after(generation, &error);
+        }
+        self.rejection(topic, error)
     }
 
     fn rejection(&self, topic: &str, error: KafkaError) -> Rejection {
@@ -214,6 +243,150 @@ impl Publisher {
     }
 }
 
+impl Batch<'_> {
+    /// Enqueues `out` as the record of `slot` (each slot once, in the order
+    /// the records are to be stored). While librdkafka's queue is full, offers
+    /// it again every 100 ms (as `FutureProducer::send` does) until the
+    /// batch's deadline. Refused: the slot is not enqueued and the rejection
+    /// answers its event.
+    pub async fn enqueue(&mut self, slot: usize, out: Outgoing<'_>) -> Result<(), Rejection> {
+        // `KafkaArgs::event_topic` without formatting.
+        let topic = [self.publisher.kafka.topic_prefix.as_str(), out.event_type].concat();
+        let (mut schema_id, mut accepted_at) = ([0; 24], [0; 24]);
+        let schema_id = decimal(i64::from(out.schema_id), &mut schema_id);
+        let accepted_at = decimal(out.accepted_at_ms, &mut accepted_at);
+        let headers = OwnedHeaders::new_with_capacity(5)
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(out.event_type),
+            })
+            .insert(Header {
+                key: headers::SCHEMA_ID,
+                value: Some(schema_id),
+            })
+            .insert(Header {
+                key: headers::IDEMPOTENCY_KEY,
+                value: Some(out.idempotency_key),
+            })
+            .insert(Header {
+                key: headers::ACCEPTED_AT,
+                value: Some(accepted_at),
+            })
+            .insert(Header {
+                key: headers::TRACEPARENT,
+                value: Some(out.traceparent),
+            });
+        let mut record = BaseRecord::with_opaque_to(
+            &topic,
+            Box::new(Slot {
+                reports: self.reports.clone(),
+                index: slot,
+            }),
+        )
+        .key(out.key)
+        .payload(out.payload)
+        .timestamp(out.event_time_ms)
+        .headers(headers);
+        // Counted before it is enqueued: its report may come in at once.
+        self.reports.waiting.fetch_add(1, Ordering::AcqRel);
+        let refused = loop {
+            // librdkafka copies the record.
+            match self.producer.send(record) {
+                Ok(()) => break None,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if Instant::now() + QUEUE_FULL_RETRY <= self.deadline =>
+                {
+                    record = back;
+                    Box::pin(tokio::time::sleep(QUEUE_FULL_RETRY)).await;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    break Some(KafkaError::MessageProduction(
+                        RDKafkaErrorCode::MessageTimedOut,
+                    ));
+                }
+                Err((e, _)) => break Some(e),
+            }
+        };
+        match refused {
+            None => {
+                self.topics[slot] = topic;
+                Ok(())
+            }
+            Some(e) => {
+                self.reports.waiting.fetch_sub(1, Ordering::AcqRel);
+                Err(self.publisher.failed(self.generation, &topic, e))
+            }
+        }
+    }
+
+    /// Waits until the broker has answered every enqueued record, or the
+    /// batch's deadline has passed: where each enqueued slot's record was
+    /// stored, or why not (`None` for slots not enqueued). A record still
+    /// delivered after the deadline was never acknowledged, so a retry with
+    /// the same idempotency key is counted once downstream; librdkafka's own
+    /// timeouts can overrun the bound while it reconnects, the answer does
+    /// not.
+    pub async fn wait(self) -> Vec<Option<Result<Stored, Rejection>>> {
+        let timed_out = tokio::time::timeout_at(self.deadline, AllReported(&self.reports))
+            .await
+            .is_err();
+        let publisher = self.publisher;
+        let generation = self.generation;
+        let reports = &self.reports;
+        self.topics
+            .into_iter()
+            .enumerate()
+            .map(|(slot, topic)| {
+                if topic.is_empty() {
+                    return None;
+                }
+                let report = match reports.slots[slot].get() {
+                    Some(report) => report.clone(),
+                    None => {
+                        debug_assert!(timed_out, "every enqueued record is reported");
+                        crate::metrics::PRODUCE_SECONDS
+                            .observe(reports.started.elapsed().as_secs_f64());
+                        Err(KafkaError::MessageProduction(
+                            RDKafkaErrorCode::MessageTimedOut,
+                        ))
+                    }
+                };
+                Some(match report {
+                    Ok((partition, offset)) => Ok(Stored {
+                        topic,
+                        partition,
+                        offset,
+                    }),
+                    Err(e) => Err(publisher.failed(generation, &topic, e)),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Resolves once every enqueued record of a batch has its report.
+struct AllReported<'a>(&'a Reports);
+
+impl Future for AllReported<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.waiting.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        self.0.waker.register(cx.waker());
+        if self.0.waiting.load(Ordering::Acquire) == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+fn create(config: &ClientConfig) -> Result<Producer, KafkaError> {
+    config.create_with_context(SlotReports)
+}
+
 /// Errors about the record itself, after which the producer's sequence is
 /// still intact (the record was refused before it got one).
 fn refused_for_the_record_itself(error: &KafkaError) -> bool {
@@ -240,6 +413,66 @@ fn decimal(n: i64, buf: &mut [u8; 24]) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        future::Future as _,
+        pin::pin,
+        sync::{
+            Arc, OnceLock,
+            atomic::{AtomicUsize, Ordering},
+        },
+        task::{Context, Poll, Wake, Waker},
+    };
+
+    use futures::task::AtomicWaker;
+
+    use super::{AllReported, Reports};
+
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn reports(slots: usize, enqueued: usize) -> Reports {
+        Reports {
+            slots: (0..slots).map(|_| OnceLock::new()).collect(),
+            waiting: AtomicUsize::new(enqueued),
+            waker: AtomicWaker::new(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_woken_once_when_its_last_record_is_reported() {
+        let reports = reports(3, 3);
+        let woken = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut all = pin!(AllReported(&reports));
+        assert_eq!(all.as_mut().poll(&mut cx), Poll::Pending);
+        reports.report(2, Ok((1, 7)));
+        reports.report(0, Ok((0, 3)));
+        assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+        assert_eq!(all.as_mut().poll(&mut cx), Poll::Pending);
+        reports.report(1, Err(rdkafka::error::KafkaError::Canceled));
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(all.as_mut().poll(&mut cx), Poll::Ready(()));
+        assert_eq!(reports.slots[0].get(), Some(&Ok((0, 3))));
+        assert_eq!(reports.slots[2].get(), Some(&Ok((1, 7))));
+        assert!(reports.slots[1].get().is_some_and(Result::is_err));
+    }
+
+    #[test]
+    fn a_batch_whose_records_were_all_reported_before_it_waits_is_ready_at_once() {
+        let reports = reports(2, 1);
+        reports.report(1, Ok((2, 9)));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(pin!(AllReported(&reports)).poll(&mut cx), Poll::Ready(()));
+        assert!(reports.slots[0].get().is_none());
+    }
+
     #[test]
     fn numbers_are_written_as_to_string_writes_them() {
         for n in [0, 7, -1, 1_800_000_000_123, i64::MAX, i64::MIN] {
