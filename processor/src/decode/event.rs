@@ -49,22 +49,27 @@ impl AdClickEvent {
     /// Builds and validates an ad click from a record read with an `ad_click` reader schema.
     pub(crate) fn from_value(value: Value) -> Result<Self, Poison> {
         let mut record = Record::new(value)?;
-        let event = Self {
+        Self {
             advertiser_id: record.string("advertiser_id")?,
             ip_address: record.string("ip_address")?,
             event_time_ms: record.timestamp_millis("event_time")?,
             campaign_id: record.optional_string("campaign_id")?,
-        };
-        if event.advertiser_id.is_empty() {
+        }
+        .validated()
+    }
+
+    /// The event, or why it is invalid (for every way it was read).
+    pub(crate) fn validated(self) -> Result<Self, Poison> {
+        if self.advertiser_id.is_empty() {
             return Err(Poison::invalid("advertiser_id", "is empty"));
         }
-        if event.ip_address.parse::<IpAddr>().is_err() {
+        if self.ip_address.parse::<IpAddr>().is_err() {
             return Err(Poison::invalid(
                 "ip_address",
-                format_args!("`{}` is not an IPv4 or IPv6 address", event.ip_address),
+                format_args!("`{}` is not an IPv4 or IPv6 address", self.ip_address),
             ));
         }
-        Ok(event)
+        Ok(self)
     }
 }
 
@@ -87,26 +92,31 @@ impl PriceTickEvent {
     /// Builds and validates a price tick from a record read with a `price_tick` reader schema.
     pub(crate) fn from_value(value: Value) -> Result<Self, Poison> {
         let mut record = Record::new(value)?;
-        let event = Self {
+        Self {
             pair: record.string("pair")?,
             source: record.string("source")?,
             price: record.double("price")?,
             event_time_ms: record.timestamp_millis("event_time")?,
             volume: record.optional_double("volume")?,
-        };
-        if event.pair.is_empty() {
+        }
+        .validated()
+    }
+
+    /// The event, or why it is invalid (for every way it was read).
+    pub(crate) fn validated(self) -> Result<Self, Poison> {
+        if self.pair.is_empty() {
             return Err(Poison::invalid("pair", "is empty"));
         }
-        if event.source.is_empty() {
+        if self.source.is_empty() {
             return Err(Poison::invalid("source", "is empty"));
         }
-        if !event.price.is_finite() || event.price <= 0.0 {
+        if !self.price.is_finite() || self.price <= 0.0 {
             return Err(Poison::invalid(
                 "price",
-                format_args!("must be finite and positive, got {}", event.price),
+                format_args!("must be finite and positive, got {}", self.price),
             ));
         }
-        Ok(event)
+        Ok(self)
     }
 }
 

@@ -8,18 +8,28 @@
 //! dead-letter topic; a registry that cannot be reached is
 //! [`DecodeError::Unavailable`], which the caller retries instead.
 mod event;
+mod plan;
+#[cfg(test)]
+mod plan_tests;
 mod poison;
 mod record;
 
-use std::sync::LazyLock;
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, RwLock},
+};
 
 use apache_avro::Schema;
-use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::{
+    async_impl::schema_registry::SrSettings, schema_registry_common::SchemaType,
+};
 use thiserror::Error;
 use tributary_common::{
     avro_reader::{ReadError, ReaderCache},
-    schemas,
+    registry_client, schemas, wire,
 };
+
+use self::plan::TypedPlan;
 
 pub use self::{
     event::{AdClickEvent, Decoded, GenericEvent, PriceTickEvent},
@@ -52,8 +62,8 @@ pub enum DecodeError {
 }
 
 /// What a record is read as, chosen by its event type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
     /// `ad_click`, read with the built-in reader schema.
     AdClick,
     /// `price_tick`, read with the built-in reader schema.
@@ -73,8 +83,19 @@ impl Kind {
 }
 
 /// Decodes event records; cheap to share across tasks (`Arc<Decoder>`).
+///
+/// `ad_click` and `price_tick` records are read straight from their bytes
+/// by a [`TypedPlan`] of their writer schema where there is one; the first
+/// record of each writer, any record a plan does not read whole, and every
+/// other type take the general path (apache-avro `Value`, resolved against
+/// the reader schema), which decides every rejection.
 pub struct Decoder {
+    settings: SrSettings,
     readers: ReaderCache,
+    /// By (writer schema id, kind): the plan, or `None` when the writer has
+    /// none (or could not be fetched for one); absent until the general path
+    /// has read a record of that writer.
+    plans: RwLock<HashMap<(u32, Kind), Option<TypedPlan>>>,
     ad_click: &'static Schema,
     price_tick: &'static Schema,
 }
@@ -84,7 +105,9 @@ impl Decoder {
     /// reading the built-in types with `reader_version`.
     pub fn new(settings: SrSettings, reader_version: ReaderVersion) -> Self {
         Self {
-            readers: ReaderCache::new(settings),
+            readers: ReaderCache::new(settings.clone()),
+            settings,
+            plans: RwLock::default(),
             ad_click: builtin_reader(schemas::AD_CLICK, reader_version),
             price_tick: builtin_reader(schemas::PRICE_TICK, reader_version),
         }
@@ -102,6 +125,78 @@ impl Decoder {
         let payload = payload
             .ok_or_else(|| Poison::new(PoisonReason::NotFramed, "the record has no value"))?;
         let kind = Kind::of(event_type);
+        let framed = (kind != Kind::Generic)
+            .then(|| wire::unframe(payload).ok())
+            .flatten();
+        if let Some((id, body)) = framed {
+            let planned = {
+                let plans = self.plans.read().expect("plan cache lock");
+                match plans.get(&(id, kind)) {
+                    Some(Some(plan)) => match plan.read(body) {
+                        Some(read) => return Ok(read?),
+                        None => true,
+                    },
+                    Some(None) => true,
+                    None => false,
+                }
+            };
+            if !planned {
+                let decoded = self
+                    .decode_general(kind, payload, record_timestamp_ms)
+                    .await;
+                if decoded.is_ok() {
+                    let plan = self.plan(id, kind).await;
+                    self.plans
+                        .write()
+                        .expect("plan cache lock")
+                        .insert((id, kind), plan);
+                }
+                return decoded;
+            }
+        }
+        self.decode_general(kind, payload, record_timestamp_ms)
+            .await
+    }
+
+    /// The typed plan for writer `id` read as `kind`: its schema is fetched
+    /// from the registry once more (the reader cache keeps it to itself);
+    /// `None` when that fails or the writer has no plan.
+    async fn plan(&self, id: u32, kind: Kind) -> Option<TypedPlan> {
+        let reader = match kind {
+            Kind::AdClick => self.ad_click,
+            Kind::PriceTick => self.price_tick,
+            Kind::Generic => return None,
+        };
+        let fetched = tokio::time::timeout(
+            registry_client::REQUEST_TIMEOUT,
+            registry_client::by_id(&self.settings, id),
+        )
+        .await;
+        let registered = match fetched {
+            Ok(Ok(registered)) if registered.schema_type == SchemaType::Avro => registered,
+            other => {
+                tracing::info!(
+                    id,
+                    ?other,
+                    "no typed reading for this writer schema: cannot fetch it"
+                );
+                return None;
+            }
+        };
+        let writer = Schema::parse_str(&registered.schema).ok()?;
+        let plan = TypedPlan::new(kind, &writer, reader);
+        tracing::debug!(id, ?kind, typed = plan.is_some(), "writer schema planned");
+        plan
+    }
+
+    /// Decodes with apache-avro: the writer schema (cached by id), resolved
+    /// against `kind`'s reader schema, into a `Value` and then the event.
+    async fn decode_general(
+        &self,
+        kind: Kind,
+        payload: &[u8],
+        record_timestamp_ms: Option<i64>,
+    ) -> Result<Decoded, DecodeError> {
         let reader = match kind {
             Kind::AdClick => Some(self.ad_click),
             Kind::PriceTick => Some(self.price_tick),
