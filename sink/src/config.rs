@@ -4,6 +4,10 @@ use std::time::Duration;
 use humantime::parse_duration;
 use tributary_common::config::{KafkaArgs, MembershipArgs, RegistryArgs, TelemetryArgs, TopicUse};
 
+/// Most records per transaction unless `--batch-size` says otherwise (the
+/// benchmark's raw upsert loop writes batches of this size too).
+pub const DEFAULT_BATCH_SIZE: usize = 2000;
+
 /// Configuration of `tributary-sink`.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
@@ -44,7 +48,7 @@ pub struct SinkConfig {
     pub membership: MembershipArgs,
 
     /// Most records written in one transaction.
-    #[arg(long, env = "TRIBUTARY_SINK_BATCH_SIZE", default_value_t = 2000)]
+    #[arg(long, env = "TRIBUTARY_SINK_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
 
     /// How long a batch waits for more records after its first.
@@ -85,7 +89,7 @@ impl SinkConfig {
             migrate: true,
             group: "tributary-sink".into(),
             membership: MembershipArgs::default(),
-            batch_size: 2000,
+            batch_size: DEFAULT_BATCH_SIZE,
             batch_linger: Duration::from_millis(50),
             telemetry: TelemetryArgs::default(),
         }
