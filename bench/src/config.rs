@@ -142,6 +142,10 @@ pub struct Sizes {
     pub concurrency: usize,
     /// Length of each unary gRPC and `POST /submit` run.
     pub request_duration: Duration,
+    /// Records in the event backlog the consumers read: enough for the
+    /// faster of them (the raw consumer) to read for `consume::MIN_MEASURED`
+    /// after its warm-up on this broker.
+    pub consume_backlog: u64,
     /// Aggregate records in the sink's backlog.
     pub sink_rows: usize,
     /// Rows per batch of the raw upsert loop (the sink's default batch size).
@@ -169,8 +173,9 @@ impl Sizes {
                 latency_duration: Duration::from_secs(2),
                 concurrency: 16,
                 request_duration: Duration::from_secs(2),
-                sink_rows: 2_000,
-                sink_batch: 2000,
+                consume_backlog: 4_000,
+                sink_rows: 8_000,
+                sink_batch: tributary_sink::config::DEFAULT_BATCH_SIZE,
                 freshness_rate: 200,
                 probe_rate: 5,
                 freshness_duration: Duration::from_secs(4),
@@ -187,8 +192,16 @@ impl Sizes {
                 latency_duration: Duration::from_secs(8),
                 concurrency: 64,
                 request_duration: Duration::from_secs(8),
-                sink_rows: 40_000,
-                sink_batch: 2000,
+                // Apache Kafka serves a backlog to a plain consumer at up to
+                // ~950k records/s here (2026-11-27), Tansu at ~140k (the
+                // processor too, since its typed decode).
+                consume_backlog: match config.broker {
+                    BrokerKind::Kafka => 6_000_000,
+                    BrokerKind::Tansu => 1_500_000,
+                },
+                // 5-20 s of timed work for each, at this machine's rates.
+                sink_rows: 300_000,
+                sink_batch: tributary_sink::config::DEFAULT_BATCH_SIZE,
                 freshness_rate: 1_000,
                 probe_rate: 10,
                 freshness_duration: Duration::from_secs(15),

@@ -134,14 +134,22 @@ async fn run_stages(
     }
     if config.runs_stage(StageGroup::Requests) {
         let http_addr = ingest.http.expect("ingest serves HTTP").to_string();
-        request_stages(sizes, pids, stages, &client, &http_addr).await;
+        let raw = (&producer, records.clone());
+        request_stages(sizes, pids, stages, &client, &http_addr, raw).await?;
     }
     if config.runs_stage(StageGroup::Consume) {
-        let backlog = consume::backlog(&env.kafka, &event_topics).await?;
-        if backlog < sizes.events as u64 {
-            // Run on its own: the event topics hold only the warm-up.
-            produce::raw_closed(&producer, &ad_click_topic, &records, sizes.window).await;
-        }
+        // Enough records for every consumer to read for a while after its
+        // warm-up (see `consume::MIN_MEASURED`).
+        consume::fill_backlog(
+            &env.kafka,
+            &producer,
+            &ad_click_topic,
+            &event_topics,
+            schema_id,
+            sizes.consume_backlog,
+            sizes.window,
+        )
+        .await?;
         consume_stages(env, sizes, stages, &event_topics).await?;
     }
     if config.runs_stage(StageGroup::Sink) {
@@ -247,15 +255,41 @@ async fn request_stages(
     stages: &mut Vec<Stage>,
     client: &Client,
     http_addr: &str,
-) {
+    (producer, records): (
+        &rdkafka::producer::FutureProducer,
+        std::sync::Arc<Vec<workload::RawRecord>>,
+    ),
+) -> anyhow::Result<()> {
     let runs = sizes.runs;
+    let raw_meter = Meter::new()
+        .with_self("raw producer")
+        .with("broker", pids.broker);
     let meter = Meter::new()
         .with("ingest", pids.ingest)
         .with_self("client")
         .with("broker", pids.broker);
-    progress("one event per request: unary gRPC and POST /submit");
-    let (mut unary, mut submit) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
+    // wrk reports its own CPU; the bench process only waits for it.
+    let wrk_meter = Meter::new()
+        .with("ingest", pids.ingest)
+        .with("broker", pids.broker);
+    progress(
+        "one event per request: raw producer (one record per caller), unary gRPC and POST /submit (wrk)",
+    );
+    let (mut raw, mut unary, mut submit) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        raw.push(
+            metered(
+                &raw_meter,
+                requests::raw_one_per_caller(
+                    producer,
+                    RAW_TOPIC,
+                    records.clone(),
+                    sizes.concurrency,
+                    sizes.request_duration,
+                ),
+            )
+            .await,
+        );
         unary.push(
             metered(
                 &meter,
@@ -263,16 +297,24 @@ async fn request_stages(
             )
             .await,
         );
-        submit.push(
-            metered(
-                &meter,
-                requests::http_submit(http_addr, sizes.concurrency, sizes.request_duration),
-            )
-            .await,
-        );
+        let reading = wrk_meter.start();
+        let mut result =
+            requests::http_submit(http_addr, sizes.concurrency, sizes.request_duration, run)
+                .await?;
+        let mut cpu = reading.per_operation(result.ok);
+        cpu.append(&mut result.cpu_us_per_op);
+        result.cpu_us_per_op = cpu;
+        submit.push(result);
     }
+    stages.push(Stage::new(
+        names::RAW_PRODUCER_PER_CALLER,
+        true,
+        "records",
+        raw,
+    ));
     stages.push(Stage::new(names::UNARY, false, "requests", unary));
     stages.push(Stage::new(names::HTTP_SUBMIT, false, "requests", submit));
+    Ok(())
 }
 
 async fn sdk_stages(
@@ -344,10 +386,10 @@ async fn consume_stages(
         .with_self("raw consumer")
         .with("broker", env.broker.pid());
     for run in 0..runs {
-        let reading = raw_meter.start();
-        let mut result = consume::raw_consumer(&env.kafka, event_topics, backlog, run).await?;
-        result.cpu_us_per_op = reading.per_operation(result.ok);
-        raw.push(result);
+        raw.push(
+            consume::raw_consumer(&env.kafka, event_topics, backlog, run, raw_meter.clone())
+                .await?,
+        );
         ours.push(consume::processor(env, backlog, run).await?);
     }
     stages.push(Stage::new(names::RAW_CONSUMER, true, "records", raw));
@@ -361,12 +403,9 @@ async fn sink_stages(env: &mut Env, sizes: &Sizes, stages: &mut Vec<Stage>) -> a
     let rows = sink::fill_backlog(env, sizes.sink_rows).await?;
     let pool = sqlx::PgPool::connect(env.database.url()).await?;
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
-    let raw_meter = Meter::new().with_self("raw upsert loop");
     for run in 0..runs {
-        let reading = raw_meter.start();
-        let mut result = sink::raw_upsert(&pool, &rows, sizes.sink_batch).await?;
-        result.cpu_us_per_op = reading.per_operation(result.ok);
-        raw.push(result);
+        // Both meter their timed part themselves, after a one-batch warm-up.
+        raw.push(sink::raw_upsert(&pool, &rows, sizes.sink_batch).await?);
         ours.push(sink::sink(env, &pool, rows.len() as u64, run).await?);
     }
     stages.push(Stage::new(names::RAW_UPSERT, true, "rows", raw));

@@ -33,7 +33,8 @@ pub fn ad_click_for(advertiser: &str, i: usize) -> proto::Event {
         .build()
 }
 
-/// The `i`th ad click as the JSON body of `POST /submit`.
+/// The `i`th ad click as the JSON body of `POST /submit` (what wrk's script,
+/// `stages/submit.lua`, sends; its test checks that they agree).
 pub fn ad_click_json(i: usize) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "ip_address": ip(i),

@@ -1,25 +1,47 @@
 //! Consuming a backlog: the processor (decode, aggregate, emit) against a
 //! plain rdkafka consumer reading the same records, each as a fresh
 //! consumer group from the earliest offset.
-use std::time::Duration;
+//!
+//! Both are measured over the same kind of interval: from [`WARM_UP`] after
+//! their first record (group join, first fetches and, for the processor,
+//! start-up and its caches are behind them) until they have read the whole
+//! backlog. Rate and CPU per record are of that interval only: records read
+//! in it, and the CPU time of each metered process at its start and end.
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::{
     Message as _,
     consumer::{BaseConsumer, Consumer as _, StreamConsumer},
+    producer::FutureProducer,
 };
 use tributary_common::{config::KafkaArgs, kafka};
 
-use crate::cpu::{self, Meter};
+use crate::cpu::{Meter, Reading};
 use crate::{
     drive::RunResult,
     env::{Env, counter},
-    stages::time_progress,
+    stages::produce,
     stats::{Latency, rate},
+    workload,
 };
 
 /// How long a consumer may make no progress before the stage fails.
 const STALL: Duration = Duration::from_secs(60);
+
+/// How long after its first record a consumer's measured interval starts.
+pub const WARM_UP: Duration = Duration::from_secs(1);
+
+/// The shortest measured interval worth quoting; a shorter one is reported
+/// with a warning that the backlog is too small for this consumer.
+pub const MIN_MEASURED: Duration = Duration::from_secs(5);
+
+/// Records built and produced at a time while filling the backlog (built
+/// before they are sent, so memory stays bounded).
+const FILL_CHUNK: usize = 50_000;
+
+/// How often the processor's records counter is read.
+const POLL: Duration = Duration::from_millis(20);
 
 /// Records in `topics` now (high watermark minus low, over all partitions).
 pub async fn backlog(kafka_args: &KafkaArgs, topics: &[String]) -> anyhow::Result<u64> {
@@ -42,47 +64,131 @@ pub async fn backlog(kafka_args: &KafkaArgs, topics: &[String]) -> anyhow::Resul
     .await?
 }
 
-fn finished(count: u64, elapsed: Duration) -> RunResult {
-    RunResult {
-        ok: count,
-        errors: 0,
-        per_second: rate(count, elapsed),
-        latency: Latency::default(),
-        first_error: None,
-        cpu_us_per_op: Default::default(),
+/// Produces fresh ad clicks (each with an idempotency key of its own, as
+/// ingest would write them) to `topic`, [`FILL_CHUNK`] records at a time
+/// with at most `window` in flight, until `topics` hold at least `target`
+/// records. Returns the backlog then.
+pub async fn fill_backlog(
+    kafka_args: &KafkaArgs,
+    producer: &FutureProducer,
+    topic: &str,
+    topics: &[String],
+    schema_id: u32,
+    target: u64,
+    window: usize,
+) -> anyhow::Result<u64> {
+    let mut next = 0;
+    loop {
+        let now = backlog(kafka_args, topics).await?;
+        if now >= target {
+            return Ok(now);
+        }
+        let count = FILL_CHUNK.min((target - now) as usize).max(1);
+        let records = (next..next + count)
+            .map(|i| workload::raw_ad_click(i, schema_id))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        next += count;
+        let sent = produce::raw_closed(producer, topic, &records, window).await;
+        if let Some(error) = sent.first_error {
+            anyhow::bail!("filling the consume backlog: {error}");
+        }
+    }
+}
+
+/// The measured interval of one consumer: opened [`WARM_UP`] after its
+/// first record, closed when it has read the backlog.
+struct Interval {
+    meter: Meter,
+    first: Option<Instant>,
+    opened: Option<(Instant, u64, Reading)>,
+}
+
+impl Interval {
+    fn new(meter: Meter) -> Self {
+        Self {
+            meter,
+            first: None,
+            opened: None,
+        }
+    }
+
+    /// Notes that `count` records have been read by now.
+    fn progress(&mut self, count: u64) {
+        if count == 0 || self.opened.is_some() {
+            return;
+        }
+        let first = *self.first.get_or_insert_with(Instant::now);
+        if first.elapsed() >= WARM_UP {
+            self.opened = Some((Instant::now(), count, self.meter.start()));
+        }
+    }
+
+    /// The result once `count` records (the whole backlog) are read. A
+    /// consumer that finished within its warm-up is measured from its
+    /// first record (with a warning: the backlog is too small).
+    fn finish(self, what: &str, count: u64) -> RunResult {
+        let (since, at_start, reading) = self.opened.unwrap_or_else(|| {
+            (
+                self.first.unwrap_or_else(Instant::now),
+                0,
+                self.meter.start(),
+            )
+        });
+        let elapsed = since.elapsed();
+        let measured = count.saturating_sub(at_start);
+        if elapsed < MIN_MEASURED {
+            tracing::warn!(
+                what,
+                ?elapsed,
+                measured,
+                "measured interval shorter than {MIN_MEASURED:?}: the backlog is too small for a steady-state rate"
+            );
+        }
+        RunResult {
+            ok: measured,
+            errors: 0,
+            per_second: rate(measured, elapsed),
+            latency: Latency::default(),
+            first_error: None,
+            cpu_us_per_op: reading.per_operation(measured),
+        }
     }
 }
 
 /// The baseline: a plain consumer with the services' consumer settings
-/// reads `target` records of `topics`, touching every payload.
+/// reads `target` records of `topics`, touching every payload; the CPU of
+/// `meter`'s processes (this one and the broker) is charged to the records
+/// of the measured interval.
 pub async fn raw_consumer(
     kafka_args: &KafkaArgs,
     topics: &[String],
     target: u64,
     run: usize,
+    meter: Meter,
 ) -> anyhow::Result<RunResult> {
     let group = format!("bench-raw-consumer-{run}-{}", uuid::Uuid::new_v4().simple());
     let consumer: StreamConsumer = kafka::consumer_config(kafka_args, &group).create()?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names)?;
+    let mut interval = Interval::new(meter);
     let mut count = 0u64;
     let mut bytes = 0usize;
-    let mut first = None;
     while count < target {
         let message = tokio::time::timeout(STALL, consumer.recv())
             .await
             .with_context(|| format!("raw consumer: stuck at {count} of {target}"))??;
-        first.get_or_insert_with(std::time::Instant::now);
         bytes += message.payload().map_or(0, <[u8]>::len);
         count += 1;
+        interval.progress(count);
     }
-    let elapsed = first.map(|t| t.elapsed()).unwrap_or_default();
-    tracing::debug!(count, bytes, ?elapsed, "raw consumer done");
-    Ok(finished(count, elapsed))
+    tracing::debug!(count, bytes, "raw consumer done");
+    Ok(interval.finish("raw consumer", count))
 }
 
 /// The processor as a process of its own (a fresh group), until its
-/// records counter reaches `target`; then stopped with SIGTERM.
+/// records counter reaches `target`; then stopped with SIGTERM. The CPU of
+/// the processor and the broker is charged to the records of the measured
+/// interval.
 pub async fn processor(env: &mut Env, target: u64, run: usize) -> anyhow::Result<RunResult> {
     let group = format!("bench-processor-{run}-{}", uuid::Uuid::new_v4().simple());
     let service = env
@@ -94,20 +200,25 @@ pub async fn processor(env: &mut Env, target: u64, run: usize) -> anyhow::Result
             ],
         )
         .await?;
-    let broker = Meter::new().with("broker", env.broker.pid()).start();
-    let elapsed = time_progress("processor", target, STALL, || {
-        counter(&service, "tributary_processor_records_total")
-    })
-    .await;
-    // Its whole life (start-up included) is charged to the backlog.
-    let processor = service.process.id().and_then(cpu::cpu_seconds);
+    let meter = Meter::new()
+        .with("processor", service.process.id())
+        .with("broker", env.broker.pid());
+    let mut interval = Interval::new(meter);
+    let (mut last, mut last_change) = (0, Instant::now());
+    let count = loop {
+        let now = counter(&service, "tributary_processor_records_total").await?;
+        interval.progress(now);
+        if now >= target {
+            break now;
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        } else if last_change.elapsed() > STALL {
+            anyhow::bail!("processor: stuck at {now} of {target} for {STALL:?}");
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let result = interval.finish("processor", count);
     env.stop(service).await?;
-    let mut result = finished(target, elapsed?);
-    result.cpu_us_per_op = broker.per_operation(target);
-    if let Some(seconds) = processor {
-        result
-            .cpu_us_per_op
-            .insert("processor".into(), seconds * 1e6 / target.max(1) as f64);
-    }
     Ok(result)
 }

@@ -2,7 +2,17 @@
 //! into Postgres, against a minimal loop running the sink's own upsert
 //! transaction (`Store::write`) over the same rows in batches of the sink's
 //! batch size, with no Kafka in between.
-use std::{collections::HashSet, time::Duration};
+//!
+//! Both are timed after a warm-up (the raw loop's first batch; the sink's
+//! start-up, group join and first written batch), and CPU is read from
+//! `/proc` at the start and the end of the timed interval, so neither is
+//! charged its start-up. The backlog should give the sink at least
+//! [`MEASURED_AT_LEAST`] of work after its warm-up; a shorter interval is
+//! reported on stderr.
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use apache_avro::reader::datum::GenericDatumReader;
@@ -18,6 +28,7 @@ use tributary_sink::{
 };
 
 use crate::{
+    cpu::{self, Meter},
     drive::{self, RunResult},
     env::{Env, counter},
     stages::{produce, time_progress},
@@ -26,6 +37,12 @@ use crate::{
 
 /// The topic of the sink's backlog.
 pub const BACKLOG_TOPIC: &str = "bench.sink-backlog";
+
+/// How long the timed part of a (non-quick) run should last at least.
+pub const MEASURED_AT_LEAST: Duration = Duration::from_secs(5);
+
+/// How long the sink may make no progress before the stage fails.
+const STALL: Duration = Duration::from_secs(60);
 
 /// Fills [`BACKLOG_TOPIC`] with `count` aggregate records of distinct keys
 /// and returns the rows they decode to.
@@ -101,39 +118,68 @@ async fn empty_tables(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// The baseline: `Store::write` over `rows` in batches of `batch`, each
-/// batch with its offset, as the sink commits them.
+/// batch with its offset, as the sink commits them. The first batch is the
+/// warm-up (when there are more); the rest are timed, and this process's CPU
+/// over them is charged as `raw upsert loop`.
 pub async fn raw_upsert(
     pool: &PgPool,
     rows: &[AggregateRow],
     batch: usize,
 ) -> anyhow::Result<RunResult> {
+    if batch != tributary_sink::config::DEFAULT_BATCH_SIZE {
+        eprintln!(
+            "[bench] raw upsert loop: batches of {batch} rows, but the sink writes up to {}",
+            tributary_sink::config::DEFAULT_BATCH_SIZE
+        );
+    }
     empty_tables(pool).await?;
     let store = Store::new(pool.clone(), "bench-raw-upsert");
-    let started = std::time::Instant::now();
+    let batches: Vec<&[AggregateRow]> = rows.chunks(batch.max(1)).collect();
+    let warm_up = usize::from(batches.len() > 1);
+    for (n, chunk) in batches.iter().enumerate().take(warm_up) {
+        write_batch(&store, n, batch, chunk).await?;
+    }
+    let timed: u64 = batches[warm_up..].iter().map(|c| c.len() as u64).sum();
+    let reading = Meter::new().with_self("raw upsert loop").start();
+    let started = Instant::now();
     let mut samples = Vec::new();
-    for (n, chunk) in rows.chunks(batch).enumerate() {
-        let at = std::time::Instant::now();
-        let position = Position {
-            topic: BACKLOG_TOPIC.to_string(),
-            partition: 0,
-            next_offset: ((n + 1) * batch) as i64,
-        };
-        store.write(chunk, &[position]).await?;
+    for (n, chunk) in batches.iter().enumerate().skip(warm_up) {
+        let at = Instant::now();
+        write_batch(&store, n, batch, chunk).await?;
         samples.push(at.elapsed());
     }
     let elapsed = started.elapsed();
+    report_interval("raw upsert loop", timed, elapsed, batch as f64);
     Ok(RunResult {
-        ok: rows.len() as u64,
+        ok: timed,
         errors: 0,
-        per_second: rate(rows.len() as u64, elapsed),
+        per_second: rate(timed, elapsed),
         latency: Latency::of(samples),
         first_error: None,
-        cpu_us_per_op: Default::default(),
+        cpu_us_per_op: reading.per_operation(timed),
     })
 }
 
+/// Batch `n` of the raw loop, with its offset.
+async fn write_batch(
+    store: &Store,
+    n: usize,
+    batch: usize,
+    chunk: &[AggregateRow],
+) -> anyhow::Result<()> {
+    let position = Position {
+        topic: BACKLOG_TOPIC.to_string(),
+        partition: 0,
+        next_offset: ((n + 1) * batch) as i64,
+    };
+    Ok(store.write(chunk, &[position]).await?)
+}
+
 /// The sink as a process of its own (a fresh group) on [`BACKLOG_TOPIC`],
-/// until its rows counter reaches `target`; then stopped with SIGTERM.
+/// until its rows counter reaches `target`; then stopped with SIGTERM. Timed
+/// from the first poll after its first batch is written (its rows counter
+/// moved) to the poll that sees `target`, and charged the CPU of that
+/// interval only (the sink's and the broker's).
 pub async fn sink(
     env: &mut Env,
     pool: &PgPool,
@@ -151,14 +197,33 @@ pub async fn sink(
             ],
         )
         .await?;
-    let elapsed = time_progress("sink", target, Duration::from_secs(60), || {
-        counter(&service, "tributary_sink_rows_total")
-    })
+    let ready = Instant::now();
+    let meter = Meter::new()
+        .with("sink", service.process.id())
+        .with("broker", env.broker.pid());
+    let rows = || counter(&service, "tributary_sink_rows_total");
+    let timed = async {
+        // Warm-up: start-up, group join, the first batch.
+        time_progress("sink warm-up", 1, STALL, rows).await?;
+        let warmed = rows().await?;
+        let reading = meter.start();
+        let started = Instant::now();
+        time_progress("sink", target, STALL, rows).await?;
+        let elapsed = started.elapsed();
+        // Read while the sink still runs (its /proc entry goes with it).
+        let cpu = reading.per_operation(target.saturating_sub(warmed));
+        anyhow::Ok((warmed, cpu, elapsed))
+    }
     .await;
-    // Its whole life (start-up included) is charged to the backlog.
-    let cpu_seconds = service.process.id().and_then(crate::cpu::cpu_seconds);
+    let life = service.process.id().and_then(cpu::cpu_seconds);
+    let batches = async {
+        let sum = service.metric("tributary_sink_batch_rows_sum").await?;
+        let count = service.metric("tributary_sink_batch_rows_count").await?;
+        anyhow::Ok(sum.zip(count).map_or(0.0, |(s, c)| s / c.max(1.0)))
+    }
+    .await;
     env.stop(service).await?;
-    let elapsed = elapsed?;
+    let (warmed, cpu_us_per_op, elapsed) = timed?;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM aggregates")
         .fetch_one(pool)
         .await?;
@@ -166,15 +231,48 @@ pub async fn sink(
         stored as u64 == target,
         "the sink reported {target} rows but the table holds {stored}"
     );
+    let mean_batch = batches.unwrap_or(0.0);
+    if warmed >= target {
+        // The whole backlog went in the warm-up (a --quick run's few
+        // batches): nothing was timed, so the sink is charged its whole life.
+        let elapsed = ready.elapsed();
+        eprintln!(
+            "[bench] sink: the backlog of {target} rows was written during the warm-up; \
+             timed from start-up, whole-life CPU"
+        );
+        return Ok(RunResult {
+            ok: target,
+            errors: 0,
+            per_second: rate(target, elapsed),
+            latency: Latency::default(),
+            first_error: None,
+            cpu_us_per_op: life
+                .map(|s| ("sink".to_string(), s * 1e6 / target.max(1) as f64))
+                .into_iter()
+                .collect(),
+        });
+    }
+    let measured = target - warmed;
+    report_interval("sink", measured, elapsed, mean_batch);
     Ok(RunResult {
-        ok: target,
+        ok: measured,
         errors: 0,
-        per_second: rate(target, elapsed),
+        per_second: rate(measured, elapsed),
         latency: Latency::default(),
         first_error: None,
-        cpu_us_per_op: cpu_seconds
-            .map(|s| ("sink".to_string(), s * 1e6 / target.max(1) as f64))
-            .into_iter()
-            .collect(),
+        cpu_us_per_op,
     })
+}
+
+/// Says on stderr what was timed, and when it was shorter than
+/// [`MEASURED_AT_LEAST`].
+fn report_interval(what: &str, rows: u64, elapsed: Duration, mean_batch: f64) {
+    let short = if elapsed < MEASURED_AT_LEAST {
+        format!(" (shorter than {MEASURED_AT_LEAST:?}: a larger backlog measures better)")
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "[bench] {what}: {rows} rows timed over {elapsed:.2?}, {mean_batch:.0} rows per batch{short}"
+    );
 }

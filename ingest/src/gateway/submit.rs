@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use tracing::Instrument as _;
-use tributary_common::{schemas::AD_CLICK, trace_context};
+use tributary_common::{schemas::AD_CLICK, telemetry, trace_context};
 use tributary_proto::v1::{self as proto, event::Payload};
 
 use tributary_edge::{
@@ -66,14 +66,23 @@ pub async fn submit(
     let event = parse(&body::parse_json(&bytes)?, &headers)
         .map_err(|r| from_rejection(r, old_field_name))?;
     let trace = traceparent(&headers);
-    let span = tracing::info_span!(
-        "ingest.http",
-        otel.name = "POST /submit",
-        otel.kind = "server",
-        http.request.method = "POST",
-        http.route = "/submit",
-    );
-    trace_context::set_parent(&span, trace_context::from_traceparent(trace.as_deref()));
+    // One request is one event here, so its span would cost every event the
+    // log layer's formatted copy of its fields, read by nothing unless spans
+    // are exported (as the event path's `ingest.produce`). Without export
+    // the produced record still continues the caller's trace.
+    let span = if telemetry::exporting() {
+        let span = tracing::info_span!(
+            "ingest.http",
+            otel.name = "POST /submit",
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/submit",
+        );
+        trace_context::set_parent(&span, trace_context::from_traceparent(trace.as_deref()));
+        span
+    } else {
+        tracing::Span::none()
+    };
     state
         .ingestor
         .submit(event, trace.as_deref())
