@@ -127,8 +127,14 @@ pub enum BrokerStorage {
 pub struct Sizes {
     /// Runs per stage.
     pub runs: usize,
-    /// Events per closed-loop throughput run (raw producer, streaming ingest).
+    /// Pre-encoded records the raw producer sends (over and over), and
+    /// events per SDK sender run.
     pub events: usize,
+    /// Warm-up of each closed-loop throughput run (raw producer, streaming
+    /// ingest), not counted.
+    pub closed_warm_up: Duration,
+    /// Timed part of each closed-loop throughput run.
+    pub closed_duration: Duration,
     /// Events (or records) in flight in a closed-loop run: the SDK sender's
     /// window, and the raw producer's.
     pub window: usize,
@@ -165,6 +171,8 @@ impl Sizes {
             Self {
                 runs: config.runs.unwrap_or(1),
                 events: 2_000,
+                closed_warm_up: Duration::from_millis(500),
+                closed_duration: Duration::from_secs(2),
                 window: config
                     .window
                     .unwrap_or(tributary_client::SenderOptions::default().window),
@@ -184,6 +192,8 @@ impl Sizes {
             Self {
                 runs: config.runs.unwrap_or(3),
                 events: 50_000,
+                closed_warm_up: Duration::from_secs(2),
+                closed_duration: Duration::from_secs(8),
                 window: config
                     .window
                     .unwrap_or(tributary_client::SenderOptions::default().window),

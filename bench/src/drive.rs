@@ -1,5 +1,5 @@
-//! Load generators: closed loop (a fixed number of operations, a fixed
-//! number in flight: throughput) and open loop (operations started on a
+//! Load generators: closed loop (a fixed number in flight, for a fixed
+//! number of operations or, for throughput, a fixed time after a warm-up) and open loop (operations started on a
 //! fixed schedule whatever the responses do: latency without coordinated
 //! omission, each measured from when it was due, not when it was sent).
 use std::{
@@ -102,6 +102,80 @@ where
     tally.finish(started.elapsed())
 }
 
+/// Runs operations 0, 1, 2, … with at most `in_flight` at a time, as fast as
+/// they complete, for `warm_up` and then `duration`: the result counts the
+/// operations that completed within `duration` (after the warm-up), their
+/// latency and rate, and the CPU `meter` read over exactly that part; errors
+/// count whenever they happen. Operations still running at the end are
+/// awaited but not counted.
+pub async fn closed_loop_for<F, Fut>(
+    warm_up: Duration,
+    duration: Duration,
+    in_flight: usize,
+    meter: &crate::cpu::Meter,
+    mut op: F,
+) -> RunResult
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut tally = Tally::new(0);
+    let mut warm_errors = Tally::new(0);
+    let mut running = FuturesUnordered::new();
+    let started = tokio::time::Instant::now();
+    let (timed_from, timed_until) = (started + warm_up, started + warm_up + duration);
+    let mut reading = None;
+    let mut next = 0;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= timed_from && reading.is_none() {
+            reading = Some(meter.start());
+        }
+        if now >= timed_until {
+            break;
+        }
+        while running.len() < in_flight {
+            let fut = op(next);
+            running.push(async move {
+                let at = tokio::time::Instant::now();
+                let outcome = fut.await;
+                (outcome, at, at.elapsed())
+            });
+            next += 1;
+        }
+        // Wake at the phase boundaries even when nothing completes.
+        let boundary = if now < timed_from {
+            timed_from
+        } else {
+            timed_until
+        };
+        tokio::select! {
+            done = running.next() => if let Some((outcome, at, latency)) = done {
+                let end = at + latency;
+                if end >= timed_from && end < timed_until {
+                    tally.record(outcome, latency);
+                } else {
+                    warm_errors.record(outcome, latency);
+                }
+            },
+            () = tokio::time::sleep_until(boundary) => {}
+        }
+    }
+    let cpu = reading
+        .map(|r| r.per_operation(tally.ok))
+        .unwrap_or_default();
+    while let Some((outcome, _, latency)) = running.next().await {
+        warm_errors.record(outcome, latency);
+    }
+    tally.errors += warm_errors.errors;
+    if tally.first_error.is_none() {
+        tally.first_error = warm_errors.first_error;
+    }
+    let mut result = tally.finish(duration);
+    result.cpu_us_per_op = cpu;
+    result
+}
+
 /// Starts operation `i` at `start + i / rate` for `duration`, each on its
 /// own task, and measures each from when it was due.
 pub async fn open_loop<F, Fut>(rate_per_s: u64, duration: Duration, op: F) -> RunResult
@@ -190,6 +264,29 @@ mod tests {
         assert_eq!((result.ok, result.errors), (8, 2));
         assert_eq!(result.first_error.as_deref(), Some("op 0 failed"));
         assert_eq!(result.latency.samples, 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timed_closed_loop_counts_only_what_completes_after_the_warm_up() {
+        // 4 in flight, 10 ms each: 4 completions every 10 ms; those at
+        // 100..1100 ms are timed (100 instants), the warm-up's and the
+        // drained ones are not.
+        let result = closed_loop_for(
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            4,
+            &crate::cpu::Meter::new(),
+            |i| async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                anyhow::ensure!(i != 3, "op {i} failed");
+                Ok(())
+            },
+        )
+        .await;
+        assert_eq!((result.ok, result.errors), (400, 1), "{result:?}");
+        assert_eq!(result.per_second, 400.0);
+        assert_eq!(result.first_error.as_deref(), Some("op 3 failed"));
+        assert!((result.latency.p50_ms - 10.0).abs() < 1.0, "{result:?}");
     }
 
     #[tokio::test(start_paused = true)]

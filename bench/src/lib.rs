@@ -197,56 +197,69 @@ async fn produce_stages(
         .with("broker", pids.broker);
     progress("producing, closed loop: raw producer and streaming ingest");
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    let timed = (sizes.closed_warm_up, sizes.closed_duration);
     for _ in 0..runs {
         raw.push(
-            metered(
+            produce::raw_closed_for(
+                producer,
+                RAW_TOPIC,
+                records,
+                sizes.window,
+                timed,
                 &raw_meter,
-                produce::raw_closed(producer, RAW_TOPIC, records, sizes.window),
             )
             .await,
         );
-        let events = (0..sizes.events).map(workload::ad_click).collect();
-        ours.push(
-            metered(
-                &our_meter,
-                produce::stream_closed(senders, events, sizes.window),
-            )
-            .await,
-        );
+        ours.push(produce::stream_closed_for(senders, sizes.window, timed, &our_meter).await);
     }
     stages.push(Stage::new(names::RAW_PRODUCER, true, "records", raw));
-    stages.push(Stage::new(names::STREAM, false, "events", ours));
+    let closed = Stage::new(names::STREAM, false, "events", ours);
+    // The second latency point: half of what streaming ingest just
+    // sustained in the closed loop.
+    let half_rate = ((closed.median_per_second / 2.0) as u64).max(1);
+    stages.push(closed);
 
-    progress("producing, open loop at one offered rate: raw producer and streaming ingest");
-    let (mut raw, mut ours) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        raw.push(
-            metered(
-                &raw_meter,
-                produce::raw_open(
-                    producer,
-                    RAW_TOPIC,
-                    records.clone(),
-                    sizes.latency_rate,
-                    sizes.latency_duration,
-                ),
-            )
-            .await,
-        );
-        ours.push(
-            metered(
-                &our_meter,
-                produce::stream_open(
-                    senders[0].clone(),
-                    sizes.latency_rate,
-                    sizes.latency_duration,
-                ),
-            )
-            .await,
-        );
+    for (rate, raw_name, stream_name) in [
+        (
+            sizes.latency_rate,
+            names::RAW_PRODUCER_OPEN,
+            names::STREAM_OPEN,
+        ),
+        (
+            half_rate,
+            names::RAW_PRODUCER_OPEN_HALF,
+            names::STREAM_OPEN_HALF,
+        ),
+    ] {
+        progress(&format!(
+            "producing, open loop at {rate} events/s: raw producer and streaming ingest"
+        ));
+        let (mut raw, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            raw.push(
+                metered(
+                    &raw_meter,
+                    produce::raw_open(
+                        producer,
+                        RAW_TOPIC,
+                        records.clone(),
+                        rate,
+                        sizes.latency_duration,
+                    ),
+                )
+                .await,
+            );
+            ours.push(
+                metered(
+                    &our_meter,
+                    produce::stream_open(senders[0].clone(), rate, sizes.latency_duration),
+                )
+                .await,
+            );
+        }
+        stages.push(Stage::new(raw_name, true, "records", raw));
+        stages.push(Stage::new(stream_name, false, "events", ours));
     }
-    stages.push(Stage::new(names::RAW_PRODUCER_OPEN, true, "records", raw));
-    stages.push(Stage::new(names::STREAM_OPEN, false, "events", ours));
 }
 
 async fn request_stages(

@@ -62,6 +62,9 @@ fn quick_run_measures_every_stage(broker: &str) {
         names::STREAM,
         names::RAW_PRODUCER_OPEN,
         names::STREAM_OPEN,
+        names::RAW_PRODUCER_OPEN_HALF,
+        names::STREAM_OPEN_HALF,
+        names::RAW_PRODUCER_PER_CALLER,
         names::UNARY,
         names::HTTP_SUBMIT,
         names::RAW_CONSUMER,
@@ -89,6 +92,7 @@ fn quick_run_measures_every_stage(broker: &str) {
     for name in [
         names::STREAM,
         names::STREAM_OPEN,
+        names::STREAM_OPEN_HALF,
         names::UNARY,
         names::FRESHNESS,
     ] {
@@ -99,7 +103,7 @@ fn quick_run_measures_every_stage(broker: &str) {
         );
     }
     let targets = report["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 6, "{targets:#?}");
+    assert_eq!(targets.len(), 7, "{targets:#?}");
     // CPU per operation of the process doing each stage's work.
     for (name, process) in [
         (names::RAW_PRODUCER, "raw producer"),

@@ -13,6 +13,7 @@ use tributary_client::{Client, Outcome, Sender, SenderOptions, proto};
 use tributary_common::{config::KafkaArgs, kafka};
 
 use crate::{
+    cpu::Meter,
     drive::{self, RunResult},
     workload::{self, RawRecord},
 };
@@ -74,6 +75,22 @@ pub async fn raw_closed(
     .await
 }
 
+/// The baseline, closed loop for throughput: `records` over and over with
+/// at most `window` in flight, timed for `duration` after `warm_up`.
+pub async fn raw_closed_for(
+    producer: &FutureProducer,
+    topic: &str,
+    records: &[RawRecord],
+    window: usize,
+    (warm_up, duration): (Duration, Duration),
+    meter: &Meter,
+) -> RunResult {
+    drive::closed_loop_for(warm_up, duration, window, meter, |i| {
+        send_raw(producer, topic, &records[i % records.len()])
+    })
+    .await
+}
+
 /// The baseline, open loop at `rate` records/s for `duration`.
 pub async fn raw_open(
     producer: &FutureProducer,
@@ -106,7 +123,7 @@ async fn send_event(sender: &Sender, event: proto::Event) -> anyhow::Result<()> 
     }
 }
 
-/// Streaming ingest, closed loop: `events` through the SDK senders (one
+/// Streaming ingest, closed loop: `events` (a fixed number) through the SDK senders (one
 /// stream each, events dealt round-robin), at most `window` unanswered in all.
 pub async fn stream_closed(
     senders: &[Arc<Sender>],
@@ -118,6 +135,21 @@ pub async fn stream_closed(
     drive::closed_loop(count, window, |i| {
         let event = events[i].take().expect("each event is sent once");
         send_event(&senders[i % senders.len()], event)
+    })
+    .await
+}
+
+/// Streaming ingest, closed loop: ad clicks through the SDK senders (one
+/// stream each, dealt round-robin), at most `window` unanswered in all, timed
+/// for `duration` after `warm_up`.
+pub async fn stream_closed_for(
+    senders: &[Arc<Sender>],
+    window: usize,
+    (warm_up, duration): (Duration, Duration),
+    meter: &Meter,
+) -> RunResult {
+    drive::closed_loop_for(warm_up, duration, window, meter, |i| {
+        send_event(&senders[i % senders.len()], workload::ad_click(i))
     })
     .await
 }
