@@ -18,6 +18,7 @@ use std::{
 };
 
 use apache_avro::{Schema, reader::datum::GenericDatumReader, types::Value};
+use prometheus::IntCounter;
 use schema_registry_converter::{
     async_impl::schema_registry::SrSettings, schema_registry_common::SchemaType,
 };
@@ -59,6 +60,9 @@ pub struct ReaderCache {
     readers: RwLock<HashMap<(u32, usize), Prepared>>,
     fetching: tokio::sync::Mutex<()>,
     lookups: AtomicU64,
+    /// The `SCHEMA_CACHE` counters, looked up once rather than per record.
+    hits: IntCounter,
+    misses: IntCounter,
 }
 
 impl ReaderCache {
@@ -70,6 +74,8 @@ impl ReaderCache {
             readers: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
             lookups: AtomicU64::new(0),
+            hits: crate::metrics::SCHEMA_CACHE.with_label_values(&["hit"]),
+            misses: crate::metrics::SCHEMA_CACHE.with_label_values(&["miss"]),
         }
     }
 
@@ -117,14 +123,10 @@ impl ReaderCache {
         // Reader schemas are 'static, so their address identifies them.
         let key = (id, reader.map_or(0, |r| std::ptr::from_ref(r) as usize));
         if let Some(prepared) = self.readers.read().expect("reader cache lock").get(&key) {
-            crate::metrics::SCHEMA_CACHE
-                .with_label_values(&["hit"])
-                .inc();
+            self.hits.inc();
             return prepared.clone();
         }
-        crate::metrics::SCHEMA_CACHE
-            .with_label_values(&["miss"])
-            .inc();
+        self.misses.inc();
         let writer = self.writer(id).await?;
         let prepared = prepare(id, writer, reader);
         self.readers
@@ -135,7 +137,9 @@ impl ReaderCache {
             .clone()
     }
 
-    async fn writer(&self, id: u32) -> Result<&'static Schema, ReadError> {
+    /// The writer schema of `id`: from the cache, or else fetched from the
+    /// registry once (as [`ReaderCache::read`] does) and kept.
+    pub async fn writer(&self, id: u32) -> Result<&'static Schema, ReadError> {
         if let Some(known) = self.cached_writer(id) {
             return known;
         }

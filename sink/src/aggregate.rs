@@ -105,48 +105,7 @@ impl AggregateRow {
                 _ => {}
             }
         }
-        let required = |field: &str| format!("`{field}` is missing or has the wrong type");
-        let row = AggregateRow {
-            event_type: row
-                .event_type
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| required("event_type"))?,
-            group_key: row.group_key.ok_or_else(|| required("group_key"))?,
-            window_start: row.window_start.ok_or_else(|| required("window_start"))?,
-            window_end: row.window_end.ok_or_else(|| required("window_end"))?,
-            count: row.count.ok_or_else(|| required("count"))?,
-            distinct_count: row.distinct_count,
-            min: row.min,
-            max: row.max,
-            sum: row.sum,
-            last: row.last,
-            last_event_time: row.last_event_time,
-            is_final: row.is_final.ok_or_else(|| required("final"))?,
-            // v1 writers have no emitted_at: they rank before any v2 update.
-            emitted_at: row.emitted_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-            // v1 and v2 writers had no corrections.
-            revision: row.revision.unwrap_or(0),
-        };
-        if row.window_end <= row.window_start {
-            return Err(format!(
-                "window_end {} is not after window_start {}",
-                row.window_end, row.window_start
-            ));
-        }
-        if row.count < 0 {
-            return Err(format!("count {} is negative", row.count));
-        }
-        // Postgres text cannot hold U+0000: such a row could never be
-        // written, and retrying it would stop the sink for good.
-        for (field, text) in [
-            ("event_type", &row.event_type),
-            ("group_key", &row.group_key),
-        ] {
-            if text.contains('\0') {
-                return Err(format!("`{field}` contains a NUL character"));
-            }
-        }
-        Ok(row)
+        row.into_row()
     }
 }
 
@@ -197,22 +156,71 @@ mod tests {
     }
 }
 
+/// An aggregate's fields as read, before they are checked into a row.
 #[derive(Default)]
-struct Partial {
-    event_type: Option<String>,
-    group_key: Option<String>,
-    window_start: Option<DateTime<Utc>>,
-    window_end: Option<DateTime<Utc>>,
-    count: Option<i64>,
-    distinct_count: Option<i64>,
-    min: Option<f64>,
-    max: Option<f64>,
-    sum: Option<f64>,
-    last: Option<f64>,
-    last_event_time: Option<DateTime<Utc>>,
-    is_final: Option<bool>,
-    emitted_at: Option<DateTime<Utc>>,
-    revision: Option<i32>,
+pub(crate) struct Partial {
+    pub(crate) event_type: Option<String>,
+    pub(crate) group_key: Option<String>,
+    pub(crate) window_start: Option<DateTime<Utc>>,
+    pub(crate) window_end: Option<DateTime<Utc>>,
+    pub(crate) count: Option<i64>,
+    pub(crate) distinct_count: Option<i64>,
+    pub(crate) min: Option<f64>,
+    pub(crate) max: Option<f64>,
+    pub(crate) sum: Option<f64>,
+    pub(crate) last: Option<f64>,
+    pub(crate) last_event_time: Option<DateTime<Utc>>,
+    pub(crate) is_final: Option<bool>,
+    pub(crate) emitted_at: Option<DateTime<Utc>>,
+    pub(crate) revision: Option<i32>,
+}
+
+impl Partial {
+    /// The row, checked as every row is; the error names the bad field.
+    pub(crate) fn into_row(self) -> Result<AggregateRow, String> {
+        let required = |field: &str| format!("`{field}` is missing or has the wrong type");
+        let row = AggregateRow {
+            event_type: self
+                .event_type
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| required("event_type"))?,
+            group_key: self.group_key.ok_or_else(|| required("group_key"))?,
+            window_start: self.window_start.ok_or_else(|| required("window_start"))?,
+            window_end: self.window_end.ok_or_else(|| required("window_end"))?,
+            count: self.count.ok_or_else(|| required("count"))?,
+            distinct_count: self.distinct_count,
+            min: self.min,
+            max: self.max,
+            sum: self.sum,
+            last: self.last,
+            last_event_time: self.last_event_time,
+            is_final: self.is_final.ok_or_else(|| required("final"))?,
+            // v1 writers have no emitted_at: they rank before any v2 update.
+            emitted_at: self.emitted_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            // v1 and v2 writers had no corrections.
+            revision: self.revision.unwrap_or(0),
+        };
+        if row.window_end <= row.window_start {
+            return Err(format!(
+                "window_end {} is not after window_start {}",
+                row.window_end, row.window_start
+            ));
+        }
+        if row.count < 0 {
+            return Err(format!("count {} is negative", row.count));
+        }
+        // Postgres text cannot hold U+0000: such a row could never be
+        // written, and retrying it would stop the sink for good.
+        for (field, text) in [
+            ("event_type", &row.event_type),
+            ("group_key", &row.group_key),
+        ] {
+            if text.contains('\0') {
+                return Err(format!("`{field}` contains a NUL character"));
+            }
+        }
+        Ok(row)
+    }
 }
 
 fn time(value: &Value) -> Option<DateTime<Utc>> {

@@ -9,7 +9,11 @@
 //! holds many aggregate records, each the end of its own trace, so the span
 //! is the child of the first record's `traceparent` (a one-record batch sits
 //! exactly at the end of its aggregate's trace) and links to the others'.
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use futures::StreamExt as _;
 use opentelemetry::trace::SpanContext;
@@ -25,11 +29,12 @@ use tributary_common::{
     avro_reader::{ReadError, ReaderCache},
     dead_letter::DeadLetters,
     rebalance::RevocationLog,
-    retry, telemetry, trace_context,
+    retry, telemetry, trace_context, wire,
 };
 
 use crate::{
     aggregate::{AggregateRow, READER},
+    plan::AggregatePlan,
     store::{Position, Store},
 };
 
@@ -39,6 +44,9 @@ pub struct Pipeline {
     pub consumer: StreamConsumer<RevocationLog>,
     /// Reads aggregate records by writer schema id.
     pub readers: ReaderCache,
+    /// By writer schema id: its typed plan, or `None` when the writer has
+    /// none; absent until the general path has read a record of it.
+    pub plans: RwLock<HashMap<u32, Option<AggregatePlan>>>,
     /// The tables.
     pub store: Store,
     /// Where records that can never be written go.
@@ -67,6 +75,17 @@ enum Decoded {
     /// A record that can never be written: it goes to the dead-letter topic
     /// (unless its partition's stored offset is past it), with why.
     Refused(OwnedMessage, &'static str, String),
+}
+
+/// What a typed plan made of a record.
+enum Planned {
+    /// The row, or why it is invalid.
+    Read(Result<AggregateRow, String>),
+    /// The general path reads it (no plan, or not one the plan reads whole).
+    General,
+    /// The writer has not been planned yet: the general path reads it, then
+    /// the plan is made.
+    Unplanned(u32),
 }
 
 /// A batch of decoded records for the writer, with the partitions revoked
@@ -303,8 +322,10 @@ impl Pipeline {
     }
 
     /// Decodes one record: a row, or why it can never be written (it goes to
-    /// the dead-letter topic). Waits while the registry is unreachable;
-    /// `None` when shutdown interrupted that wait.
+    /// the dead-letter topic). Read by its writer's typed plan where there is
+    /// one and it reads the record whole; otherwise by the general path,
+    /// which waits while the registry is unreachable; `None` when shutdown
+    /// interrupted that wait.
     async fn decode<M: Message>(
         &self,
         message: &M,
@@ -312,6 +333,11 @@ impl Pipeline {
     ) -> Option<Result<AggregateRow, (&'static str, String)>> {
         let Some(payload) = message.payload() else {
             return Some(Err(("not_framed", "the record has no value".into())));
+        };
+        let unplanned = match self.read_planned(payload) {
+            Planned::Read(read) => return Some(read.map_err(|detail| ("invalid", detail))),
+            Planned::General => None,
+            Planned::Unplanned(id) => Some(id),
         };
         loop {
             let value = match self.readers.read(payload, Some(*READER)).await {
@@ -333,8 +359,40 @@ impl Pipeline {
                     return Some(Err(("undecodable", e.to_string())));
                 }
             };
+            if let Some(id) = unplanned {
+                self.plan(id).await;
+            }
             return Some(AggregateRow::from_value(value).map_err(|detail| ("invalid", detail)));
         }
+    }
+
+    /// Reads `payload` with its writer's typed plan, if it has one.
+    fn read_planned(&self, payload: &[u8]) -> Planned {
+        let Ok((id, body)) = wire::unframe(payload) else {
+            return Planned::General;
+        };
+        match self.plans.read().expect("plan cache lock").get(&id) {
+            Some(Some(plan)) => plan.read(body).map_or(Planned::General, Planned::Read),
+            Some(None) => Planned::General,
+            None => Planned::Unplanned(id),
+        }
+    }
+
+    /// Makes the typed plan of writer `id`, whose schema the reader cache
+    /// has (the general path has just read a record of it).
+    async fn plan(&self, id: u32) {
+        let plan = match self.readers.writer(id).await {
+            Ok(writer) => AggregatePlan::new(writer, *READER),
+            Err(e) => {
+                tracing::info!(id, error = %e, "no typed reading for this writer schema");
+                None
+            }
+        };
+        tracing::debug!(id, typed = plan.is_some(), "writer schema planned");
+        self.plans
+            .write()
+            .expect("plan cache lock")
+            .insert(id, plan);
     }
 
     /// Runs `attempt` until it succeeds, backing off while Postgres fails;

@@ -46,6 +46,7 @@ pub async fn build(config: &SinkConfig) -> anyhow::Result<Pipeline> {
     Ok(Pipeline {
         consumer,
         readers: ReaderCache::new(settings),
+        plans: Default::default(),
         store: Store::new(pool, config.group.clone()),
         dead_letters: Arc::new(DeadLetters::new(
             producer,

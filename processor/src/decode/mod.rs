@@ -20,13 +20,11 @@ use std::{
 };
 
 use apache_avro::Schema;
-use schema_registry_converter::{
-    async_impl::schema_registry::SrSettings, schema_registry_common::SchemaType,
-};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use thiserror::Error;
 use tributary_common::{
     avro_reader::{ReadError, ReaderCache},
-    registry_client, schemas, wire,
+    schemas, wire,
 };
 
 use self::plan::TypedPlan;
@@ -90,7 +88,6 @@ impl Kind {
 /// other type take the general path (apache-avro `Value`, resolved against
 /// the reader schema), which decides every rejection.
 pub struct Decoder {
-    settings: SrSettings,
     readers: ReaderCache,
     /// By (writer schema id, kind): the plan, or `None` when the writer has
     /// none (or could not be fetched for one); absent until the general path
@@ -105,8 +102,7 @@ impl Decoder {
     /// reading the built-in types with `reader_version`.
     pub fn new(settings: SrSettings, reader_version: ReaderVersion) -> Self {
         Self {
-            readers: ReaderCache::new(settings.clone()),
-            settings,
+            readers: ReaderCache::new(settings),
             plans: RwLock::default(),
             ad_click: builtin_reader(schemas::AD_CLICK, reader_version),
             price_tick: builtin_reader(schemas::PRICE_TICK, reader_version),
@@ -158,33 +154,23 @@ impl Decoder {
             .await
     }
 
-    /// The typed plan for writer `id` read as `kind`: its schema is fetched
-    /// from the registry once more (the reader cache keeps it to itself);
-    /// `None` when that fails or the writer has no plan.
+    /// The typed plan for writer `id` read as `kind`: its schema comes from
+    /// the reader cache (the general path has just read a record of it);
+    /// `None` when it is not there or the writer has no plan.
     async fn plan(&self, id: u32, kind: Kind) -> Option<TypedPlan> {
         let reader = match kind {
             Kind::AdClick => self.ad_click,
             Kind::PriceTick => self.price_tick,
             Kind::Generic => return None,
         };
-        let fetched = tokio::time::timeout(
-            registry_client::REQUEST_TIMEOUT,
-            registry_client::by_id(&self.settings, id),
-        )
-        .await;
-        let registered = match fetched {
-            Ok(Ok(registered)) if registered.schema_type == SchemaType::Avro => registered,
-            other => {
-                tracing::info!(
-                    id,
-                    ?other,
-                    "no typed reading for this writer schema: cannot fetch it"
-                );
+        let writer = match self.readers.writer(id).await {
+            Ok(writer) => writer,
+            Err(e) => {
+                tracing::info!(id, error = %e, "no typed reading for this writer schema");
                 return None;
             }
         };
-        let writer = Schema::parse_str(&registered.schema).ok()?;
-        let plan = TypedPlan::new(kind, &writer, reader);
+        let plan = TypedPlan::new(kind, writer, reader);
         tracing::debug!(id, ?kind, typed = plan.is_some(), "writer schema planned");
         plan
     }

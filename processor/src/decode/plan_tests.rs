@@ -386,11 +386,17 @@ async fn a_decoder_reads_with_the_plan_once_it_has_one() {
         .decode(schemas::PRICE_TICK, Some(&framed), None)
         .await
         .unwrap();
-    // The registry is unreachable: no plan could be fetched for id 9.
+    // Id 9's writer schema is in the reader cache: its plan comes from
+    // there, without asking the (unreachable) registry.
     assert_eq!(
         decoder.plans.read().unwrap().get(&(9, Kind::PriceTick)),
-        Some(&None)
+        Some(&TypedPlan::new(
+            Kind::PriceTick,
+            &writer,
+            decoder.price_tick
+        ))
     );
+    assert!(decoder.plans.read().unwrap()[&(9, Kind::PriceTick)].is_some());
     // Id 10 is not in the reader cache and the registry is unreachable, so
     // the general path cannot read it; with a plan the decoder reads it.
     let mut unknown = Vec::new();

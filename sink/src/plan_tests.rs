@@ -1,0 +1,372 @@
+//! The typed plan reads what the general path reads: for generated records
+//! of many writer schemas (the built-in v1, v2 and v3 and variants of them:
+//! fields reordered, added of every plain type, optional ones missing or of
+//! another union order), intact, cut short, extended and with bytes flipped,
+//! a plan either leaves the record to the general path or gives exactly its
+//! result: the same row, or the same rejection.
+use apache_avro::{
+    Schema,
+    types::{Record as AvroRecord, Value},
+    writer::datum::GenericDatumWriter,
+};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use tributary_common::{
+    avro_reader::{ReadError, ReaderCache},
+    schemas, wire,
+};
+
+use crate::{
+    aggregate::{AggregateRow, READER},
+    plan::AggregatePlan,
+};
+
+/// A small deterministic generator (xorshift64*), so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn string(rng: &mut Rng) -> String {
+    match rng.below(10) {
+        0 => String::new(),
+        1 => "adv\0".into(),
+        2 => "广告主 ☃".into(),
+        3 => "x".repeat(rng.below(300)),
+        4 => "price_tick".into(),
+        _ => format!("adv-{:03}", rng.below(1000)),
+    }
+}
+
+fn double(rng: &mut Rng) -> f64 {
+    match rng.below(10) {
+        0 => 0.0,
+        1 => -1.5,
+        2 => f64::NAN,
+        3 => f64::INFINITY,
+        _ => (rng.below(10_000_000) as f64) / 100.0 + 0.01,
+    }
+}
+
+/// Timestamps and counts: mostly ordinary, sometimes out of chrono's range,
+/// negative, or out of order (window_end before window_start).
+fn long(rng: &mut Rng) -> i64 {
+    match rng.below(10) {
+        0 => 0,
+        1 => -1,
+        2 => i64::MAX,
+        3 => i64::MIN,
+        _ => 1_700_000_000_000 + rng.below(1_000) as i64 * 60_000,
+    }
+}
+
+/// A value of `schema` (plain types and unions of them).
+fn value(rng: &mut Rng, schema: &Schema) -> Value {
+    match schema {
+        Schema::Null => Value::Null,
+        Schema::Boolean => Value::Boolean(rng.below(2) == 1),
+        Schema::Int => Value::Int(match rng.below(4) {
+            0 => rng.next() as i32,
+            _ => rng.below(4) as i32,
+        }),
+        Schema::Date => Value::Date(rng.next() as i32),
+        Schema::Long => Value::Long(long(rng)),
+        Schema::TimestampMillis => Value::TimestampMillis(long(rng)),
+        Schema::TimestampMicros => Value::TimestampMicros(long(rng)),
+        Schema::Float => Value::Float(double(rng) as f32),
+        Schema::Double => Value::Double(double(rng)),
+        Schema::Bytes => Value::Bytes((0..rng.below(20)).map(|_| rng.next() as u8).collect()),
+        Schema::String => Value::String(string(rng)),
+        Schema::Union(union) => {
+            let index = rng.below(union.variants().len());
+            Value::Union(index as u32, Box::new(value(rng, &union.variants()[index])))
+        }
+        other => panic!("no generator for {other:?}"),
+    }
+}
+
+fn body(rng: &mut Rng, schema: &Schema) -> Vec<u8> {
+    let Schema::Record(record) = schema else {
+        panic!("not a record")
+    };
+    let mut out = AvroRecord::new(schema).unwrap();
+    for field in &record.fields {
+        out.put(&field.name, value(rng, &field.schema));
+    }
+    GenericDatumWriter::builder(schema)
+        .build()
+        .unwrap()
+        .write_value_to_vec(out)
+        .unwrap()
+}
+
+/// Intact, cut short, extended or with a byte changed; and whether it
+/// changed.
+fn mangled(rng: &mut Rng, body: Vec<u8>) -> (Vec<u8>, bool) {
+    let mut out = body.clone();
+    match rng.below(8) {
+        0 if !out.is_empty() => out.truncate(rng.below(out.len())),
+        1 => out.extend((0..1 + rng.below(3)).map(|_| rng.next() as u8)),
+        2 if !out.is_empty() => {
+            let at = rng.below(out.len());
+            out[at] = rng.next() as u8;
+        }
+        3 if !out.is_empty() => {
+            let at = rng.below(out.len());
+            out[at] = [0x00, 0x01, 0x02, 0x7F, 0x80, 0xFF][rng.below(6)];
+        }
+        _ => {}
+    }
+    let changed = out != body;
+    (out, changed)
+}
+
+fn record_schema(fields: &[String]) -> String {
+    format!(
+        r#"{{"type": "record", "name": "Aggregate", "namespace": "io.tributary.aggregates", "fields": [{}]}}"#,
+        fields.join(", ")
+    )
+}
+
+fn field(name: &str, schema: &str) -> String {
+    format!(r#"{{"name": "{name}", "type": {schema}}}"#)
+}
+
+fn nullable(name: &str, schema: &str) -> String {
+    format!(r#"{{"name": "{name}", "type": ["null", {schema}], "default": null}}"#)
+}
+
+const MILLIS: &str = r#"{"type": "long", "logicalType": "timestamp-millis"}"#;
+
+/// The v3 fields, by name and JSON.
+fn v3() -> Vec<(&'static str, String)> {
+    vec![
+        ("event_type", field("event_type", r#""string""#)),
+        ("group_key", field("group_key", r#""string""#)),
+        ("window_start", field("window_start", MILLIS)),
+        ("window_end", field("window_end", MILLIS)),
+        ("count", field("count", r#""long""#)),
+        ("distinct_count", nullable("distinct_count", r#""long""#)),
+        ("min", nullable("min", r#""double""#)),
+        ("max", nullable("max", r#""double""#)),
+        ("sum", nullable("sum", r#""double""#)),
+        ("last", nullable("last", r#""double""#)),
+        ("last_event_time", nullable("last_event_time", MILLIS)),
+        ("final", field("final", r#""boolean""#)),
+        ("emitted_at", nullable("emitted_at", MILLIS)),
+        (
+            "revision",
+            r#"{"name": "revision", "type": "int", "default": 0}"#.into(),
+        ),
+    ]
+}
+
+/// Fields a writer may add that the reader lacks, of every plain type.
+fn extras() -> Vec<String> {
+    vec![
+        field("flag", r#""boolean""#),
+        field("small", r#""int""#),
+        field("day", r#"{"type": "int", "logicalType": "date"}"#),
+        field("big", r#""long""#),
+        field(
+            "micros",
+            r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
+        ),
+        field("ratio", r#""float""#),
+        field("weight", r#""double""#),
+        field("blob", r#""bytes""#),
+        field("note", r#""string""#),
+        field("nothing", r#""null""#),
+        nullable("maybe", r#""int""#),
+        field(
+            "choice",
+            r#"["string", "long", "null", "double", "boolean"]"#,
+        ),
+    ]
+}
+
+/// Writer schemas: (schema JSON, whether it must have a plan).
+fn writers(rng: &mut Rng) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = schemas::versions(schemas::AGGREGATE)
+        .map(|s| (s.json.to_string(), true))
+        .collect();
+    assert_eq!(out.len(), 3, "v1, v2 and v3");
+    let swap = |name: &str, replacement: String| -> String {
+        let fields: Vec<String> = v3()
+            .into_iter()
+            .map(|(n, f)| if n == name { replacement.clone() } else { f })
+            .collect();
+        record_schema(&fields)
+    };
+    // Shapes the plan reads: a plain long window bound, optional fields
+    // plain or with null second.
+    out.push((
+        swap("window_start", field("window_start", r#""long""#)),
+        true,
+    ));
+    out.push((swap("min", field("min", r#""double""#)), true));
+    out.push((
+        swap(
+            "emitted_at",
+            field(
+                "emitted_at",
+                r#"[{"type": "long", "logicalType": "timestamp-millis"}, "null"]"#,
+            ),
+        ),
+        true,
+    ));
+    out.push((
+        swap(
+            "distinct_count",
+            field("distinct_count", r#"["long", "null"]"#),
+        ),
+        true,
+    ));
+    // Reordered, optional fields missing, extra fields in between.
+    let optional = [
+        "distinct_count",
+        "min",
+        "max",
+        "sum",
+        "last",
+        "last_event_time",
+        "emitted_at",
+        "revision",
+    ];
+    for _ in 0..12 {
+        let mut fields: Vec<String> = v3()
+            .into_iter()
+            .filter(|(name, _)| !optional.contains(name) || rng.below(3) != 0)
+            .map(|(_, f)| f)
+            .collect();
+        for extra in extras() {
+            if rng.below(2) == 0 {
+                fields.push(extra);
+            }
+        }
+        for i in (1..fields.len()).rev() {
+            fields.swap(i, rng.below(i + 1));
+        }
+        out.push((record_schema(&fields), true));
+    }
+    // Shapes left to the general path: another timestamp precision, a
+    // promoted type, a required field nullable, a nested record, a long
+    // where the reader has a nullable timestamp.
+    out.push((
+        swap(
+            "window_end",
+            field(
+                "window_end",
+                r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
+            ),
+        ),
+        false,
+    ));
+    out.push((swap("count", field("count", r#""int""#)), false));
+    out.push((swap("min", nullable("min", r#""float""#)), false));
+    out.push((
+        swap("group_key", nullable("group_key", r#""string""#)),
+        false,
+    ));
+    out.push((
+        swap("last_event_time", nullable("last_event_time", r#""long""#)),
+        false,
+    ));
+    let mut nested: Vec<String> = v3().into_iter().map(|(_, f)| f).collect();
+    nested.push(field(
+        "nested",
+        r#"{"type": "record", "name": "Nested", "fields": [{"name": "n", "type": "long"}]}"#,
+    ));
+    out.push((record_schema(&nested), false));
+    out
+}
+
+/// The general path, as the pipeline takes it.
+async fn general(
+    readers: &ReaderCache,
+    framed: &[u8],
+) -> Result<AggregateRow, (&'static str, String)> {
+    let value = readers.read(framed, Some(*READER)).await.map_err(|e| {
+        let reason = match e {
+            ReadError::NotFramed(_) => "not_framed",
+            ReadError::UnknownSchema(_) => "unknown_schema",
+            ReadError::Undecodable(_) => "undecodable",
+            ReadError::Unavailable(_) => "unavailable",
+        };
+        (reason, e.to_string())
+    })?;
+    AggregateRow::from_value(value).map_err(|detail| ("invalid", detail))
+}
+
+#[tokio::test]
+async fn the_typed_plan_reads_what_the_general_path_reads() {
+    let mut rng = Rng(0x5EED_A66E_0B1C_A7E5);
+    let (mut typed, mut compared, mut valid, mut invalid) = (0, 0, 0, 0);
+    let readers = ReaderCache::new(SrSettings::new("http://127.0.0.1:1".into()));
+    for (id, (json, planned)) in (1u32..).zip(writers(&mut rng)) {
+        let writer = Schema::parse_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        readers.insert_writer(id, &json);
+        let plan = AggregatePlan::new(&writer, *READER);
+        assert_eq!(plan.is_some(), planned, "writer {json}: plan {plan:?}");
+        let Some(plan) = plan else { continue };
+        for _ in 0..300 {
+            let written = body(&mut rng, &writer);
+            let (body, changed) = mangled(&mut rng, written);
+            let mut framed = Vec::new();
+            wire::frame_into(id, &body, &mut framed);
+            let general = general(&readers, &framed).await;
+            compared += 1;
+            match plan.read(&body) {
+                Some(read) => {
+                    typed += 1;
+                    match &read {
+                        Ok(_) => valid += 1,
+                        Err(_) => invalid += 1,
+                    }
+                    // Compared as printed: a NaN equals itself there, and
+                    // `Debug` prints every f64 exactly.
+                    assert_eq!(
+                        format!("{:?}", read.map_err(|detail| ("invalid", detail))),
+                        format!("{general:?}"),
+                        "writer {json}, body {body:?}"
+                    );
+                }
+                // Only a record that is not as written is left to the
+                // general path.
+                None => assert!(changed, "writer {json}, body {body:?}"),
+            }
+        }
+    }
+    // Most records are intact and read by a plan, both valid and invalid.
+    assert!(typed * 2 > compared, "typed {typed} of {compared}");
+    assert!(
+        valid > 100 && invalid > 100,
+        "valid {valid}, invalid {invalid}"
+    );
+    assert_eq!(readers.registry_lookups(), 0);
+}
+
+#[tokio::test]
+async fn the_writer_schema_comes_from_the_cache() {
+    let readers = ReaderCache::new(SrSettings::new("http://127.0.0.1:1".into()));
+    let json = schemas::latest(schemas::AGGREGATE).unwrap().json;
+    readers.insert_writer(4, json);
+    let writer = readers.writer(4).await.unwrap();
+    assert!(AggregatePlan::new(writer, *READER).is_some());
+    assert_eq!(readers.registry_lookups(), 0);
+    // Not cached and the registry unreachable: unavailable, not unknown.
+    assert!(matches!(
+        readers.writer(5).await,
+        Err(ReadError::Unavailable(_))
+    ));
+    assert_eq!(readers.registry_lookups(), 1);
+}
