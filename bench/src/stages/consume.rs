@@ -99,7 +99,8 @@ pub async fn fill_backlog(
 /// first record, closed when it has read the backlog.
 struct Interval {
     meter: Meter,
-    first: Option<Instant>,
+    /// When the first record was seen, with a CPU reading from then.
+    first: Option<(Instant, Reading)>,
     opened: Option<(Instant, u64, Reading)>,
 }
 
@@ -117,23 +118,26 @@ impl Interval {
         if count == 0 || self.opened.is_some() {
             return;
         }
-        let first = *self.first.get_or_insert_with(Instant::now);
+        let meter = &self.meter;
+        let (first, _) = self
+            .first
+            .get_or_insert_with(|| (Instant::now(), meter.start()));
         if first.elapsed() >= WARM_UP {
             self.opened = Some((Instant::now(), count, self.meter.start()));
         }
     }
 
     /// The result once `count` records (the whole backlog) are read. A
-    /// consumer that finished within its warm-up is measured from its
+    /// consumer that finished within its warm-up, or whose interval opened
+    /// only as it finished (nothing left to time), is measured from its
     /// first record (with a warning: the backlog is too small).
     fn finish(self, what: &str, count: u64) -> RunResult {
-        let (since, at_start, reading) = self.opened.unwrap_or_else(|| {
-            (
-                self.first.unwrap_or_else(Instant::now),
-                0,
-                self.meter.start(),
-            )
-        });
+        let opened = self.opened.filter(|(_, at_start, _)| *at_start < count);
+        let (since, at_start, reading) = match (opened, self.first) {
+            (Some(opened), _) => opened,
+            (None, Some((first, reading))) => (first, 0, reading),
+            (None, None) => (Instant::now(), 0, self.meter.start()),
+        };
         let elapsed = since.elapsed();
         let measured = count.saturating_sub(at_start);
         if elapsed < MIN_MEASURED {
@@ -221,4 +225,32 @@ pub async fn processor(env: &mut Env, target: u64, run: usize) -> anyhow::Result
     let result = interval.finish("processor", count);
     env.stop(service).await?;
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_interval_that_opens_only_as_the_consumer_finishes_is_timed_from_its_first_record() {
+        // The backlog is read before the warm-up ends but first seen after
+        // it: nothing is left to time from the warm-up's end.
+        let mut interval = Interval::new(Meter::new());
+        interval.progress(10);
+        tokio::time::sleep(WARM_UP).await;
+        interval.progress(4_000);
+        let result = interval.finish("test", 4_000);
+        assert_eq!(result.ok, 4_000, "{result:?}");
+        assert!(result.per_second > 0.0, "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn an_interval_opened_mid_backlog_times_only_what_follows() {
+        let mut interval = Interval::new(Meter::new());
+        interval.progress(10);
+        tokio::time::sleep(WARM_UP).await;
+        interval.progress(1_000);
+        let result = interval.finish("test", 4_000);
+        assert_eq!(result.ok, 3_000, "{result:?}");
+    }
 }
