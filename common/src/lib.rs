@@ -17,6 +17,7 @@
 //! - [`registry_rest`]: the registry's REST answers as JSON, for `trib schema` and the console.
 //! - [`schemas`]: the Avro schemas of `schemas/`, compiled in.
 //! - [`wire`]: the Confluent wire format (magic byte + schema id).
+pub mod avro_bytes;
 pub mod avro_reader;
 pub mod avro_resolution;
 pub mod config;

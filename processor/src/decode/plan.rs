@@ -20,6 +20,7 @@
 //! [`PriceTickEvent::validated`]). `plan_tests.rs` checks that both paths
 //! give the same result for generated records of many writer schemas.
 use std::collections::HashSet;
+use tributary_common::avro_bytes::{Bytes, Encoding};
 
 use apache_avro::{Schema, schema::RecordField};
 
@@ -61,59 +62,6 @@ impl Target {
     /// (a nullable field of the reader).
     fn optional(self) -> bool {
         matches!(self, Self::CampaignId | Self::Volume)
-    }
-}
-
-/// How a value of the writer is encoded (a plain type, or a union of them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Encoding {
-    Null,
-    Boolean,
-    /// `int` and the logical types on it: a varint that must fit 32 bits.
-    Int,
-    /// `long` and the logical types on it: a varint.
-    Long,
-    Float,
-    Double,
-    Bytes,
-    String,
-    /// A union of the above (never of unions).
-    Union(Vec<Encoding>),
-}
-
-impl Encoding {
-    fn of(schema: &Schema) -> Option<Self> {
-        Some(match schema {
-            Schema::Union(union) => Self::Union(
-                union
-                    .variants()
-                    .iter()
-                    .map(Self::plain)
-                    .collect::<Option<_>>()?,
-            ),
-            other => Self::plain(other)?,
-        })
-    }
-
-    fn plain(schema: &Schema) -> Option<Self> {
-        Some(match schema {
-            Schema::Null => Self::Null,
-            Schema::Boolean => Self::Boolean,
-            Schema::Int | Schema::Date | Schema::TimeMillis => Self::Int,
-            Schema::Long
-            | Schema::TimeMicros
-            | Schema::TimestampMillis
-            | Schema::TimestampMicros
-            | Schema::TimestampNanos
-            | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos => Self::Long,
-            Schema::Float => Self::Float,
-            Schema::Double => Self::Double,
-            Schema::Bytes => Self::Bytes,
-            Schema::String => Self::String,
-            _ => return None,
-        })
     }
 }
 
@@ -225,7 +173,7 @@ impl TypedPlan {
     /// when the general path has to read it (see the module docs), else the
     /// event or why it is invalid.
     pub(crate) fn read(&self, body: &[u8]) -> Option<Result<Decoded, Poison>> {
-        let mut bytes = Bytes(body);
+        let mut bytes = Bytes::new(body, MAX_LEN);
         let mut fields = Fields::default();
         for step in &self.steps {
             match step {
@@ -233,7 +181,7 @@ impl TypedPlan {
                 Step::Read(target, encoding) => fields.read(&mut bytes, *target, encoding)?,
             }
         }
-        if !bytes.0.is_empty() {
+        if !bytes.rest.is_empty() {
             return None;
         }
         Some(match self.kind {
@@ -349,92 +297,3 @@ impl<'a> Fields<'a> {
 /// (`apache_avro::util::max_allocation_bytes`, 16 MiB in the processor)
 /// decides longer ones.
 const MAX_LEN: usize = 16 * 1024 * 1024;
-
-/// The unread rest of a record.
-struct Bytes<'a>(&'a [u8]);
-
-impl<'a> Bytes<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (taken, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(taken)
-    }
-
-    /// A zigzag varint of at most 10 bytes, as apache-avro reads it.
-    fn long(&mut self) -> Option<i64> {
-        let mut z = 0u64;
-        for j in 0..10 {
-            let (&byte, rest) = self.0.split_first()?;
-            self.0 = rest;
-            z |= u64::from(byte & 0x7F) << (j * 7);
-            if byte >> 7 == 0 {
-                return Some(if z & 1 == 0 {
-                    (z >> 1) as i64
-                } else {
-                    !(z >> 1) as i64
-                });
-            }
-        }
-        None
-    }
-
-    fn len(&mut self) -> Option<usize> {
-        let len = usize::try_from(self.long()?).ok()?;
-        (len <= MAX_LEN).then_some(len)
-    }
-
-    fn string(&mut self) -> Option<&'a str> {
-        let len = self.len()?;
-        std::str::from_utf8(self.take(len)?).ok()
-    }
-
-    fn double(&mut self) -> Option<f64> {
-        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    /// The branch of a union value (or the plain encoding itself).
-    fn branch<'e>(&mut self, encoding: &'e Encoding) -> Option<&'e Encoding> {
-        match encoding {
-            Encoding::Union(variants) => variants.get(usize::try_from(self.long()?).ok()?),
-            plain => Some(plain),
-        }
-    }
-
-    fn skip(&mut self, encoding: &Encoding) -> Option<()> {
-        match encoding {
-            Encoding::Null => {}
-            Encoding::Boolean => {
-                if *self.take(1)?.first()? > 1 {
-                    return None;
-                }
-            }
-            Encoding::Int => {
-                i32::try_from(self.long()?).ok()?;
-            }
-            Encoding::Long => {
-                self.long()?;
-            }
-            Encoding::Float => {
-                self.take(4)?;
-            }
-            Encoding::Double => {
-                self.take(8)?;
-            }
-            Encoding::Bytes => {
-                let len = self.len()?;
-                self.take(len)?;
-            }
-            Encoding::String => {
-                self.string()?;
-            }
-            Encoding::Union(_) => {
-                let branch = self.branch(encoding)?;
-                self.skip(branch)?;
-            }
-        }
-        Some(())
-    }
-}
