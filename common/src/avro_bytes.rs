@@ -6,6 +6,8 @@
 //! general path, which words the rejection).
 use apache_avro::Schema;
 
+use crate::avro_resolution::Kind;
+
 /// How a value of the writer is encoded (a plain type, or a union of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Encoding {
@@ -41,20 +43,17 @@ impl Encoding {
         Some(match schema {
             Schema::Null => Self::Null,
             Schema::Boolean => Self::Boolean,
-            Schema::Int | Schema::Date | Schema::TimeMillis => Self::Int,
-            Schema::Long
-            | Schema::TimeMicros
-            | Schema::TimestampMillis
-            | Schema::TimestampMicros
-            | Schema::TimestampNanos
-            | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos => Self::Long,
             Schema::Float => Self::Float,
             Schema::Double => Self::Double,
             Schema::Bytes => Self::Bytes,
             Schema::String => Self::String,
-            _ => return None,
+            // `int`, `long` and the logical types on them, as resolution
+            // lists them; not the logical types on bytes, string or fixed.
+            other => match Kind::of(other) {
+                Kind::Int => Self::Int,
+                Kind::Long => Self::Long,
+                _ => return None,
+            },
         })
     }
 }
@@ -170,5 +169,50 @@ impl<'a> Bytes<'a> {
             }
         }
         Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::Schema;
+
+    use super::Encoding;
+
+    fn plain(json: &str) -> Option<Encoding> {
+        Encoding::plain(&Schema::parse_str(json).unwrap())
+    }
+
+    #[test]
+    fn logical_types_on_int_and_long_are_read_as_them_and_others_not_at_all() {
+        for json in [
+            r#""int""#,
+            r#"{"type": "int", "logicalType": "date"}"#,
+            r#"{"type": "int", "logicalType": "time-millis"}"#,
+        ] {
+            assert_eq!(plain(json), Some(Encoding::Int), "{json}");
+        }
+        for json in [
+            r#""long""#,
+            r#"{"type": "long", "logicalType": "time-micros"}"#,
+            r#"{"type": "long", "logicalType": "timestamp-millis"}"#,
+            r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
+            r#"{"type": "long", "logicalType": "timestamp-nanos"}"#,
+            r#"{"type": "long", "logicalType": "local-timestamp-millis"}"#,
+            r#"{"type": "long", "logicalType": "local-timestamp-micros"}"#,
+            r#"{"type": "long", "logicalType": "local-timestamp-nanos"}"#,
+        ] {
+            assert_eq!(plain(json), Some(Encoding::Long), "{json}");
+        }
+        assert_eq!(plain(r#""string""#), Some(Encoding::String));
+        assert_eq!(plain(r#""bytes""#), Some(Encoding::Bytes));
+        for json in [
+            r#"{"type": "string", "logicalType": "uuid"}"#,
+            r#"{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2}"#,
+            r#"{"type": "fixed", "name": "F", "size": 2}"#,
+            r#"{"type": "array", "items": "long"}"#,
+            r#"["null", "long"]"#,
+        ] {
+            assert_eq!(plain(json), None, "{json}");
+        }
     }
 }

@@ -145,9 +145,11 @@ pub fn can_read(writer: Resolvable<'_>, reader: Resolvable<'_>) -> Vec<Incompati
 }
 
 /// The resolution-relevant shape of a schema: logical types are read as their
-/// underlying type, as Avro resolution ignores them.
+/// underlying type, as Avro resolution ignores them. [`Kind::of`] is the one
+/// list of which logical type sits on which type (`avro_bytes` reads the
+/// `int` and `long` ones by it too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Null,
     Boolean,
     Int,
@@ -165,7 +167,8 @@ enum Kind {
 }
 
 impl Kind {
-    fn of(schema: &Schema) -> Self {
+    /// The type `schema` is, or is encoded as.
+    pub(crate) fn of(schema: &Schema) -> Self {
         match schema {
             Schema::Null => Self::Null,
             Schema::Boolean => Self::Boolean,

@@ -4,15 +4,14 @@
 //! another union order), intact, cut short, extended and with bytes flipped,
 //! a plan either leaves the record to the general path or gives exactly its
 //! result: the same row, or the same rejection.
-use apache_avro::{
-    Schema,
-    types::{Record as AvroRecord, Value},
-    writer::datum::GenericDatumWriter,
-};
+use apache_avro::Schema;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use tributary_common::{
     avro_reader::{ReadError, ReaderCache},
     schemas, wire,
+};
+use tributary_testkit::avro_records::{
+    MICROS, MILLIS, Rng, body, extra_fields, field, mangled, nullable,
 };
 
 use crate::{
@@ -20,23 +19,9 @@ use crate::{
     plan::AggregatePlan,
 };
 
-/// A small deterministic generator (xorshift64*), so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn string(rng: &mut Rng) -> String {
+/// Event types and group keys, any field alike: empty, with a NUL (which a
+/// row refuses), long, not ASCII, or ordinary.
+fn string(rng: &mut Rng, _field: &str) -> String {
     match rng.below(10) {
         0 => String::new(),
         1 => "adv\0".into(),
@@ -47,105 +32,10 @@ fn string(rng: &mut Rng) -> String {
     }
 }
 
-fn double(rng: &mut Rng) -> f64 {
-    match rng.below(10) {
-        0 => 0.0,
-        1 => -1.5,
-        2 => f64::NAN,
-        3 => f64::INFINITY,
-        _ => (rng.below(10_000_000) as f64) / 100.0 + 0.01,
-    }
-}
-
-/// Timestamps and counts: mostly ordinary, sometimes out of chrono's range,
-/// negative, or out of order (window_end before window_start).
-fn long(rng: &mut Rng) -> i64 {
-    match rng.below(10) {
-        0 => 0,
-        1 => -1,
-        2 => i64::MAX,
-        3 => i64::MIN,
-        _ => 1_700_000_000_000 + rng.below(1_000) as i64 * 60_000,
-    }
-}
-
-/// A value of `schema` (plain types and unions of them).
-fn value(rng: &mut Rng, schema: &Schema) -> Value {
-    match schema {
-        Schema::Null => Value::Null,
-        Schema::Boolean => Value::Boolean(rng.below(2) == 1),
-        Schema::Int => Value::Int(match rng.below(4) {
-            0 => rng.next() as i32,
-            _ => rng.below(4) as i32,
-        }),
-        Schema::Date => Value::Date(rng.next() as i32),
-        Schema::Long => Value::Long(long(rng)),
-        Schema::TimestampMillis => Value::TimestampMillis(long(rng)),
-        Schema::TimestampMicros => Value::TimestampMicros(long(rng)),
-        Schema::Float => Value::Float(double(rng) as f32),
-        Schema::Double => Value::Double(double(rng)),
-        Schema::Bytes => Value::Bytes((0..rng.below(20)).map(|_| rng.next() as u8).collect()),
-        Schema::String => Value::String(string(rng)),
-        Schema::Union(union) => {
-            let index = rng.below(union.variants().len());
-            Value::Union(index as u32, Box::new(value(rng, &union.variants()[index])))
-        }
-        other => panic!("no generator for {other:?}"),
-    }
-}
-
-fn body(rng: &mut Rng, schema: &Schema) -> Vec<u8> {
-    let Schema::Record(record) = schema else {
-        panic!("not a record")
-    };
-    let mut out = AvroRecord::new(schema).unwrap();
-    for field in &record.fields {
-        out.put(&field.name, value(rng, &field.schema));
-    }
-    GenericDatumWriter::builder(schema)
-        .build()
-        .unwrap()
-        .write_value_to_vec(out)
-        .unwrap()
-}
-
-/// Intact, cut short, extended or with a byte changed; and whether it
-/// changed.
-fn mangled(rng: &mut Rng, body: Vec<u8>) -> (Vec<u8>, bool) {
-    let mut out = body.clone();
-    match rng.below(8) {
-        0 if !out.is_empty() => out.truncate(rng.below(out.len())),
-        1 => out.extend((0..1 + rng.below(3)).map(|_| rng.next() as u8)),
-        2 if !out.is_empty() => {
-            let at = rng.below(out.len());
-            out[at] = rng.next() as u8;
-        }
-        3 if !out.is_empty() => {
-            let at = rng.below(out.len());
-            out[at] = [0x00, 0x01, 0x02, 0x7F, 0x80, 0xFF][rng.below(6)];
-        }
-        _ => {}
-    }
-    let changed = out != body;
-    (out, changed)
-}
-
+/// An aggregate writer schema with `fields`.
 fn record_schema(fields: &[String]) -> String {
-    format!(
-        r#"{{"type": "record", "name": "Aggregate", "namespace": "io.tributary.aggregates", "fields": [{}]}}"#,
-        fields.join(", ")
-    )
+    tributary_testkit::avro_records::record_schema("io.tributary.aggregates", "Aggregate", fields)
 }
-
-fn field(name: &str, schema: &str) -> String {
-    format!(r#"{{"name": "{name}", "type": {schema}}}"#)
-}
-
-fn nullable(name: &str, schema: &str) -> String {
-    format!(r#"{{"name": "{name}", "type": ["null", {schema}], "default": null}}"#)
-}
-
-const MILLIS: &str = r#"{"type": "long", "logicalType": "timestamp-millis"}"#;
 
 /// The v3 fields, by name and JSON.
 fn v3() -> Vec<(&'static str, String)> {
@@ -166,30 +56,6 @@ fn v3() -> Vec<(&'static str, String)> {
         (
             "revision",
             r#"{"name": "revision", "type": "int", "default": 0}"#.into(),
-        ),
-    ]
-}
-
-/// Fields a writer may add that the reader lacks, of every plain type.
-fn extras() -> Vec<String> {
-    vec![
-        field("flag", r#""boolean""#),
-        field("small", r#""int""#),
-        field("day", r#"{"type": "int", "logicalType": "date"}"#),
-        field("big", r#""long""#),
-        field(
-            "micros",
-            r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
-        ),
-        field("ratio", r#""float""#),
-        field("weight", r#""double""#),
-        field("blob", r#""bytes""#),
-        field("note", r#""string""#),
-        field("nothing", r#""null""#),
-        nullable("maybe", r#""int""#),
-        field(
-            "choice",
-            r#"["string", "long", "null", "double", "boolean"]"#,
         ),
     ]
 }
@@ -248,29 +114,18 @@ fn writers(rng: &mut Rng) -> Vec<(String, bool)> {
             .filter(|(name, _)| !optional.contains(name) || rng.below(3) != 0)
             .map(|(_, f)| f)
             .collect();
-        for extra in extras() {
+        for extra in extra_fields() {
             if rng.below(2) == 0 {
                 fields.push(extra);
             }
         }
-        for i in (1..fields.len()).rev() {
-            fields.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut fields);
         out.push((record_schema(&fields), true));
     }
     // Shapes left to the general path: another timestamp precision, a
     // promoted type, a required field nullable, a nested record, a long
     // where the reader has a nullable timestamp.
-    out.push((
-        swap(
-            "window_end",
-            field(
-                "window_end",
-                r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
-            ),
-        ),
-        false,
-    ));
+    out.push((swap("window_end", field("window_end", MICROS)), false));
     out.push((swap("count", field("count", r#""int""#)), false));
     out.push((swap("min", nullable("min", r#""float""#)), false));
     out.push((
@@ -319,7 +174,7 @@ async fn the_typed_plan_reads_what_the_general_path_reads() {
         assert_eq!(plan.is_some(), planned, "writer {json}: plan {plan:?}");
         let Some(plan) = plan else { continue };
         for _ in 0..300 {
-            let written = body(&mut rng, &writer);
+            let written = body(&mut rng, &writer, string);
             let (body, changed) = mangled(&mut rng, written);
             let mut framed = Vec::new();
             wire::frame_into(id, &body, &mut framed);

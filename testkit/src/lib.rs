@@ -19,8 +19,11 @@
 //!   and shutdown tests), each restartable as a supervisor would.
 //! - [`aggregates`]: ground truth: the aggregates of acknowledged events, the
 //!   table read back, and how the two compare.
+//! - [`avro_records`]: random Avro records, intact and mangled, of generated
+//!   writer schemas (the typed-plan property tests).
 pub mod aggregates;
 pub mod apache_kafka;
+pub mod avro_records;
 pub mod binaries;
 pub mod bootstrap;
 pub mod broker;

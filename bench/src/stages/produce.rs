@@ -35,7 +35,8 @@ pub fn raw_records(count: usize, schema_id: u32) -> anyhow::Result<Arc<Vec<RawRe
         .map(Arc::new)
 }
 
-async fn send_raw(
+/// Produces `record` and awaits its delivery: the raw producer's one operation.
+pub(crate) async fn send_raw(
     producer: &FutureProducer,
     topic: &str,
     record: &RawRecord,

@@ -13,15 +13,13 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use rdkafka::{
-    message::{Header, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
-};
+use rdkafka::producer::FutureProducer;
 use serde::Deserialize;
 use tributary_client::{Client, proto::SubmitEventRequest};
 
 use crate::{
     drive::{self, RunResult},
+    stages::produce,
     stats::{Latency, rate},
     workload::{self, RawRecord},
 };
@@ -63,30 +61,7 @@ pub async fn raw_one_per_caller(
     let (producer, topic) = (producer.clone(), Arc::<str>::from(topic));
     drive::concurrent(workers, duration, move |i| {
         let (producer, topic, records) = (producer.clone(), topic.clone(), records.clone());
-        async move {
-            let record = &records[i % records.len()];
-            let headers =
-                record
-                    .headers
-                    .iter()
-                    .fold(OwnedHeaders::new(), |headers, (key, value)| {
-                        headers.insert(Header {
-                            key,
-                            value: Some(value.as_bytes()),
-                        })
-                    });
-            producer
-                .send(
-                    FutureRecord::to(&topic)
-                        .key(&record.key)
-                        .payload(&record.payload)
-                        .headers(headers),
-                    Duration::from_secs(10),
-                )
-                .await
-                .map(drop)
-                .map_err(|(e, _)| anyhow::anyhow!("delivery failed: {e}"))
-        }
+        async move { produce::send_raw(&producer, &topic, &records[i % records.len()]).await }
     })
     .await
 }

@@ -4,35 +4,15 @@
 //! intact, truncated, extended and with bytes flipped, read with the v1 and
 //! v2 readers, a plan either leaves the record to the general path or gives
 //! exactly its result: the same event, or the same rejection.
-use apache_avro::{
-    Schema,
-    types::{Record as AvroRecord, Value},
-    writer::datum::GenericDatumWriter,
-};
+use apache_avro::Schema;
 use tributary_common::{schemas, wire};
+use tributary_testkit::avro_records::{
+    MICROS, MILLIS, Rng, body, extra_fields, field, mangled, nullable, record_schema,
+};
 
 use super::{DecodeError, Decoded, Decoder, Kind, ReaderVersion, plan::TypedPlan};
 
-/// A small deterministic generator (xorshift64*), so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
+/// Strings by field: addresses (valid and not), pairs, sources, advertisers.
 fn string(rng: &mut Rng, field: &str) -> String {
     let ordinary = match field {
         "ip_address" => ["10.0.0.1", "198.51.100.7", "2001:db8::1", "::1"],
@@ -55,131 +35,8 @@ fn string(rng: &mut Rng, field: &str) -> String {
     }
 }
 
-fn double(rng: &mut Rng) -> f64 {
-    match rng.below(12) {
-        0 => 0.0,
-        1 => -1.5,
-        2 => f64::NAN,
-        3 => f64::INFINITY,
-        4 => f64::NEG_INFINITY,
-        5 => f64::MIN_POSITIVE,
-        _ => (rng.below(10_000_000) as f64) / 100.0 + 0.01,
-    }
-}
-
-fn long(rng: &mut Rng) -> i64 {
-    match rng.below(8) {
-        0 => 0,
-        1 => -1,
-        2 => i64::MAX,
-        3 => i64::MIN,
-        _ => 1_700_000_000_000 + rng.below(100_000_000) as i64,
-    }
-}
-
-/// A value of `schema` (plain types and unions of them) for field `field`.
-fn value(rng: &mut Rng, field: &str, schema: &Schema) -> Value {
-    match schema {
-        Schema::Null => Value::Null,
-        Schema::Boolean => Value::Boolean(rng.below(2) == 1),
-        Schema::Int => Value::Int(rng.next() as i32),
-        Schema::Date => Value::Date(rng.next() as i32),
-        Schema::Long => Value::Long(long(rng)),
-        Schema::TimestampMillis => Value::TimestampMillis(long(rng)),
-        Schema::TimestampMicros => Value::TimestampMicros(long(rng)),
-        Schema::Float => Value::Float(double(rng) as f32),
-        Schema::Double => Value::Double(double(rng)),
-        Schema::Bytes => Value::Bytes((0..rng.below(20)).map(|_| rng.next() as u8).collect()),
-        Schema::String => Value::String(string(rng, field)),
-        Schema::Union(union) => {
-            let index = rng.below(union.variants().len());
-            Value::Union(
-                index as u32,
-                Box::new(value(rng, field, &union.variants()[index])),
-            )
-        }
-        other => panic!("no generator for {other:?}"),
-    }
-}
-
-fn body(rng: &mut Rng, schema: &Schema) -> Vec<u8> {
-    let Schema::Record(record) = schema else {
-        panic!("not a record")
-    };
-    let mut out = AvroRecord::new(schema).unwrap();
-    for field in &record.fields {
-        out.put(&field.name, value(rng, &field.name, &field.schema));
-    }
-    GenericDatumWriter::builder(schema)
-        .build()
-        .unwrap()
-        .write_value_to_vec(out)
-        .unwrap()
-}
-
-/// Intact, truncated, extended or with a byte changed; and whether it
-/// changed.
-fn mangled(rng: &mut Rng, body: Vec<u8>) -> (Vec<u8>, bool) {
-    let mut out = body.clone();
-    match rng.below(8) {
-        0 if !out.is_empty() => out.truncate(rng.below(out.len())),
-        1 => out.extend((0..1 + rng.below(3)).map(|_| rng.next() as u8)),
-        2 if !out.is_empty() => {
-            let at = rng.below(out.len());
-            out[at] = rng.next() as u8;
-        }
-        3 if !out.is_empty() => {
-            let at = rng.below(out.len());
-            out[at] = *rng.pick(&[0x00, 0x01, 0x7F, 0x80, 0xFF, 0xC3]);
-        }
-        _ => {}
-    }
-    let changed = out != body;
-    (out, changed)
-}
-
-fn record_schema(name: &str, fields: &[String]) -> String {
-    format!(
-        r#"{{"type": "record", "name": "{name}", "namespace": "io.tributary.events", "fields": [{}]}}"#,
-        fields.join(", ")
-    )
-}
-
-fn field(name: &str, schema: &str) -> String {
-    format!(r#"{{"name": "{name}", "type": {schema}}}"#)
-}
-
-fn nullable(name: &str, schema: &str) -> String {
-    format!(r#"{{"name": "{name}", "type": ["null", {schema}], "default": null}}"#)
-}
-
 const STRING: &str = r#""string""#;
 const DOUBLE: &str = r#""double""#;
-const MILLIS: &str = r#"{"type": "long", "logicalType": "timestamp-millis"}"#;
-
-/// Fields a writer may add that no reader has, of every plain type.
-fn extras() -> Vec<String> {
-    vec![
-        field("flag", r#""boolean""#),
-        field("small", r#""int""#),
-        field("day", r#"{"type": "int", "logicalType": "date"}"#),
-        field("big", r#""long""#),
-        field(
-            "micros",
-            r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
-        ),
-        field("ratio", r#""float""#),
-        field("weight", DOUBLE),
-        field("blob", r#""bytes""#),
-        field("note", STRING),
-        field("nothing", r#""null""#),
-        nullable("maybe", r#""int""#),
-        field(
-            "choice",
-            r#"["string", "long", "null", "double", "boolean"]"#,
-        ),
-    ]
-}
 
 /// Writer schemas of `kind`: (schema JSON, whether the v2 reader must have a plan for it).
 fn writers(kind: Kind, rng: &mut Rng) -> Vec<(String, bool)> {
@@ -217,7 +74,7 @@ fn writers(kind: Kind, rng: &mut Rng) -> Vec<(String, bool)> {
     let mut out: Vec<(String, bool)> = schemas::versions(kind_name)
         .map(|s| (s.json.to_string(), true))
         .collect();
-    let with = |fields: Vec<String>| record_schema(name, &fields);
+    let with = |fields: Vec<String>| record_schema("io.tributary.events", name, &fields);
     let mut v2 = required.clone();
     v2.push(nullable(optional, optional_type));
     // The optional field plain, or nullable with null second.
@@ -247,14 +104,12 @@ fn writers(kind: Kind, rng: &mut Rng) -> Vec<(String, bool)> {
         if rng.below(3) == 0 {
             fields.pop();
         }
-        for extra in extras() {
+        for extra in extra_fields() {
             if rng.below(2) == 0 {
                 fields.push(extra);
             }
         }
-        for i in (1..fields.len()).rev() {
-            fields.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut fields);
         out.push((with(fields), true));
     }
     // Shapes the plan leaves to the general path: event_time in another
@@ -272,16 +127,7 @@ fn writers(kind: Kind, rng: &mut Rng) -> Vec<(String, bool)> {
             .collect();
         with(fields)
     };
-    out.push((
-        swap(
-            "event_time",
-            field(
-                "event_time",
-                r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
-            ),
-        ),
-        false,
-    ));
+    out.push((swap("event_time", field("event_time", MICROS)), false));
     let key = match kind {
         Kind::AdClick => "advertiser_id",
         _ => "pair",
@@ -327,7 +173,7 @@ async fn typed_plans_read_what_the_general_path_reads() {
                 );
                 let Some(plan) = plan else { continue };
                 for _ in 0..200 {
-                    let written = body(&mut rng, &writer);
+                    let written = body(&mut rng, &writer, string);
                     let (body, changed) = mangled(&mut rng, written);
                     let mut framed = Vec::new();
                     wire::frame_into(id, &body, &mut framed);
@@ -375,7 +221,7 @@ async fn a_decoder_reads_with_the_plan_once_it_has_one() {
     let mut rng = Rng(7);
     let mut framed = Vec::new();
     let body = loop {
-        let body = body(&mut rng, &writer);
+        let body = body(&mut rng, &writer, string);
         let plan = TypedPlan::new(Kind::PriceTick, &writer, decoder.price_tick).unwrap();
         if matches!(plan.read(&body), Some(Ok(_))) {
             break body;
