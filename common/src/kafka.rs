@@ -369,7 +369,7 @@ mod tests {
         let cluster = MockCluster::new(1).expect("mock cluster");
         cluster.create_topic("slow", 1, 1).expect("topic");
         let producer: ThreadedProducer<DefaultProducerContext> =
-            producer_config(&KafkaArgs::for_brokers(cluster.bootstrap_servers()))
+            producer_config(&KafkaArgs::for_brokers(&cluster.bootstrap_servers()))
                 .create()
                 .expect("producer");
         // Metadata and the producer id first, at full speed.
