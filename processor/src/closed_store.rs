@@ -203,7 +203,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::window::Totals;
+    use crate::window::{KeySet, Totals};
 
     fn closing(key: &str, start: i64, count: i64) -> Closing {
         Closing {
@@ -215,7 +215,7 @@ mod tests {
                     count,
                     ips: HashSet::from(["10.0.0.1".to_string()]),
                 },
-                seen: HashSet::from(["a".to_string()]),
+                seen: KeySet::from_iter(["a".to_string()]),
                 through_offset: 7,
                 revision: 1,
             },

@@ -17,11 +17,45 @@
 //! depend on its partition's watermark.
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
+    hash::BuildHasher,
+    sync::LazyLock,
     time::Duration,
 };
 
 use serde::{Deserialize, Serialize};
 use tributary_common::trace_context::{MAX_LINKS, SpanContext};
+
+/// A set of keys hashed by [`KeyHasher`]. Serialised as the same JSON array
+/// as a `HashSet<String>`.
+pub type KeySet = HashSet<String, KeyHasher>;
+
+/// The hasher of the key sets and of the groups: foldhash, several times
+/// cheaper than the standard SipHash for short strings, seeded from the
+/// operating system's randomness (through std's `RandomState`) once per
+/// process and anew per set, so clients cannot choose keys that collide.
+#[derive(Clone, Debug)]
+pub struct KeyHasher(foldhash::fast::SeedableRandomState);
+
+static SHARED_SEED: LazyLock<foldhash::SharedSeed> =
+    LazyLock::new(|| foldhash::SharedSeed::from_u64(std::hash::RandomState::new().hash_one(0_u8)));
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        let per_set = std::hash::RandomState::new().hash_one(1_u8);
+        Self(foldhash::fast::SeedableRandomState::with_seed(
+            per_set,
+            &SHARED_SEED,
+        ))
+    }
+}
+
+impl BuildHasher for KeyHasher {
+    type Hasher = foldhash::fast::FoldHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
 
 /// Window geometry and time limits.
 #[derive(Debug, Clone, Copy)]
@@ -191,7 +225,7 @@ pub struct ClosedGroup {
     pub totals: Totals,
     /// Idempotency keys counted: a retried event is counted once, even when
     /// its first copy was counted before the window closed.
-    pub seen: HashSet<String>,
+    pub seen: KeySet,
     /// Every record of the partition before this offset that belongs to the
     /// group and window is in `totals`, so records re-read after a restart
     /// from an older committed offset are not counted twice.
@@ -279,7 +313,7 @@ const RECORD_TIME_DISORDER_MS: i64 = 10 * 60_000;
 struct Group {
     totals: Totals,
     /// Idempotency keys counted in this window: a retried event is counted once.
-    seen: HashSet<String>,
+    seen: KeySet,
     dirty: bool,
     /// Trace contexts of the events added since the last emission (at most
     /// [`MAX_LINKS`]), for the links of the span that emits the group.
@@ -289,9 +323,17 @@ struct Group {
 }
 
 impl Group {
-    fn new(contribution: &Contribution, event_time_ms: i64, idempotency_key: &str) -> Self {
-        let mut seen = HashSet::new();
+    /// A group whose first event is `contribution`; its key set is sized
+    /// for `expected_keys`.
+    fn new(
+        contribution: &Contribution,
+        event_time_ms: i64,
+        idempotency_key: &str,
+        expected_keys: usize,
+    ) -> Self {
+        let mut seen = KeySet::default();
         if !idempotency_key.is_empty() {
+            seen.reserve(expected_keys.max(1));
             seen.insert(idempotency_key.to_string());
         }
         Self {
@@ -333,7 +375,7 @@ impl Group {
 }
 
 struct Window {
-    groups: HashMap<String, Group>,
+    groups: HashMap<String, Group, KeyHasher>,
     /// The smallest offset that contributed; the partition may not be
     /// committed past it while the window is open.
     min_offset: i64,
@@ -523,20 +565,28 @@ impl PartitionWindows {
             self.corrections.insert(
                 key,
                 Correction {
-                    group: Group::new(contribution, event_time_ms, idempotency_key),
+                    group: Group::new(contribution, event_time_ms, idempotency_key, 0),
                     min_offset: offset,
                 },
             );
             return Ok(Outcome::Corrected);
         }
+        // The group's keys in the window before are the best guess of how
+        // many this one will hold: sized once, its key set is not rebuilt
+        // (and its memory not cleared anew) each time it doubles.
+        let expected_keys = start
+            .checked_sub(self.spec.size_ms)
+            .and_then(|before| self.windows.get(&before))
+            .and_then(|w| w.groups.get(group_key))
+            .map_or(0, |g| g.seen.len());
         let window = self.windows.entry(start).or_insert_with(|| Window {
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             min_offset: offset,
         });
         window.min_offset = window.min_offset.min(offset);
         window.groups.insert(
             group_key.to_string(),
-            Group::new(contribution, event_time_ms, idempotency_key),
+            Group::new(contribution, event_time_ms, idempotency_key, expected_keys),
         );
         Ok(Outcome::Added)
     }
@@ -843,6 +893,35 @@ mod tests {
         w.add_at(999, "k", 1_000, "new", &Contribution::Count, 0);
         w.link("k", 1_000, trace(999));
         assert_eq!(w.links(&w.pending()[0]), [trace(999)]);
+    }
+
+    #[test]
+    fn closed_state_is_stored_in_the_format_of_a_std_hash_set() {
+        let std_set = HashSet::from(["k1".to_string(), "k2".to_string()]);
+        let state = ClosedGroup {
+            totals: Totals::Clicks {
+                count: 2,
+                ips: HashSet::from(["10.0.0.1".to_string()]),
+            },
+            seen: KeySet::from_iter(std_set.iter().cloned()),
+            through_offset: 7,
+            revision: 1,
+        };
+        let json: serde_json::Value = serde_json::to_value(&state).unwrap();
+        let mut seen: Vec<String> = serde_json::from_value(json["seen"].clone()).unwrap();
+        seen.sort();
+        assert_eq!(seen, ["k1", "k2"]);
+        // What an earlier processor wrote, with std's `HashSet<String>`.
+        let earlier = serde_json::json!({
+            "totals": {"kind": "clicks", "count": 2, "ips": ["10.0.0.1"]},
+            "seen": std_set,
+            "through_offset": 7,
+            "revision": 1,
+        });
+        assert_eq!(
+            serde_json::from_value::<ClosedGroup>(earlier).unwrap(),
+            state
+        );
     }
 
     #[test]
