@@ -209,8 +209,10 @@ impl Sizes {
                     BrokerKind::Kafka => 6_000_000,
                     BrokerKind::Tansu => 1_500_000,
                 },
-                // 5-20 s of timed work for each, at this machine's rates.
-                sink_rows: 300_000,
+                // At least 5 s of timed work for each: on 2026-11-27 the raw
+                // upsert loop wrote 76-126k rows/s here, the sink 53-71k
+                // (300,000 rows left the loop 2.4-3.9 s).
+                sink_rows: 800_000,
                 sink_batch: tributary_sink::config::DEFAULT_BATCH_SIZE,
                 freshness_rate: 1_000,
                 probe_rate: 10,
