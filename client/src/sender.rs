@@ -10,10 +10,21 @@
 //! idempotency key: nothing acknowledged is lost and the processor counts a
 //! resent event once. Results arrive in the order events were sent.
 //!
-//! Events go many to a message (`SubmitEventsRequest.events`): whatever is
-//! queued when the transport is ready for the next message, up to 64 KiB, so
-//! a sender that keeps up sends each event at once and a busy one sends far
-//! fewer, larger messages; ingest answers them compactly.
+//! Events go many to a message (`SubmitEventsRequest.events`), up to 64 KiB.
+//! An event that comes alone (none in the millisecond before it) goes at
+//! once. While events keep coming, they are held together for about a
+//! millisecond after the first of them (`COALESCE_FOR`), and go sooner when
+//! 64 KiB is held or at least half the window is in use (near the window's
+//! bound, holding would cost throughput, and messages are large anyway): at
+//! moderate rates this sends a message per millisecond instead of one per
+//! event, which costs both sides less, and a closed loop is not held.
+//! Whatever is queued when the transport is ready for the next message goes
+//! in it too, so a busy sender sends far fewer, larger messages; ingest
+//! answers them compactly.
+//!
+//! Each event is encoded once when it is sent and the encoding is kept for a
+//! resend, while the event itself moves into its message: the normal path
+//! copies no event; a resend decodes the kept encodings.
 use std::{
     collections::VecDeque,
     future::Future,
@@ -117,23 +128,31 @@ impl Future for Pending {
 
 /// Streams events to ingest; see the module documentation.
 pub struct Sender {
-    events: mpsc::UnboundedSender<InFlight>,
+    events: mpsc::UnboundedSender<Queued>,
     window: Arc<Semaphore>,
     task: JoinHandle<Result<()>>,
 }
 
 /// An event sent and not yet answered.
 struct InFlight {
-    event: proto::Event,
+    /// The event's protobuf encoding, kept for a resend: the event itself
+    /// moves into its first message.
+    encoded: Vec<u8>,
     reply: oneshot::Sender<Result<Outcome>>,
     _room: OwnedSemaphorePermit,
+}
+
+/// An event on its way from [`Sender::send`] to the sender's task.
+struct Queued {
+    event: proto::Event,
+    in_flight: InFlight,
 }
 
 impl Sender {
     pub(crate) fn start(client: IngestClient, url: String, options: SenderOptions) -> Self {
         let (events, queue) = mpsc::unbounded_channel();
         let window = Arc::new(Semaphore::new(options.window.max(1)));
-        let task = tokio::spawn(run(client, url, queue, options));
+        let task = tokio::spawn(run(client, url, queue, window.clone(), options));
         Self {
             events,
             window,
@@ -171,11 +190,15 @@ impl Sender {
             .await
             .map_err(|_| Error::Closed)?;
         let (reply, answer) = oneshot::channel();
+        let encoded = event.encode_to_vec();
         self.events
-            .send(InFlight {
+            .send(Queued {
                 event,
-                reply,
-                _room: room,
+                in_flight: InFlight {
+                    encoded,
+                    reply,
+                    _room: room,
+                },
             })
             .map_err(|_| Error::Closed)?;
         Ok(Pending(answer))
@@ -210,7 +233,8 @@ enum StreamEnd {
 async fn run(
     mut client: IngestClient,
     url: String,
-    mut queue: mpsc::UnboundedReceiver<InFlight>,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
+    window: Arc<Semaphore>,
     options: SenderOptions,
 ) -> Result<()> {
     // From the first attempt, not from creation: a sender may wait long for
@@ -236,7 +260,9 @@ async fn run(
             delays = policy.build();
             // Open a stream only when there is something to send.
             match queue.recv().await {
-                Some(event) => unanswered.push_back(event),
+                // Its encoding is what the stream sends (decoded once per
+                // stream opened from idle).
+                Some(queued) => unanswered.push_back(queued.in_flight),
                 None => return Ok(()),
             }
         }
@@ -246,6 +272,7 @@ async fn run(
         let end = stream(
             &mut client,
             &mut queue,
+            (&window, options.window.max(1)),
             &mut unanswered,
             &mut open,
             &mut answered,
@@ -296,25 +323,39 @@ async fn run(
 }
 
 /// Runs one `SubmitEvents` stream: resends `unanswered` first, then forwards
-/// new events, and answers events in order as results arrive.
+/// new events (which take room in `window`, of the given size), and answers
+/// events in order as results arrive.
 async fn stream(
     client: &mut IngestClient,
-    queue: &mut mpsc::UnboundedReceiver<InFlight>,
+    queue: &mut mpsc::UnboundedReceiver<Queued>,
+    (window, size): (&Semaphore, usize),
     unanswered: &mut VecDeque<InFlight>,
     open: &mut bool,
     answered: &mut bool,
     reached: &mut bool,
 ) -> StreamEnd {
     let (requests, outgoing) = futures::channel::mpsc::unbounded();
-    let mut requests: Option<UnboundedSender<proto::Event>> = Some(requests);
-    // What is queued when the transport takes the next message goes in one
-    // message: one event each while the stream keeps up, many under load.
+    let mut requests: Option<UnboundedSender<Vec<ToSend>>> = Some(requests);
+    // Batches still queued when the transport takes the next message go in
+    // it together, under the size limit.
     let outgoing = outgoing
-        .ready_chunks(MAX_EVENTS_PER_MESSAGE)
-        .flat_map(|events| futures::stream::iter(messages(events)));
-    for in_flight in unanswered.iter() {
-        forward(&requests, &in_flight.event);
-    }
+        .ready_chunks(MAX_BATCHES_PER_MESSAGE)
+        .flat_map(|batches| futures::stream::iter(messages(batches.into_iter().flatten())));
+    // Every unanswered event, at once, in order, from its kept encoding.
+    let resent = unanswered
+        .iter()
+        .map(|in_flight| {
+            let event = proto::Event::decode(in_flight.encoded.as_slice())
+                .expect("an event decodes from its own encoding");
+            ToSend::new(in_flight, event)
+        })
+        .collect();
+    forward(&requests, resent);
+    // What was just resent counts as come: the next event is not alone.
+    let mut batch = Coalescer {
+        last: Some(Instant::now()),
+        ..Coalescer::default()
+    };
     if !*open {
         requests = None;
     }
@@ -325,21 +366,47 @@ async fn stream(
         }
         Err(status) => return classify(status),
     };
+    // Fires when the held events must go; `armed` is the time it is set to.
+    let hold = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(hold);
+    let mut armed: Option<Instant> = None;
+    let mut arrived = Vec::new();
     let mut index = 0;
     loop {
         if !*open && unanswered.is_empty() {
             return StreamEnd::Done;
         }
         tokio::select! {
-            next = queue.recv(), if *open => match next {
-                Some(in_flight) => {
-                    forward(&requests, &in_flight.event);
-                    unanswered.push_back(in_flight);
-                }
-                None => {
+            count = queue.recv_many(&mut arrived, MAX_EVENTS_PER_MESSAGE), if *open => {
+                if count == 0 {
+                    // Closed: send what is held, then half-close; ingest
+                    // answers the rest and ends the stream.
+                    forward(&requests, batch.take());
                     *open = false;
-                    requests = None; // half-close: ingest answers the rest and ends the stream
+                    requests = None;
+                    continue;
                 }
+                let now = Instant::now();
+                for queued in arrived.drain(..) {
+                    let event = ToSend::new(&queued.in_flight, queued.event);
+                    unanswered.push_back(queued.in_flight);
+                    if let Some(full) = batch.push(now, event) {
+                        forward(&requests, full);
+                    }
+                }
+                // At least half the window in use: the sender is near its
+                // bound, where holding would cost throughput, and its
+                // messages are large anyway.
+                let busy = window.available_permits() <= size / 2;
+                if batch.due(now, busy) {
+                    forward(&requests, batch.take());
+                } else if let Some(until) = batch.holding().filter(|&until| armed != Some(until)) {
+                    hold.as_mut().reset(until.checked_sub(TIMER_LATE).unwrap_or(until));
+                    armed = Some(until);
+                }
+            },
+            () = &mut hold, if batch.holding().is_some() => {
+                forward(&requests, batch.take());
             },
             response = results.next() => {
                 let response = match response {
@@ -374,26 +441,108 @@ async fn stream(
     }
 }
 
-fn forward(requests: &Option<UnboundedSender<proto::Event>>, event: &proto::Event) {
-    if let Some(requests) = requests {
+fn forward(requests: &Option<UnboundedSender<Vec<ToSend>>>, batch: Vec<ToSend>) {
+    if let (Some(requests), false) = (requests, batch.is_empty()) {
         // A closed request stream shows up as a failed response stream.
-        let _ = requests.unbounded_send(event.clone());
+        let _ = requests.unbounded_send(batch);
     }
 }
 
 /// Most events the sender puts in one message.
 const MAX_EVENTS_PER_MESSAGE: usize = 1024;
+/// Most batches merged into the messages sent when the transport is ready.
+const MAX_BATCHES_PER_MESSAGE: usize = 64;
 /// The size a message of many events is kept under (one event larger than
 /// that goes alone).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// How long events that keep coming are held together before they go, and
+/// the pause after which an event comes alone.
+const COALESCE_FOR: Duration = Duration::from_millis(1);
+/// How late Tokio's timer fires: on a millisecond tick, and through epoll
+/// no sooner than a millisecond after it is armed (measured on Linux: armed
+/// 250 µs ahead, it fired after 1.08 ms at the median, 2.2 ms at p99). The
+/// timer is armed this much before the held events are due, so they go
+/// about [`COALESCE_FOR`] after the first of them when no more come; when
+/// more do, the first to come after it sends them all.
+const TIMER_LATE: Duration = Duration::from_micros(750);
+
+/// An event with its size in a message.
+struct ToSend {
+    event: proto::Event,
+    bytes: usize,
+}
+
+impl ToSend {
+    fn new(in_flight: &InFlight, event: proto::Event) -> Self {
+        Self {
+            event,
+            bytes: in_flight.encoded.len() + 4, // the field's tag and length
+        }
+    }
+}
+
+/// The events held for the next message, and when they must go: at once for
+/// an event that came alone, else [`COALESCE_FOR`] after the first of them,
+/// or sooner when they reach [`MAX_MESSAGE_BYTES`] or the window is at least
+/// half in use.
+#[derive(Default)]
+struct Coalescer {
+    events: Vec<ToSend>,
+    bytes: usize,
+    /// When the held events must go at the latest; `None` for at once.
+    until: Option<Instant>,
+    /// When the last event came.
+    last: Option<Instant>,
+}
+
+impl Coalescer {
+    /// Holds `event`, which came at `now`; returns the events held before it
+    /// when it would take them past [`MAX_MESSAGE_BYTES`]: they go first.
+    fn push(&mut self, now: Instant, event: ToSend) -> Option<Vec<ToSend>> {
+        let full = (!self.events.is_empty() && self.bytes + event.bytes > MAX_MESSAGE_BYTES)
+            .then(|| self.take());
+        if self.events.is_empty() {
+            // Events keep coming when the one before came within the delay.
+            let coming = self
+                .last
+                .is_some_and(|last| now.saturating_duration_since(last) < COALESCE_FOR);
+            self.until = coming.then(|| now + COALESCE_FOR);
+        }
+        self.last = Some(now);
+        self.bytes += event.bytes;
+        self.events.push(event);
+        full
+    }
+
+    /// Whether the held events go at `now`: they came alone, their time has
+    /// come, the window is at least half in use (`window_busy`), or they fill
+    /// a message.
+    fn due(&self, now: Instant, window_busy: bool) -> bool {
+        !self.events.is_empty()
+            && (self.until.is_none_or(|until| now >= until)
+                || window_busy
+                || self.bytes >= MAX_MESSAGE_BYTES)
+    }
+
+    /// When held events must go, if any are held.
+    fn holding(&self) -> Option<Instant> {
+        self.until.filter(|_| !self.events.is_empty())
+    }
+
+    /// The held events, in order; holds none after.
+    fn take(&mut self) -> Vec<ToSend> {
+        self.bytes = 0;
+        self.until = None;
+        std::mem::take(&mut self.events)
+    }
+}
 
 /// `events` as messages of many events, each under [`MAX_MESSAGE_BYTES`].
-fn messages(events: Vec<proto::Event>) -> Vec<SubmitEventsRequest> {
+fn messages(events: impl IntoIterator<Item = ToSend>) -> Vec<SubmitEventsRequest> {
     let mut messages = Vec::new();
     let mut current = SubmitEventsRequest::default();
     let mut bytes = 0;
-    for event in events {
-        let size = event.encoded_len() + 4; // the field's tag and length
+    for ToSend { event, bytes: size } in events {
         if !current.events.is_empty() && bytes + size > MAX_MESSAGE_BYTES {
             messages.push(std::mem::take(&mut current));
             bytes = 0;
@@ -427,16 +576,20 @@ fn classify(status: tonic::Status) -> StreamEnd {
 mod tests {
     use super::*;
 
-    fn event(bytes: usize) -> proto::Event {
-        proto::Event {
+    fn event(bytes: usize) -> ToSend {
+        let event = proto::Event {
             key: "k".repeat(bytes),
             ..Default::default()
+        };
+        ToSend {
+            bytes: event.encoded_len() + 4,
+            event,
         }
     }
 
     #[test]
     fn queued_events_go_many_to_a_message_under_the_size_limit() {
-        let sizes: Vec<usize> = messages((0..100).map(|_| event(1000)).collect())
+        let sizes: Vec<usize> = messages((0..100).map(|_| event(1000)))
             .iter()
             .map(|m| {
                 assert!(m.event.is_none());
@@ -454,5 +607,56 @@ mod tests {
             .collect();
         assert_eq!(keys, [vec![10], vec![MAX_MESSAGE_BYTES], vec![20]]);
         assert!(messages(Vec::new()).is_empty());
+    }
+
+    fn keys(events: &[ToSend]) -> Vec<usize> {
+        events.iter().map(|e| e.event.key.len()).collect()
+    }
+
+    #[test]
+    fn events_that_keep_coming_are_held_together_for_a_millisecond() {
+        let t0 = Instant::now();
+        let at = |micros| t0 + Duration::from_micros(micros);
+        let mut batch = Coalescer::default();
+        // A lone event goes at once.
+        assert!(batch.push(t0, event(1)).is_none());
+        assert!(batch.due(t0, false));
+        assert_eq!(batch.holding(), None);
+        assert_eq!(keys(&batch.take()), [1]);
+        // The next, 200 µs later, is held until a millisecond after it came,
+        // with those that come meanwhile.
+        assert!(batch.push(at(200), event(2)).is_none());
+        assert!(!batch.due(at(200), false));
+        assert_eq!(batch.holding(), Some(at(1200)));
+        assert!(batch.push(at(700), event(3)).is_none());
+        assert!(!batch.due(at(700), false));
+        assert_eq!(batch.holding(), Some(at(1200)), "from the first held event");
+        // The first to come after that sends them all.
+        assert!(batch.push(at(1250), event(4)).is_none());
+        assert!(batch.due(at(1250), false));
+        assert_eq!(keys(&batch.take()), [2, 3, 4]);
+        assert_eq!(batch.holding(), None);
+        // Held events go at once when the window is at least half in use.
+        assert!(batch.push(at(1300), event(5)).is_none());
+        assert!(!batch.due(at(1300), false));
+        assert!(batch.due(at(1300), true));
+        batch.take();
+        // After a pause longer than the delay, an event is alone again.
+        assert!(batch.push(at(5000), event(6)).is_none());
+        assert!(batch.due(at(5000), false));
+        batch.take();
+        // Held events that would pass the size limit go before the next one.
+        assert!(batch.push(at(5100), event(30_000)).is_none());
+        assert!(batch.push(at(5200), event(30_000)).is_none());
+        assert!(!batch.due(at(5200), false));
+        let full = batch.push(at(5300), event(30_000)).expect("a full message");
+        assert_eq!(keys(&full), [30_000, 30_000]);
+        assert_eq!(batch.holding(), Some(at(6300)), "the rest is held afresh");
+        // ... and events that reach it go at once.
+        let mut big = Coalescer::default();
+        big.push(at(0), event(1));
+        big.take();
+        big.push(at(10), event(MAX_MESSAGE_BYTES));
+        assert!(big.due(at(10), false));
     }
 }
