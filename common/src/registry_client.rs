@@ -78,6 +78,25 @@ pub fn is_not_found(error: &SRCError) -> bool {
         || text.contains("40403")
 }
 
+/// The registry could not be reached or answered that it is unavailable
+/// (502, 503, 504): worth retrying, unlike a refusal.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// Whether `error` (from this module, with any context added) says the
+/// registry is unavailable rather than refusing: an [`Unavailable`], or a
+/// `schema_registry_converter` error it marks retriable (no answer, 502,
+/// 503).
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<Unavailable>().is_some()
+            || cause
+                .downcast_ref::<SRCError>()
+                .is_some_and(|e| e.retriable)
+    })
+}
+
 /// The compatibility level Tributary declares on the subjects it reads with
 /// built-in reader schemas: every version must be readable by every other,
 /// so no version can be registered that the processor's (or the sink's)
@@ -124,7 +143,7 @@ impl ReaderProtection {
             .header("accept", "application/vnd.schemaregistry.v1+json")
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("schema registry: GET {url}: {e}"))?;
+            .map_err(|e| Unavailable(format!("schema registry: GET {url}: {e}")))?;
         match own.status() {
             status if status.is_success() => {
                 let body: serde_json::Value = own.json().await?;
@@ -151,8 +170,15 @@ impl ReaderProtection {
                     .body(serde_json::json!({ "compatibility": READER_SAFE_LEVEL }).to_string())
                     .send()
                     .await
-                    .map_err(|e| anyhow::anyhow!("schema registry: PUT {url}: {e}"))?;
+                    .map_err(|e| Unavailable(format!("schema registry: PUT {url}: {e}")))?;
                 let status = set.status();
+                if is_unavailable_status(status) {
+                    return Err(Unavailable(format!(
+                        "schema registry: PUT {url} answered {status}: {}",
+                        set.text().await.unwrap_or_default()
+                    ))
+                    .into());
+                }
                 anyhow::ensure!(
                     status.is_success(),
                     "the registry refused to set {subject}'s compatibility to {READER_SAFE_LEVEL}: {status} {}",
@@ -161,10 +187,60 @@ impl ReaderProtection {
                 tracing::info!(%subject, level = READER_SAFE_LEVEL, "declared the subject's compatibility level, protecting Tributary's reader schemas");
                 Ok(Protection::Declared)
             }
+            status if is_unavailable_status(status) => Err(Unavailable(format!(
+                "schema registry: GET {url} answered {status}: {}",
+                own.text().await.unwrap_or_default()
+            ))
+            .into()),
             status => anyhow::bail!(
                 "schema registry: GET {url} answered {status}: {}",
                 own.text().await.unwrap_or_default()
             ),
         }
+    }
+}
+
+/// Statuses that say the registry (or a proxy before it) cannot answer now.
+fn is_unavailable_status(status: reqwest::StatusCode) -> bool {
+    matches!(
+        status,
+        reqwest::StatusCode::BAD_GATEWAY
+            | reqwest::StatusCode::SERVICE_UNAVAILABLE
+            | reqwest::StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback URL where nothing listens.
+    fn nothing_listening() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        url
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_does_not_answer_is_unavailable_not_refusing() {
+        let args = RegistryArgs::at(nothing_listening());
+        let protected = ReaderProtection::new(&args)
+            .unwrap()
+            .protect("tributary.events.ad_click-value")
+            .await
+            .unwrap_err()
+            .context("cannot declare the compatibility level");
+        assert!(is_unavailable(&protected), "{protected:#}");
+        let registered = register_avro(&settings(&args).unwrap(), "s-value", "\"string\"")
+            .await
+            .map_err(anyhow::Error::new)
+            .unwrap_err()
+            .context("cannot register");
+        assert!(is_unavailable(&registered), "{registered:#}");
+        // A refusal is not unavailability.
+        assert!(!is_unavailable(&anyhow::anyhow!(
+            "the registry refused to set the compatibility"
+        )));
     }
 }

@@ -1,8 +1,9 @@
 //! The services' one retry policy: exponential backoff with jitter from
 //! 100 ms doubling to 5 s, retrying until shutdown. The sink uses it while
-//! Postgres fails, the processor while the registry is unreachable; the SDK
-//! builds the same `backon` policy from its `SenderOptions`.
-use std::time::Duration;
+//! Postgres fails, the processor while the registry is unreachable (also at
+//! start-up, [`while_transient`]); the SDK builds the same `backon` policy
+//! from its `SenderOptions`.
+use std::{fmt::Display, future::Future, time::Duration};
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
 
@@ -22,9 +23,69 @@ pub fn delays() -> ExponentialBackoff {
         .build()
 }
 
+/// Runs `attempt` until it succeeds or fails with an error `transient` does
+/// not accept, pausing by [`delays`] between attempts and logging each
+/// retry as `what`. Unbounded: the caller stops it by dropping the future
+/// (a service's start-up is raced against its shutdown).
+pub async fn while_transient<T, E: Display, Fut: Future<Output = Result<T, E>>>(
+    what: &str,
+    transient: impl Fn(&E) -> bool,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, E> {
+    let mut delays = delays();
+    loop {
+        match attempt().await {
+            Err(error) if transient(&error) => {
+                let backoff = delays.next().unwrap_or(MAX_DELAY);
+                tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "{what}; retrying");
+                tokio::time::sleep(backoff).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_and_others_returned_at_once() {
+        let calls = Cell::new(0);
+        let result: Result<u32, String> = while_transient(
+            "flaky",
+            |e: &String| e == "unavailable",
+            || {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                async move {
+                    if n < 3 {
+                        Err("unavailable".to_string())
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(result, Ok(3));
+        assert_eq!(calls.get(), 3);
+
+        calls.set(0);
+        let result: Result<u32, String> = while_transient(
+            "refused",
+            |e: &String| e == "unavailable",
+            || {
+                calls.set(calls.get() + 1);
+                async { Err("refused".to_string()) }
+            },
+        )
+        .await;
+        assert_eq!(result, Err("refused".to_string()));
+        assert_eq!(calls.get(), 1, "a refusal is not retried");
+    }
 
     #[test]
     fn delays_grow_to_the_maximum_and_never_end() {

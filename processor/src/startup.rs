@@ -10,7 +10,7 @@ use rdkafka::{
 use tributary_common::{
     kafka,
     registry_client::{self, ReaderProtection},
-    schemas,
+    retry, schemas,
 };
 
 use tributary_common::{dead_letter::DeadLetters, rebalance::RevocationLog};
@@ -43,6 +43,8 @@ pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
     // The processor reads the built-in event types, and the sink the
     // aggregates, with built-in reader schemas: no version either cannot
     // read may be registered.
+    // A processor started while the registry is away (restarting, not yet
+    // up) waits for it, as it does while running; a refusal stops it.
     let protection = ReaderProtection::new(&config.registry)?;
     for protected in [
         config.kafka.event_topic(schemas::AD_CLICK),
@@ -51,14 +53,25 @@ pub async fn build(config: &ProcessorConfig) -> anyhow::Result<Pipeline> {
     ]
     .map(|topic| schemas::value_subject(&topic))
     {
-        protection
-            .protect(&protected)
-            .await
-            .with_context(|| format!("cannot declare the compatibility level of {protected}"))?;
-    }
-    let schema_id = registry_client::register_avro(&settings, &subject, aggregate.json)
+        retry::while_transient(
+            "schema registry unavailable at start-up",
+            registry_client::is_unavailable,
+            || protection.protect(&protected),
+        )
         .await
-        .with_context(|| format!("cannot register the aggregate schema under {subject}"))?;
+        .with_context(|| format!("cannot declare the compatibility level of {protected}"))?;
+    }
+    let schema_id = retry::while_transient(
+        "schema registry unavailable at start-up",
+        registry_client::is_unavailable,
+        || async {
+            registry_client::register_avro(&settings, &subject, aggregate.json)
+                .await
+                .map_err(anyhow::Error::new)
+        },
+    )
+    .await
+    .with_context(|| format!("cannot register the aggregate schema under {subject}"))?;
     let encoder = AggregateEncoder::new(schema_id)?;
     let outputs = [
         config.kafka.aggregates_topic.clone(),

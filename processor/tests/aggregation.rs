@@ -687,6 +687,72 @@ async fn the_processor_binary_killed_with_sigkill_mid_run_is_replaced_without_lo
     stop_cleanly(second).await
 }
 
+/// A processor started while nothing answers at the registry's address (a
+/// registry restarting) waits for it instead of exiting, and works once the
+/// registry answers there (a forwarder to the test's registry).
+#[tokio::test]
+async fn a_processor_started_before_its_registry_answers_waits_for_it() -> anyhow::Result<()> {
+    let stack = TestStack::start().await?;
+    let ingest = RunningIngest::start(&stack, |_| {}).await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut processor = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary-processor"))
+        .env("TRIBUTARY_KAFKA_BROKERS", stack.broker.brokers())
+        .env("TRIBUTARY_REGISTRY_URL", format!("http://127.0.0.1:{port}"))
+        .env("TRIBUTARY_IDLE_ADVANCE", "2s")
+        .env("TRIBUTARY_EMIT_INTERVAL", "200ms")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        processor.try_wait()?.is_none(),
+        "the processor exited while its registry did not answer"
+    );
+    let registry = stack
+        .registry
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let forwarder = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let registry = registry.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(registry).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let w = base_window();
+    submit(
+        &ingest,
+        vec![
+            click("adv-r", "10.7.0.1", w, "r1"),
+            click("adv-r", "10.7.0.2", w + 1_000, "r2"),
+        ],
+    )
+    .await?;
+    // The processor creates the aggregates topic once it is past the registry.
+    tributary_stack::bootstrap::wait_for_topic(
+        &stack.kafka(),
+        "tributary.aggregates",
+        Duration::from_secs(60),
+    )
+    .await?;
+    let key = format!("ad_click|adv-r|{w}");
+    finals_until(&stack, "registry-late", |f| {
+        f.get(&key).is_some_and(|w| w.count == 2)
+    })
+    .await?;
+    stop_cleanly(processor).await?;
+    forwarder.abort();
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_processor_killed_while_correcting_closed_windows_is_replaced_exactly()
 -> anyhow::Result<()> {
