@@ -1,8 +1,8 @@
 //! The services' one retry policy: exponential backoff with jitter from
 //! 100 ms doubling to 5 s, retrying until shutdown. The sink uses it while
-//! Postgres fails, the processor while the registry is unreachable (also at
-//! start-up, [`while_transient`]); the SDK builds the same `backon` policy
-//! from its `SenderOptions`.
+//! Postgres fails or the registry is unreachable, the processor while the
+//! registry is unreachable (also at start-up, [`while_transient`]); the SDK
+//! builds the same `backon` policy from its `SenderOptions`.
 use std::{fmt::Display, future::Future, time::Duration};
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};

@@ -339,14 +339,16 @@ impl Pipeline {
             Planned::General => None,
             Planned::Unplanned(id) => Some(id),
         };
+        let mut delays = retry::delays();
         loop {
             let value = match self.readers.read(payload, Some(*READER)).await {
                 Ok(value) => value,
                 Err(ReadError::Unavailable(reason)) => {
-                    tracing::warn!(%reason, "schema registry unavailable; retrying");
+                    let backoff = delays.next().unwrap_or(retry::MAX_DELAY);
+                    tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "schema registry unavailable; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => return None,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = tokio::time::sleep(backoff) => continue,
                     }
                 }
                 Err(e @ ReadError::NotFramed(_)) => {
