@@ -1,11 +1,14 @@
 //! The services' one retry policy: exponential backoff with jitter from
-//! 100 ms doubling to 5 s, retrying until shutdown. The sink uses it while
-//! Postgres fails or the registry is unreachable, the processor while the
-//! registry is unreachable (also at start-up, [`while_transient`]); the SDK
-//! builds the same `backon` policy from its `SenderOptions`.
+//! 100 ms doubling to 5 s, retrying until shutdown, and the one loop that
+//! applies it ([`until_stopped`]). The sink uses it while Postgres fails or
+//! the registry is unreachable, the processor while the registry is
+//! unreachable (also at start-up, [`while_transient`]) and while a partition's
+//! changelog cannot be restored yet; the SDK builds the same `backon` policy
+//! from its `SenderOptions`.
 use std::{fmt::Display, future::Future, time::Duration};
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
+use tokio_util::sync::CancellationToken;
 
 /// The first pause after a failure.
 pub const FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -24,25 +27,42 @@ pub fn delays() -> ExponentialBackoff {
 }
 
 /// Runs `attempt` until it succeeds or fails with an error `transient` does
-/// not accept, pausing by [`delays`] between attempts and logging each
-/// retry as `what`. Unbounded: the caller stops it by dropping the future
-/// (a service's start-up is raced against its shutdown).
-pub async fn while_transient<T, E: Display, Fut: Future<Output = Result<T, E>>>(
+/// not accept, pausing by [`delays`] between attempts and logging each retry
+/// as `what` (with the error in its alternate form, so an `anyhow` error
+/// shows its causes); `None` when `stop` is cancelled during a pause.
+pub async fn until_stopped<T, E: Display, Fut: Future<Output = Result<T, E>>>(
     what: &str,
+    stop: &CancellationToken,
     transient: impl Fn(&E) -> bool,
     mut attempt: impl FnMut() -> Fut,
-) -> Result<T, E> {
+) -> Option<Result<T, E>> {
     let mut delays = delays();
     loop {
         match attempt().await {
             Err(error) if transient(&error) => {
                 let backoff = delays.next().unwrap_or(MAX_DELAY);
-                tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "{what}; retrying");
-                tokio::time::sleep(backoff).await;
+                tracing::warn!(error = %format_args!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "{what}; retrying");
+                tokio::select! {
+                    () = stop.cancelled() => return None,
+                    () = tokio::time::sleep(backoff) => {}
+                }
             }
-            done => return done,
+            done => return Some(done),
         }
     }
+}
+
+/// [`until_stopped`] without a stop: the caller stops it by dropping the
+/// future (a service's start-up is raced against its shutdown).
+pub async fn while_transient<T, E: Display, Fut: Future<Output = Result<T, E>>>(
+    what: &str,
+    transient: impl Fn(&E) -> bool,
+    attempt: impl FnMut() -> Fut,
+) -> Result<T, E> {
+    let never = CancellationToken::new();
+    until_stopped(what, &never, transient, attempt)
+        .await
+        .expect("a token no one else holds is never cancelled")
 }
 
 #[cfg(test)]
@@ -85,6 +105,27 @@ mod tests {
         .await;
         assert_eq!(result, Err("refused".to_string()));
         assert_eq!(calls.get(), 1, "a refusal is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_stop_during_a_pause_ends_the_retries() {
+        let stop = CancellationToken::new();
+        let calls = Cell::new(0);
+        let retried = until_stopped(
+            "unavailable",
+            &stop,
+            |_: &String| true,
+            || {
+                calls.set(calls.get() + 1);
+                if calls.get() == 2 {
+                    stop.cancel();
+                }
+                async { Err::<(), _>("unavailable".to_string()) }
+            },
+        )
+        .await;
+        assert_eq!(retried, None);
+        assert_eq!(calls.get(), 2, "no attempt after the stop");
     }
 
     #[test]

@@ -161,38 +161,31 @@ impl Changelog {
     ) -> anyhow::Result<Option<usize>> {
         let started = Instant::now();
         let deadline = started + RESTORE_TIMEOUT;
-        let mut delays = retry::delays();
-        loop {
-            match self
-                .try_restore(source_topic, event_type, partition, store, deadline)
-                .await
-            {
-                Ok(records) => {
-                    tracing::info!(
-                        changelog = %self.topic(event_type),
-                        partition,
-                        records,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "closed windows restored"
-                    );
-                    return Ok(Some(records));
-                }
-                Err(e) if Instant::now() < deadline => {
+        let restored = retry::until_stopped(
+            "cannot restore closed windows yet",
+            stop,
+            |_| Instant::now() < deadline,
+            || async {
+                let attempt = self
+                    .try_restore(source_topic, event_type, partition, store, deadline)
+                    .await;
+                if attempt.is_err() {
                     self.renew_reader();
-                    let delay = delays.next().unwrap_or(retry::MAX_DELAY);
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        retry_in_ms = delay.as_millis() as u64,
-                        "cannot restore closed windows yet; retrying"
-                    );
-                    tokio::select! {
-                        () = stop.cancelled() => return Ok(None),
-                        () = tokio::time::sleep(delay) => {}
-                    }
                 }
-                Err(e) => return Err(e),
-            }
+                attempt
+            },
+        )
+        .await;
+        if let Some(Ok(records)) = &restored {
+            tracing::info!(
+                changelog = %self.topic(event_type),
+                partition,
+                records,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "closed windows restored"
+            );
         }
+        restored.transpose()
     }
 
     /// One attempt of [`Changelog::restore`], to be done by `deadline`.

@@ -187,23 +187,18 @@ impl Pipeline {
         let timestamp = message.timestamp().to_millis();
         // The registry being down is not the record's fault: wait for it
         // rather than dead-lettering good records.
-        let mut delays = retry::delays();
-        let decoded = loop {
-            match self
-                .decoder
-                .decode(event_type, message.payload(), timestamp)
-                .await
-            {
-                Err(DecodeError::Unavailable(reason)) => {
-                    let backoff = delays.next().unwrap_or(retry::MAX_DELAY);
-                    tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "schema registry unavailable; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(backoff) => continue,
-                    }
-                }
-                other => break other,
-            }
+        let decoded = retry::until_stopped(
+            "cannot decode the record",
+            shutdown,
+            |e| matches!(e, DecodeError::Unavailable(_)),
+            || {
+                self.decoder
+                    .decode(event_type, message.payload(), timestamp)
+            },
+        )
+        .await;
+        let Some(decoded) = decoded else {
+            return Ok(()); // stopping: the record is not handled, nor committed
         };
         let now = wall_ms();
         let partition = match windows.entry((topic.to_string(), message.partition())) {

@@ -234,7 +234,7 @@ impl Pipeline {
                     let (topic, partition) = &record.partition;
                     let offset = self
                         .with_retry(shutdown, || self.store.next_offset(topic, *partition))
-                        .await?;
+                        .await;
                     let Some(offset) = offset else {
                         return Ok(false);
                     };
@@ -294,7 +294,7 @@ impl Pipeline {
         if self
             .with_retry(shutdown, || self.store.write(&rows, &positions))
             .instrument(span)
-            .await?
+            .await
             .is_none()
         {
             return Ok(false);
@@ -339,33 +339,26 @@ impl Pipeline {
             Planned::General => None,
             Planned::Unplanned(id) => Some(id),
         };
-        let mut delays = retry::delays();
-        loop {
-            let value = match self.readers.read(payload, Some(*READER)).await {
-                Ok(value) => value,
-                Err(ReadError::Unavailable(reason)) => {
-                    let backoff = delays.next().unwrap_or(retry::MAX_DELAY);
-                    tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "schema registry unavailable; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return None,
-                        () = tokio::time::sleep(backoff) => continue,
-                    }
-                }
-                Err(e @ ReadError::NotFramed(_)) => {
-                    return Some(Err(("not_framed", e.to_string())));
-                }
-                Err(e @ ReadError::UnknownSchema(_)) => {
-                    return Some(Err(("unknown_schema", e.to_string())));
-                }
-                Err(e @ ReadError::Undecodable(_)) => {
-                    return Some(Err(("undecodable", e.to_string())));
-                }
-            };
-            if let Some(id) = unplanned {
-                self.plan(id).await;
+        let read = retry::until_stopped(
+            "cannot read the aggregate record",
+            shutdown,
+            |e| matches!(e, ReadError::Unavailable(_)),
+            || self.readers.read(payload, Some(*READER)),
+        )
+        .await?;
+        let value = match read {
+            Ok(value) => value,
+            Err(e @ ReadError::Unavailable(_)) => unreachable!("retried until stopped: {e}"),
+            Err(e @ ReadError::NotFramed(_)) => return Some(Err(("not_framed", e.to_string()))),
+            Err(e @ ReadError::UnknownSchema(_)) => {
+                return Some(Err(("unknown_schema", e.to_string())));
             }
-            return Some(AggregateRow::from_value(value).map_err(|detail| ("invalid", detail)));
+            Err(e @ ReadError::Undecodable(_)) => return Some(Err(("undecodable", e.to_string()))),
+        };
+        if let Some(id) = unplanned {
+            self.plan(id).await;
         }
+        Some(AggregateRow::from_value(value).map_err(|detail| ("invalid", detail)))
     }
 
     /// Reads `payload` with its writer's typed plan, if it has one.
@@ -398,29 +391,24 @@ impl Pipeline {
     }
 
     /// Runs `attempt` until it succeeds, backing off while Postgres fails;
-    /// `None` when shutdown came first.
-    async fn with_retry<T, F, Fut>(
+    /// `None` when shutdown came first. Every failure is retried: the batch
+    /// is valid, so whatever refuses it (Postgres down, a lock timeout, a
+    /// full disk) is the database's condition, not the record's.
+    async fn with_retry<T, Fut>(
         &self,
         shutdown: &CancellationToken,
-        mut attempt: F,
-    ) -> anyhow::Result<Option<T>>
+        attempt: impl FnMut() -> Fut,
+    ) -> Option<T>
     where
-        F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
-        let mut delays = retry::delays();
-        loop {
-            match attempt().await {
-                Ok(value) => return Ok(Some(value)),
-                Err(e) => {
-                    let backoff = delays.next().unwrap_or(retry::MAX_DELAY);
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "Postgres write failed; offsets not advanced");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(None),
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                }
-            }
-        }
+        retry::until_stopped(
+            "Postgres write failed; offsets not advanced",
+            shutdown,
+            |_| true,
+            attempt,
+        )
+        .await
+        .map(|done| done.unwrap_or_else(|e| unreachable!("every failure is retried: {e}")))
     }
 }
