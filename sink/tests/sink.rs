@@ -111,8 +111,9 @@ async fn rows(pool: &PgPool) -> anyhow::Result<HashMap<(String, i64), (i64, bool
 
 /// Waits until the stored offsets cover `records` records over the topic.
 async fn wait_for_offsets(pool: &PgPool, records: i64) -> anyhow::Result<()> {
+    let mut stored = None;
     for _ in 0..300 {
-        let stored: Option<i64> =
+        stored =
             sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM sink_offsets WHERE topic = $1")
                 .bind(TOPIC)
                 .fetch_one(pool)
@@ -122,14 +123,17 @@ async fn wait_for_offsets(pool: &PgPool, records: i64) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::bail!("the sink never stored offsets covering {records} records")
+    anyhow::bail!(
+        "the sink never stored offsets covering {records} records (they cover {stored:?})"
+    )
 }
 
 /// Waits until the stored offsets cover at least `records` records; returns
 /// how many they cover.
 async fn wait_for_offsets_at_least(pool: &PgPool, records: i64) -> anyhow::Result<i64> {
+    let mut stored = None;
     for _ in 0..3000 {
-        let stored: Option<i64> =
+        stored =
             sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM sink_offsets WHERE topic = $1")
                 .bind(TOPIC)
                 .fetch_one(pool)
@@ -139,7 +143,9 @@ async fn wait_for_offsets_at_least(pool: &PgPool, records: i64) -> anyhow::Resul
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    anyhow::bail!("the sink never stored offsets covering {records} records")
+    anyhow::bail!(
+        "the sink never stored offsets covering {records} records (they cover {stored:?})"
+    )
 }
 
 #[tokio::test]

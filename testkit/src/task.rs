@@ -1,5 +1,7 @@
 //! A service loop running in-process as a tokio task, for tests: stopped
 //! gracefully through its cancellation token, or aborted as a SIGKILL would.
+//! Its logs go to the test's captured output, which the test runner shows
+//! when the test fails.
 use std::future::Future;
 
 use tokio::task::JoinHandle;
@@ -18,6 +20,7 @@ impl RunningTask {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
+        capture_logs();
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(stop.clone()));
         Self { stop, task }
@@ -40,4 +43,17 @@ impl Drop for RunningTask {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Sends this test process's logs (info and up, or as `RUST_LOG` says) to
+/// the test's captured output. The first call installs the subscriber; later
+/// ones, and a process that has one already, keep what is there.
+pub fn capture_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
 }
