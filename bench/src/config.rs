@@ -144,6 +144,16 @@ pub struct Sizes {
     pub latency_rate: u64,
     /// Length of each open-loop latency run.
     pub latency_duration: Duration,
+    /// Length of each open-loop probe for streaming ingest's maximum
+    /// sustained rate.
+    pub sustain_probe: Duration,
+    /// A probe kept up when nothing failed and neither its p99 latency nor
+    /// its last event's exceeded this.
+    pub sustain_bound: Duration,
+    /// The maximum rate the second open-loop latency point is half of, and
+    /// how it was found (set once the closed loop has run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<MaxRate>,
     /// Concurrent callers of the unary gRPC and `POST /submit` runs.
     pub concurrency: usize,
     /// Length of each unary gRPC and `POST /submit` run.
@@ -164,6 +174,44 @@ pub struct Sizes {
     pub freshness_duration: Duration,
 }
 
+/// How much latency an open-loop probe may show and still count as keeping
+/// up: ten times the SDK's p99 at half the closed loop's rate on this
+/// machine (about 10 ms), far above any latency of a stack that keeps up, and
+/// what 4 s of a 2.5 % overload adds (a backlog of 0.1 s).
+const SUSTAIN_BOUND: Duration = Duration::from_millis(100);
+
+/// Streaming ingest's maximum rate, the second open-loop latency point's
+/// reference: the highest offered rate an open loop keeps up with, at most
+/// the closed loop's events/s.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MaxRate {
+    /// The closed loop's median events/s (`window` in flight).
+    pub closed_loop: f64,
+    /// The maximum sustained rate, events/s: the highest offered rate probed
+    /// that streaming ingest kept up with in an open loop (see
+    /// `stages::produce::max_sustained_rate`).
+    pub sustained: u64,
+    /// The offered rate of the second latency point: half of `sustained`.
+    pub half: u64,
+    /// Every probe, in order.
+    pub probes: Vec<Probe>,
+}
+
+/// One open-loop probe of streaming ingest's maximum sustained rate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Probe {
+    /// Offered rate, events/s.
+    pub rate: u64,
+    /// Whether it kept up.
+    pub kept_up: bool,
+    /// p99 ack latency, ms, from each event's due time.
+    pub p99_ms: f64,
+    /// How long after it was due the last event was answered, ms.
+    pub last_ms: f64,
+    /// Events that failed.
+    pub errors: u64,
+}
+
 impl Sizes {
     /// The sizes of a default or `--quick` run.
     pub fn for_config(config: &BenchConfig) -> Self {
@@ -179,6 +227,9 @@ impl Sizes {
                 streams: config.streams.max(1),
                 latency_rate: 500,
                 latency_duration: Duration::from_secs(2),
+                sustain_probe: Duration::from_secs(1),
+                sustain_bound: SUSTAIN_BOUND,
+                max_rate: None,
                 concurrency: 16,
                 request_duration: Duration::from_secs(2),
                 consume_backlog: 4_000,
@@ -200,6 +251,9 @@ impl Sizes {
                 streams: config.streams.max(1),
                 latency_rate: 2_000,
                 latency_duration: Duration::from_secs(8),
+                sustain_probe: Duration::from_secs(4),
+                sustain_bound: SUSTAIN_BOUND,
+                max_rate: None,
                 concurrency: 64,
                 request_duration: Duration::from_secs(8),
                 // Apache Kafka serves a backlog to a plain consumer at up to

@@ -4,7 +4,10 @@
 //! each next to a raw baseline doing the same work with nothing of
 //! Tributary in between, and reported as ratios against the targets.
 //!
-//! - [`stages::produce`]: plain rdkafka producer vs streaming ingest (SDK).
+//! - [`stages::produce`]: plain rdkafka producer vs streaming ingest (SDK):
+//!   closed loop (throughput), then open loop (latency) at 2,000 events/s
+//!   and at half streaming ingest's maximum sustained rate (the highest
+//!   offered rate an open loop keeps up with, at most the closed loop's).
 //! - [`stages::requests`]: unary gRPC and `POST /submit`.
 //! - [`stages::consume`]: plain consumer vs the processor, on a backlog.
 //! - [`stages::sink`]: the sink's upsert transaction in a loop vs the sink.
@@ -26,7 +29,7 @@ use tributary_client::Client;
 use tributary_common::{kafka, schemas};
 
 use crate::{
-    config::{BenchConfig, Sizes, StageGroup},
+    config::{BenchConfig, MaxRate, Probe, Sizes, StageGroup},
     env::{Env, counter},
     report::{Machine, Report, Stage, names},
     stages::{consume, freshness, produce, requests, sink},
@@ -42,7 +45,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let tansu_storage = config.tansu_storage()?;
     let machine = Machine::read(config.broker);
-    let sizes = Sizes::for_config(config);
+    let mut sizes = Sizes::for_config(config);
     let bin_dir = match &config.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?
@@ -61,7 +64,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     );
     let mut env = Env::start(tansu_storage, config.partitions, &bin_dir, &log_dir).await?;
     let mut stages = Vec::new();
-    let result = run_stages(&mut env, config, &sizes, &mut stages).await;
+    let result = run_stages(&mut env, config, &mut sizes, &mut stages).await;
     let peak_rss_kib = env.finish().await?;
     result?;
     Ok(Report {
@@ -87,7 +90,7 @@ fn progress(stage: &str) {
 async fn run_stages(
     env: &mut Env,
     config: &BenchConfig,
-    sizes: &Sizes,
+    sizes: &mut Sizes,
     stages: &mut Vec<Stage>,
 ) -> anyhow::Result<()> {
     let ad_click_topic = env.kafka.event_topic(schemas::AD_CLICK);
@@ -130,7 +133,8 @@ async fn run_stages(
             let client = Client::new(ingest.grpc_url())?;
             senders.push(produce::sender(&client, sizes.window));
         }
-        produce_stages(sizes, pids, stages, &producer, &records, &senders).await;
+        sizes.max_rate =
+            Some(produce_stages(sizes, pids, stages, &producer, &records, &senders).await);
     }
     if config.runs_stage(StageGroup::Requests) {
         let http_addr = ingest.http.expect("ingest serves HTTP").to_string();
@@ -186,7 +190,7 @@ async fn produce_stages(
     producer: &rdkafka::producer::FutureProducer,
     records: &std::sync::Arc<Vec<workload::RawRecord>>,
     senders: &[std::sync::Arc<tributary_client::Sender>],
-) {
+) -> MaxRate {
     let runs = sizes.runs;
     let raw_meter = Meter::new()
         .with_self("raw producer")
@@ -214,30 +218,63 @@ async fn produce_stages(
     }
     stages.push(Stage::new(names::RAW_PRODUCER, true, "records", raw));
     let closed = Stage::new(names::STREAM, false, "events", ours);
-    // The second latency point: half of what streaming ingest just
-    // sustained in the closed loop.
-    let half_rate = ((closed.median_per_second / 2.0) as u64).max(1);
+    // The second latency point: half the maximum rate, where the
+    // maximum is what streaming ingest sustains in an open loop (the offered
+    // rate it keeps up with, no backlog building), at most what it did in
+    // the closed loop (`window` in flight, however deep the queues).
+    let closed_rate = closed.median_per_second;
     stages.push(closed);
+    progress(&format!(
+        "producing, open loop: streaming ingest's maximum sustained rate, from the closed loop's {closed_rate:.0} events/s down"
+    ));
+    let (sustained, probes) = produce::max_sustained_rate(
+        &senders[0],
+        closed_rate as u64,
+        sizes.sustain_probe,
+        sizes.sustain_bound,
+        &our_meter,
+    )
+    .await;
+    let half_rate = (sustained / 2).max(1);
+    let max_rate = MaxRate {
+        closed_loop: closed_rate,
+        sustained,
+        half: half_rate,
+        probes: probes
+            .iter()
+            .map(|(run, kept_up)| Probe {
+                rate: run.rate,
+                kept_up: *kept_up,
+                p99_ms: run.result.latency.p99_ms,
+                last_ms: run.drain.as_secs_f64() * 1e3,
+                errors: run.result.errors,
+            })
+            .collect(),
+    };
 
-    for (rate, raw_name, stream_name) in [
+    let half_note = format!(", half the maximum sustained rate ({sustained}/s)");
+    for (rate, note, raw_name, stream_name) in [
         (
             sizes.latency_rate,
+            "",
             names::RAW_PRODUCER_OPEN,
             names::STREAM_OPEN,
         ),
         (
             half_rate,
+            half_note.as_str(),
             names::RAW_PRODUCER_OPEN_HALF,
             names::STREAM_OPEN_HALF,
         ),
     ] {
         progress(&format!(
-            "producing, open loop at {rate} events/s: raw producer and streaming ingest"
+            "producing, open loop at {rate} events/s{note}: raw producer and streaming ingest"
         ));
         let (mut raw, mut ours) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             raw.push(
-                metered(
+                metered_open(
+                    "raw producer",
                     &raw_meter,
                     produce::raw_open(
                         producer,
@@ -250,7 +287,8 @@ async fn produce_stages(
                 .await,
             );
             ours.push(
-                metered(
+                metered_open(
+                    "streaming ingest",
                     &our_meter,
                     produce::stream_open(senders[0].clone(), rate, sizes.latency_duration),
                 )
@@ -260,6 +298,25 @@ async fn produce_stages(
         stages.push(Stage::new(raw_name, true, "records", raw));
         stages.push(Stage::new(stream_name, false, "events", ours));
     }
+    max_rate
+}
+
+/// Runs the open loop `run` and charges the CPU time of `meter`'s processes
+/// to its operations; logs how it went.
+async fn metered_open(
+    what: &str,
+    meter: &Meter,
+    run: impl std::future::Future<Output = drive::OpenLoop>,
+) -> RunResult {
+    let reading = meter.start();
+    let mut run = run.await;
+    run.result.cpu_us_per_op = reading.per_operation(run.result.ok);
+    eprintln!(
+        "[bench]   {what}: {}; CPU {}",
+        run.summary(),
+        produce::cores(&run)
+    );
+    run.result
 }
 
 async fn request_stages(

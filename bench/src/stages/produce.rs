@@ -1,7 +1,8 @@
 //! Producing: a plain rdkafka producer with ingest's producer settings and
 //! pre-encoded records (the baseline), against the SDK's streaming sender
-//! through ingest, in closed loop (throughput) and open loop at one offered
-//! rate (latency).
+//! through ingest, in closed loop (throughput) and open loop at an offered
+//! rate (latency), and streaming ingest's maximum sustained rate (the open
+//! loop's second rate is half of it).
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
@@ -14,7 +15,7 @@ use tributary_common::{config::KafkaArgs, kafka};
 
 use crate::{
     cpu::Meter,
-    drive::{self, RunResult},
+    drive::{self, OpenLoop, RunResult},
     workload::{self, RawRecord},
 };
 
@@ -99,10 +100,10 @@ pub async fn raw_open(
     records: Arc<Vec<RawRecord>>,
     rate: u64,
     duration: Duration,
-) -> RunResult {
+) -> OpenLoop {
     let producer = producer.clone();
     let topic = topic.to_string();
-    drive::open_loop(rate, duration, move |i| {
+    drive::open_loop_run(rate, duration, move |i| {
         let (producer, topic, records) = (producer.clone(), topic.clone(), records.clone());
         async move { send_raw(&producer, &topic, &records[i % records.len()]).await }
     })
@@ -156,11 +157,90 @@ pub async fn stream_closed_for(
 }
 
 /// Streaming ingest, open loop at `rate` events/s for `duration`.
-pub async fn stream_open(sender: Arc<Sender>, rate: u64, duration: Duration) -> RunResult {
-    drive::open_loop(rate, duration, move |i| {
+pub async fn stream_open(sender: Arc<Sender>, rate: u64, duration: Duration) -> OpenLoop {
+    drive::open_loop_run(rate, duration, move |i| {
         let sender = sender.clone();
         let event = workload::ad_click(i);
         async move { send_event(&sender, event).await }
     })
     .await
+}
+
+/// Streaming ingest's maximum sustained rate: the highest offered rate, at
+/// most `ceiling` (the closed loop's events/s), at which an open loop of
+/// `probe` keeps up ([`OpenLoop::kept_up`] within `bound`: nothing failed,
+/// the driver started nothing more than `bound` late, and neither the p99
+/// ack latency nor the last event's exceeds `bound`, so no backlog built
+/// up; a rate beyond what the stack sustains builds one that grows for the
+/// whole probe, the window full and the rest waiting for room). Tries
+/// `ceiling`, then 15 % less each time, then halfway back up to the lowest
+/// rate that failed; at most `MAX_PROBES` probes. Returns the rate (the lowest one tried when none kept up) and
+/// every probe, each with the CPU `meter` read over it.
+pub async fn max_sustained_rate(
+    sender: &Arc<Sender>,
+    ceiling: u64,
+    probe: Duration,
+    bound: Duration,
+    meter: &Meter,
+) -> (u64, Vec<(OpenLoop, bool)>) {
+    const MAX_PROBES: usize = 8;
+    const STEP: f64 = 0.85;
+    let mut probes = Vec::new();
+    let try_rate = |rate: u64| {
+        let sender = sender.clone();
+        async move {
+            let reading = meter.start();
+            let mut run = stream_open(sender, rate, probe).await;
+            run.result.cpu_us_per_op = reading.per_operation(run.result.ok);
+            let kept_up = run.kept_up(bound);
+            eprintln!(
+                "[bench]   probe {}: {}; CPU {}",
+                if kept_up { "kept up" } else { "fell behind" },
+                run.summary(),
+                cores(&run)
+            );
+            (run, kept_up)
+        }
+    };
+    let mut rate = ceiling.max(1);
+    let mut failed: Option<u64> = None;
+    while probes.len() < MAX_PROBES {
+        let (run, kept_up) = try_rate(rate).await;
+        probes.push((run, kept_up));
+        if kept_up {
+            break;
+        }
+        failed = Some(rate);
+        rate = ((rate as f64 * STEP) as u64).max(1);
+    }
+    let sustained = probes.last().is_some_and(|(_, kept_up)| *kept_up);
+    if let (true, Some(failed)) = (sustained, failed)
+        && probes.len() < MAX_PROBES
+    {
+        let between = (rate + failed) / 2;
+        let (run, kept_up) = try_rate(between).await;
+        probes.push((run, kept_up));
+        if kept_up {
+            rate = between;
+        }
+    }
+    if !sustained {
+        rate = probes.last().map_or(rate, |(run, _)| run.rate);
+        eprintln!("[bench]   no probe kept up; taking the lowest rate tried, {rate}/s");
+    }
+    (rate, probes)
+}
+
+/// The CPU of each metered process over `run`, in cores (CPU seconds per
+/// second of the schedule), for the progress log.
+pub fn cores(run: &OpenLoop) -> String {
+    let mut parts: Vec<String> = run
+        .result
+        .cpu_us_per_op
+        .iter()
+        .map(|(process, us)| format!("{process} {:.2}", us * run.rate as f64 / 1e6))
+        .collect();
+    let total: f64 = run.result.cpu_us_per_op.values().sum::<f64>() * run.rate as f64 / 1e6;
+    parts.push(format!("total {total:.2} cores"));
+    parts.join(", ")
 }
