@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use tonic::{
+    client::Grpc,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
@@ -28,6 +29,10 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:50051";
 pub type IngestClient = IngestServiceClient<InterceptedService<Channel, ApiKey>>;
 /// The generated query client, with the API key interceptor.
 pub type QueryClient = QueryServiceClient<InterceptedService<Channel, ApiKey>>;
+/// The bare gRPC client the generated ones wrap, with the API key
+/// interceptor: the streaming sender calls `SubmitEvents` through it with a
+/// codec of its own.
+pub(crate) type IngestGrpc = Grpc<InterceptedService<Channel, ApiKey>>;
 
 /// Builds a [`Client`].
 ///
@@ -240,7 +245,11 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn sender(&self, options: SenderOptions) -> Sender {
-        Sender::start(self.ingest(), self.url.clone(), options)
+        let grpc = Grpc::new(InterceptedService::new(
+            self.channel.clone(),
+            self.api_key.clone(),
+        ));
+        Sender::start(grpc, self.url.clone(), options)
     }
 
     /// Pages through `GetAggregates`, following `next_page_token`.

@@ -114,9 +114,7 @@ impl Envelope {
             event_type: self.event_type,
             key: self.key,
             event_time: Some(self.event_time.unwrap_or_else(|| timestamp(Utc::now()))),
-            idempotency_key: self
-                .idempotency_key
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            idempotency_key: self.idempotency_key.unwrap_or_else(idempotency_key),
             payload: Some(payload),
             extra_fields: (!self.extra_fields.is_empty())
                 .then(|| object_to_struct(self.extra_fields)),
@@ -268,10 +266,39 @@ pub fn from_json(value: &Value) -> Result<proto::Event> {
     envelope::parse(value).map_err(|e| Error::invalid(e.field, e.message))
 }
 
+/// A random idempotency key: a version 4 UUID, hyphenated, in lower case.
+/// Its bits come from the thread's cryptographically secure generator
+/// (`rand`'s, seeded from the operating system) rather than from a
+/// `getrandom` system call per key, which cost about as much as encoding the
+/// event.
+pub(crate) fn idempotency_key() -> String {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    uuid.hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        .to_owned()
+}
+
 /// A protobuf timestamp of `at`.
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: at.timestamp(),
         nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn idempotency_keys_are_distinct_random_version_4_uuids() {
+        let keys: HashSet<String> = (0..1000).map(|_| super::idempotency_key()).collect();
+        assert_eq!(keys.len(), 1000);
+        for key in &keys {
+            let uuid = uuid::Uuid::parse_str(key).expect("a UUID");
+            assert_eq!(uuid.get_version_num(), 4, "{key}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{key}");
+            assert_eq!(*key, uuid.to_string(), "hyphenated, lower case");
+        }
     }
 }

@@ -22,9 +22,13 @@
 //! in it too, so a busy sender sends far fewer, larger messages; ingest
 //! answers them compactly.
 //!
-//! Each event is encoded once when it is sent and the encoding is kept for a
-//! resend, while the event itself moves into its message: the normal path
-//! copies no event; a resend decodes the kept encodings.
+//! Each event is encoded once, in [`Sender::send`], as its entry of
+//! `SubmitEventsRequest.events` (the event is dropped there, where it was
+//! made, while its memory is still in cache). A message is made of such
+//! entries, copied, which is byte for byte what `prost` writes for the
+//! request, and the stream's codec (`StreamCodec`) writes messages as they
+//! are: tonic does not encode them again. The entry is kept for a resend,
+//! which goes out the same way.
 use std::{
     collections::VecDeque,
     future::Future,
@@ -35,20 +39,28 @@ use std::{
 };
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
-use futures::{StreamExt as _, channel::mpsc::UnboundedSender};
-use prost::Message as _;
+use futures::{Stream, StreamExt as _, channel::mpsc::UnboundedSender};
+use prost::{
+    Message as _,
+    bytes::BufMut as _,
+    encoding::{WireType, encode_key, encode_varint, encoded_len_varint},
+};
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot},
     task::JoinHandle,
     time::Instant,
 };
-use tonic::Code;
+use tonic::{
+    Code, GrpcMethod, Status,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder, Streaming},
+    codegen::{StdError, http::uri::PathAndQuery},
+};
 use tributary_proto::stream_results;
 
 use crate::{
-    connect::IngestClient,
+    connect::IngestGrpc,
     error::{Error, Result},
-    proto::{self, EventErrorCode, SubmitEventsRequest, event_result},
+    proto::{self, EventErrorCode, SubmitEventsResponse, event_result},
 };
 
 /// How a [`Sender`] behaves.
@@ -128,31 +140,24 @@ impl Future for Pending {
 
 /// Streams events to ingest; see the module documentation.
 pub struct Sender {
-    events: mpsc::UnboundedSender<Queued>,
+    events: mpsc::UnboundedSender<InFlight>,
     window: Arc<Semaphore>,
     task: JoinHandle<Result<()>>,
 }
 
-/// An event sent and not yet answered.
+/// An event sent and not yet answered, from [`Sender::send`] on.
 struct InFlight {
-    /// The event's protobuf encoding, kept for a resend: the event itself
-    /// moves into its first message.
-    encoded: Vec<u8>,
+    /// The event's entry in a message ([`entry`]), kept for a resend.
+    entry: Vec<u8>,
     reply: oneshot::Sender<Result<Outcome>>,
     _room: OwnedSemaphorePermit,
 }
 
-/// An event on its way from [`Sender::send`] to the sender's task.
-struct Queued {
-    event: proto::Event,
-    in_flight: InFlight,
-}
-
 impl Sender {
-    pub(crate) fn start(client: IngestClient, url: String, options: SenderOptions) -> Self {
+    pub(crate) fn start(grpc: IngestGrpc, url: String, options: SenderOptions) -> Self {
         let (events, queue) = mpsc::unbounded_channel();
         let window = Arc::new(Semaphore::new(options.window.max(1)));
-        let task = tokio::spawn(run(client, url, queue, window.clone(), options));
+        let task = tokio::spawn(run(grpc, url, queue, window.clone(), options));
         Self {
             events,
             window,
@@ -181,7 +186,7 @@ impl Sender {
     /// ```
     pub async fn send(&self, mut event: proto::Event) -> Result<Pending> {
         if event.idempotency_key.is_empty() {
-            event.idempotency_key = uuid::Uuid::new_v4().to_string();
+            event.idempotency_key = crate::event::idempotency_key();
         }
         let room = self
             .window
@@ -190,15 +195,11 @@ impl Sender {
             .await
             .map_err(|_| Error::Closed)?;
         let (reply, answer) = oneshot::channel();
-        let encoded = event.encode_to_vec();
         self.events
-            .send(Queued {
-                event,
-                in_flight: InFlight {
-                    encoded,
-                    reply,
-                    _room: room,
-                },
+            .send(InFlight {
+                entry: entry(&event),
+                reply,
+                _room: room,
             })
             .map_err(|_| Error::Closed)?;
         Ok(Pending(answer))
@@ -231,9 +232,9 @@ enum StreamEnd {
 }
 
 async fn run(
-    mut client: IngestClient,
+    mut grpc: IngestGrpc,
     url: String,
-    mut queue: mpsc::UnboundedReceiver<Queued>,
+    mut queue: mpsc::UnboundedReceiver<InFlight>,
     window: Arc<Semaphore>,
     options: SenderOptions,
 ) -> Result<()> {
@@ -260,9 +261,8 @@ async fn run(
             delays = policy.build();
             // Open a stream only when there is something to send.
             match queue.recv().await {
-                // Its encoding is what the stream sends (decoded once per
-                // stream opened from idle).
-                Some(queued) => unanswered.push_back(queued.in_flight),
+                // The stream opened for it sends it first.
+                Some(in_flight) => unanswered.push_back(in_flight),
                 None => return Ok(()),
             }
         }
@@ -270,7 +270,7 @@ async fn run(
         first_attempt.get_or_insert_with(Instant::now);
         let mut answered = false;
         let end = stream(
-            &mut client,
+            &mut grpc,
             &mut queue,
             (&window, options.window.max(1)),
             &mut unanswered,
@@ -326,8 +326,8 @@ async fn run(
 /// new events (which take room in `window`, of the given size), and answers
 /// events in order as results arrive.
 async fn stream(
-    client: &mut IngestClient,
-    queue: &mut mpsc::UnboundedReceiver<Queued>,
+    grpc: &mut IngestGrpc,
+    queue: &mut mpsc::UnboundedReceiver<InFlight>,
     (window, size): (&Semaphore, usize),
     unanswered: &mut VecDeque<InFlight>,
     open: &mut bool,
@@ -335,22 +335,16 @@ async fn stream(
     reached: &mut bool,
 ) -> StreamEnd {
     let (requests, outgoing) = futures::channel::mpsc::unbounded();
-    let mut requests: Option<UnboundedSender<Vec<ToSend>>> = Some(requests);
+    let mut requests: Option<UnboundedSender<Batch>> = Some(requests);
     // Batches still queued when the transport takes the next message go in
-    // it together, under the size limit.
+    // it together, under the limits.
     let outgoing = outgoing
         .ready_chunks(MAX_BATCHES_PER_MESSAGE)
-        .flat_map(|batches| futures::stream::iter(messages(batches.into_iter().flatten())));
-    // Every unanswered event, at once, in order, from its kept encoding.
-    let resent = unanswered
-        .iter()
-        .map(|in_flight| {
-            let event = proto::Event::decode(in_flight.encoded.as_slice())
-                .expect("an event decodes from its own encoding");
-            ToSend::new(in_flight, event)
-        })
-        .collect();
-    forward(&requests, resent);
+        .flat_map(|batches| futures::stream::iter(messages(batches)));
+    // Every unanswered event, at once, in order.
+    for resent in batches(unanswered.iter().map(|in_flight| &in_flight.entry[..])) {
+        forward(&requests, resent);
+    }
     // What was just resent counts as come: the next event is not alone.
     let mut batch = Coalescer {
         last: Some(Instant::now()),
@@ -359,10 +353,10 @@ async fn stream(
     if !*open {
         requests = None;
     }
-    let mut results = match client.submit_events(outgoing).await {
-        Ok(response) => {
+    let mut results = match submit_events(grpc, outgoing).await {
+        Ok(results) => {
             *reached = true;
-            response.into_inner()
+            results
         }
         Err(status) => return classify(status),
     };
@@ -377,7 +371,7 @@ async fn stream(
             return StreamEnd::Done;
         }
         tokio::select! {
-            count = queue.recv_many(&mut arrived, MAX_EVENTS_PER_MESSAGE), if *open => {
+            count = queue.recv_many(&mut arrived, MAX_EVENTS_AT_ONCE), if *open => {
                 if count == 0 {
                     // Closed: send what is held, then half-close; ingest
                     // answers the rest and ends the stream.
@@ -387,12 +381,11 @@ async fn stream(
                     continue;
                 }
                 let now = Instant::now();
-                for queued in arrived.drain(..) {
-                    let event = ToSend::new(&queued.in_flight, queued.event);
-                    unanswered.push_back(queued.in_flight);
-                    if let Some(full) = batch.push(now, event) {
+                for in_flight in arrived.drain(..) {
+                    if let Some(full) = batch.push(now, &in_flight.entry) {
                         forward(&requests, full);
                     }
+                    unanswered.push_back(in_flight);
                 }
                 // At least half the window in use: the sender is near its
                 // bound, where holding would cost throughput, and its
@@ -441,20 +434,48 @@ async fn stream(
     }
 }
 
-fn forward(requests: &Option<UnboundedSender<Vec<ToSend>>>, batch: Vec<ToSend>) {
+fn forward(requests: &Option<UnboundedSender<Batch>>, batch: Batch) {
     if let (Some(requests), false) = (requests, batch.is_empty()) {
         // A closed request stream shows up as a failed response stream.
         let _ = requests.unbounded_send(batch);
     }
 }
 
-/// Most events the sender puts in one message.
-const MAX_EVENTS_PER_MESSAGE: usize = 1024;
+/// The `SubmitEvents` path.
+const SUBMIT_EVENTS: &str = "/tributary.v1.IngestService/SubmitEvents";
+
+/// Opens a `SubmitEvents` stream sending `requests`, as the generated
+/// client's `submit_events` does, but with [`StreamCodec`].
+async fn submit_events(
+    grpc: &mut IngestGrpc,
+    requests: impl Stream<Item = Request> + Send + 'static,
+) -> Result<Streaming<SubmitEventsResponse>, Status> {
+    grpc.ready().await.map_err(|e| {
+        let e: StdError = e.into();
+        Status::unknown(format!("Service was not ready: {e}"))
+    })?;
+    let mut request = tonic::Request::new(requests);
+    request.extensions_mut().insert(GrpcMethod::new(
+        "tributary.v1.IngestService",
+        "SubmitEvents",
+    ));
+    let path = PathAndQuery::from_static(SUBMIT_EVENTS);
+    Ok(grpc
+        .streaming(request, path, StreamCodec)
+        .await?
+        .into_inner())
+}
+
+/// Most events taken from the queue at once.
+const MAX_EVENTS_AT_ONCE: usize = 1024;
 /// Most batches merged into the messages sent when the transport is ready.
 const MAX_BATCHES_PER_MESSAGE: usize = 64;
 /// The size a message of many events is kept under (one event larger than
 /// that goes alone).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Most events ingest takes in one message (more end the stream with
+/// INVALID_ARGUMENT); only events of a few bytes each come near it.
+const MAX_EVENTS_PER_MESSAGE: usize = 4096;
 /// How long events that keep coming are held together before they go, and
 /// the pause after which an event comes alone.
 const COALESCE_FOR: Duration = Duration::from_millis(1);
@@ -466,29 +487,144 @@ const COALESCE_FOR: Duration = Duration::from_millis(1);
 /// more do, the first to come after it sends them all.
 const TIMER_LATE: Duration = Duration::from_micros(750);
 
-/// An event with its size in a message.
-struct ToSend {
-    event: proto::Event,
-    bytes: usize,
+/// `event` encoded as an entry of `SubmitEventsRequest.events` (field 2,
+/// length-delimited): the field's key, the length and the event's encoding,
+/// what `prost` writes for it in a request.
+fn entry(event: &proto::Event) -> Vec<u8> {
+    let len = event.encoded_len();
+    let mut entry = Vec::with_capacity(1 + encoded_len_varint(len as u64) + len);
+    encode_key(2, WireType::LengthDelimited, &mut entry);
+    encode_varint(len as u64, &mut entry);
+    event.encode_raw(&mut entry);
+    entry
 }
 
-impl ToSend {
-    fn new(in_flight: &InFlight, event: proto::Event) -> Self {
-        Self {
-            event,
-            bytes: in_flight.encoded.len() + 4, // the field's tag and length
-        }
+/// Consecutive events' entries ([`entry`]): the encoding of a request of
+/// just those events. Such encodings concatenated are the encoding of a
+/// request of all their events, which is how a message is made of batches.
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    events: usize,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// Whether an entry of `bytes` may join this batch: an empty batch takes
+    /// any event.
+    fn fits(&self, bytes: usize) -> bool {
+        self.is_empty()
+            || (self.bytes.len() + bytes <= MAX_MESSAGE_BYTES
+                && self.events < MAX_EVENTS_PER_MESSAGE)
+    }
+
+    /// Appends an event's entry.
+    fn push(&mut self, entry: &[u8]) {
+        self.bytes.extend_from_slice(entry);
+        self.events += 1;
     }
 }
 
-/// The events held for the next message, and when they must go: at once for
-/// an event that came alone, else [`COALESCE_FOR`] after the first of them,
-/// or sooner when they reach [`MAX_MESSAGE_BYTES`] or the window is at least
+/// Events' `entries`, in order, as batches that each fit in a message.
+fn batches<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<Batch> {
+    let mut batches = Vec::new();
+    let mut current = Batch::default();
+    for entry in entries {
+        if !current.fits(entry.len()) {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.push(entry);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// One `SubmitEventsRequest` as the batches it is made of, in order.
+type Request = Vec<Batch>;
+
+/// `batches`, in order, merged into as few messages as fit under
+/// [`MAX_MESSAGE_BYTES`] and [`MAX_EVENTS_PER_MESSAGE`] (a batch is not
+/// split: each fits on its own).
+fn messages(batches: Vec<Batch>) -> Vec<Request> {
+    let mut messages = Vec::new();
+    let mut current: Request = Vec::new();
+    let (mut bytes, mut events) = (0, 0);
+    for batch in batches {
+        if !current.is_empty()
+            && (bytes + batch.bytes.len() > MAX_MESSAGE_BYTES
+                || events + batch.events > MAX_EVENTS_PER_MESSAGE)
+        {
+            messages.push(std::mem::take(&mut current));
+            (bytes, events) = (0, 0);
+        }
+        bytes += batch.bytes.len();
+        events += batch.events;
+        current.push(batch);
+    }
+    if !current.is_empty() {
+        messages.push(current);
+    }
+    messages
+}
+
+/// The codec of the sender's `SubmitEvents` streams: a request goes out as
+/// the sender encoded it (the bytes of its batches, which are `prost`'s
+/// encoding of the `SubmitEventsRequest`), and responses are decoded with
+/// `prost`, as the generated client's codec does.
+#[derive(Clone, Copy, Debug, Default)]
+struct StreamCodec;
+
+impl Codec for StreamCodec {
+    type Encode = Request;
+    type Decode = SubmitEventsResponse;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self {
+        *self
+    }
+}
+
+impl Encoder for StreamCodec {
+    type Item = Request;
+    type Error = Status;
+
+    fn encode(&mut self, request: Request, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.reserve(request.iter().map(|batch| batch.bytes.len()).sum());
+        for batch in &request {
+            dst.put_slice(&batch.bytes);
+        }
+        Ok(())
+    }
+}
+
+impl Decoder for StreamCodec {
+    type Item = SubmitEventsResponse;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<SubmitEventsResponse>, Status> {
+        SubmitEventsResponse::decode(src)
+            .map(Some)
+            .map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
+/// The events held for the next message, encoded, and when they must go: at
+/// once for an event that came alone, else [`COALESCE_FOR`] after the first
+/// of them, or sooner when they fill a message or the window is at least
 /// half in use.
 #[derive(Default)]
 struct Coalescer {
-    events: Vec<ToSend>,
-    bytes: usize,
+    held: Batch,
     /// When the held events must go at the latest; `None` for at once.
     until: Option<Instant>,
     /// When the last event came.
@@ -496,12 +632,12 @@ struct Coalescer {
 }
 
 impl Coalescer {
-    /// Holds `event`, which came at `now`; returns the events held before it
-    /// when it would take them past [`MAX_MESSAGE_BYTES`]: they go first.
-    fn push(&mut self, now: Instant, event: ToSend) -> Option<Vec<ToSend>> {
-        let full = (!self.events.is_empty() && self.bytes + event.bytes > MAX_MESSAGE_BYTES)
-            .then(|| self.take());
-        if self.events.is_empty() {
+    /// Holds the event of `entry`, which came at `now`; returns the events
+    /// held before it when it would take them past a message's limits: they
+    /// go first.
+    fn push(&mut self, now: Instant, entry: &[u8]) -> Option<Batch> {
+        let full = (!self.held.fits(entry.len())).then(|| self.take());
+        if self.held.is_empty() {
             // Events keep coming when the one before came within the delay.
             let coming = self
                 .last
@@ -509,8 +645,7 @@ impl Coalescer {
             self.until = coming.then(|| now + COALESCE_FOR);
         }
         self.last = Some(now);
-        self.bytes += event.bytes;
-        self.events.push(event);
+        self.held.push(entry);
         full
     }
 
@@ -518,42 +653,23 @@ impl Coalescer {
     /// come, the window is at least half in use (`window_busy`), or they fill
     /// a message.
     fn due(&self, now: Instant, window_busy: bool) -> bool {
-        !self.events.is_empty()
+        !self.held.is_empty()
             && (self.until.is_none_or(|until| now >= until)
                 || window_busy
-                || self.bytes >= MAX_MESSAGE_BYTES)
+                || self.held.bytes.len() >= MAX_MESSAGE_BYTES
+                || self.held.events >= MAX_EVENTS_PER_MESSAGE)
     }
 
     /// When held events must go, if any are held.
     fn holding(&self) -> Option<Instant> {
-        self.until.filter(|_| !self.events.is_empty())
+        self.until.filter(|_| !self.held.is_empty())
     }
 
     /// The held events, in order; holds none after.
-    fn take(&mut self) -> Vec<ToSend> {
-        self.bytes = 0;
+    fn take(&mut self) -> Batch {
         self.until = None;
-        std::mem::take(&mut self.events)
+        std::mem::take(&mut self.held)
     }
-}
-
-/// `events` as messages of many events, each under [`MAX_MESSAGE_BYTES`].
-fn messages(events: impl IntoIterator<Item = ToSend>) -> Vec<SubmitEventsRequest> {
-    let mut messages = Vec::new();
-    let mut current = SubmitEventsRequest::default();
-    let mut bytes = 0;
-    for ToSend { event, bytes: size } in events {
-        if !current.events.is_empty() && bytes + size > MAX_MESSAGE_BYTES {
-            messages.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        bytes += size;
-        current.events.push(event);
-    }
-    if !current.events.is_empty() {
-        messages.push(current);
-    }
-    messages
 }
 
 /// Statuses that say the request itself is wrong end the sender; anything
@@ -575,42 +691,161 @@ fn classify(status: tonic::Status) -> StreamEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::SubmitEventsRequest;
 
-    fn event(bytes: usize) -> ToSend {
-        let event = proto::Event {
+    fn event(bytes: usize) -> proto::Event {
+        proto::Event {
             key: "k".repeat(bytes),
             ..Default::default()
-        };
-        ToSend {
-            bytes: event.encoded_len() + 4,
-            event,
         }
+    }
+
+    /// `events` as batches, as a resend makes them.
+    fn batches_of(events: &[proto::Event]) -> Vec<Batch> {
+        let entries: Vec<Vec<u8>> = events.iter().map(entry).collect();
+        batches(entries.iter().map(Vec::as_slice))
+    }
+
+    /// The bytes a message goes out as (what [`StreamCodec`] writes).
+    fn wire(request: &[Batch]) -> Vec<u8> {
+        request
+            .iter()
+            .flat_map(|batch| batch.bytes.clone())
+            .collect()
+    }
+
+    /// A message as ingest decodes it.
+    fn decode(request: &[Batch]) -> SubmitEventsRequest {
+        let request = SubmitEventsRequest::decode(wire(request).as_slice()).expect("a message");
+        assert!(request.event.is_none());
+        request
+    }
+
+    fn keys(batch: Batch) -> Vec<usize> {
+        let request = decode(&[batch]);
+        request.events.iter().map(|e| e.key.len()).collect()
+    }
+
+    #[test]
+    fn a_message_is_what_prost_writes_for_its_request() {
+        let events = vec![
+            crate::event::ad_click("adv-1", "203.0.113.7", "curl/8", "https://example.com/")
+                .campaign_id("spring")
+                .metadata(serde_json::json!({"slot": "top", "page": 3, "tags": ["a", "b"]}))
+                .field("country", serde_json::json!("DE"))
+                .build(),
+            crate::event::price_tick("ETH-USD", "coinbase", 3012.5)
+                .volume(1.25)
+                .build(),
+            crate::event::generic("signup", serde_json::json!({"plan": "pro", "seats": 3.0}))
+                .unwrap()
+                .key("user-7")
+                .build(),
+            proto::Event::default(),
+            event(300),
+        ];
+        let expected = SubmitEventsRequest {
+            event: None,
+            events: events.clone(),
+        }
+        .encode_to_vec();
+        let batched = batches_of(&events);
+        assert_eq!(batched.len(), 1);
+        assert_eq!(batched[0].events, events.len());
+        assert_eq!(wire(&batched), expected);
+        // So is a message merged from batches of one event each.
+        let one_each: Vec<Batch> = events
+            .iter()
+            .flat_map(|e| batches_of(std::slice::from_ref(e)))
+            .collect();
+        let merged = messages(one_each);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(wire(&merged[0]), expected);
+        // And what the coalescer holds.
+        let mut held = Coalescer::default();
+        let now = Instant::now();
+        for event in &events {
+            assert!(held.push(now, &entry(event)).is_none());
+        }
+        assert_eq!(held.take().bytes, expected);
     }
 
     #[test]
     fn queued_events_go_many_to_a_message_under_the_size_limit() {
-        let sizes: Vec<usize> = messages((0..100).map(|_| event(1000)))
-            .iter()
-            .map(|m| {
-                assert!(m.event.is_none());
+        let events: Vec<proto::Event> = (0..100).map(|_| event(1000)).collect();
+        let sizes: Vec<usize> = batches_of(&events)
+            .into_iter()
+            .map(|batch| {
+                let m = decode(std::slice::from_ref(&batch));
+                assert_eq!(batch.bytes.len(), m.encoded_len());
                 assert!(m.encoded_len() <= MAX_MESSAGE_BYTES, "{}", m.encoded_len());
+                assert_eq!(batch.events, m.events.len());
                 m.events.len()
             })
             .collect();
         assert_eq!(sizes.iter().sum::<usize>(), 100, "every event, once");
         assert!(sizes.len() >= 2 && sizes[0] > 50, "{sizes:?}");
         // An event larger than the limit goes alone; order is kept.
-        let big = messages(vec![event(10), event(MAX_MESSAGE_BYTES), event(20)]);
-        let keys: Vec<Vec<usize>> = big
-            .iter()
-            .map(|m| m.events.iter().map(|e| e.key.len()).collect())
+        let big: Vec<Vec<usize>> = batches_of(&[event(10), event(MAX_MESSAGE_BYTES), event(20)])
+            .into_iter()
+            .map(keys)
             .collect();
-        assert_eq!(keys, [vec![10], vec![MAX_MESSAGE_BYTES], vec![20]]);
-        assert!(messages(Vec::new()).is_empty());
+        assert_eq!(big, [vec![10], vec![MAX_MESSAGE_BYTES], vec![20]]);
+        assert!(batches_of(&[]).is_empty());
+        // Tiny events: at most the number ingest takes in a message.
+        let tiny: Vec<proto::Event> = (0..5000).map(|_| proto::Event::default()).collect();
+        let counts: Vec<usize> = batches_of(&tiny).iter().map(|b| b.events).collect();
+        assert_eq!(
+            counts,
+            [MAX_EVENTS_PER_MESSAGE, 5000 - MAX_EVENTS_PER_MESSAGE]
+        );
     }
 
-    fn keys(events: &[ToSend]) -> Vec<usize> {
-        events.iter().map(|e| e.event.key.len()).collect()
+    #[test]
+    fn batches_queued_together_are_merged_into_messages_under_the_limits() {
+        // One event of 1000 bytes a batch: about 65 to a message.
+        let queued: Vec<Batch> = (0..100)
+            .flat_map(|i| batches_of(&[event(1000 + i)]))
+            .collect();
+        let merged = messages(queued);
+        let keys: Vec<usize> = merged
+            .iter()
+            .flat_map(|request| {
+                let m = decode(request);
+                assert!(m.encoded_len() <= MAX_MESSAGE_BYTES, "{}", m.encoded_len());
+                m.events.into_iter().map(|e| e.key.len())
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            (1000..1100).collect::<Vec<_>>(),
+            "every event, once, in order"
+        );
+        assert!(
+            merged.len() == 2 && merged[0].len() > 50,
+            "{}",
+            merged.len()
+        );
+        // A batch is never split; a big one goes alone.
+        let queued: Vec<Batch> = [10, MAX_MESSAGE_BYTES, 20]
+            .iter()
+            .flat_map(|&n| batches_of(&[event(n)]))
+            .collect();
+        assert_eq!(
+            messages(queued).iter().map(Vec::len).collect::<Vec<_>>(),
+            [1, 1, 1]
+        );
+        // At most the number of events ingest takes in a message.
+        let tiny = proto::Event::default();
+        let queued: Vec<Batch> = (0..5)
+            .flat_map(|_| batches_of(&vec![tiny.clone(); 1000]))
+            .collect();
+        let counts: Vec<usize> = messages(queued)
+            .iter()
+            .map(|request| decode(request).events.len())
+            .collect();
+        assert_eq!(counts, [4000, 1000]);
+        assert!(messages(Vec::new()).is_empty());
     }
 
     #[test]
@@ -619,44 +854,46 @@ mod tests {
         let at = |micros| t0 + Duration::from_micros(micros);
         let mut batch = Coalescer::default();
         // A lone event goes at once.
-        assert!(batch.push(t0, event(1)).is_none());
+        assert!(batch.push(t0, &entry(&event(1))).is_none());
         assert!(batch.due(t0, false));
         assert_eq!(batch.holding(), None);
-        assert_eq!(keys(&batch.take()), [1]);
+        assert_eq!(keys(batch.take()), [1]);
         // The next, 200 µs later, is held until a millisecond after it came,
         // with those that come meanwhile.
-        assert!(batch.push(at(200), event(2)).is_none());
+        assert!(batch.push(at(200), &entry(&event(2))).is_none());
         assert!(!batch.due(at(200), false));
         assert_eq!(batch.holding(), Some(at(1200)));
-        assert!(batch.push(at(700), event(3)).is_none());
+        assert!(batch.push(at(700), &entry(&event(3))).is_none());
         assert!(!batch.due(at(700), false));
         assert_eq!(batch.holding(), Some(at(1200)), "from the first held event");
         // The first to come after that sends them all.
-        assert!(batch.push(at(1250), event(4)).is_none());
+        assert!(batch.push(at(1250), &entry(&event(4))).is_none());
         assert!(batch.due(at(1250), false));
-        assert_eq!(keys(&batch.take()), [2, 3, 4]);
+        assert_eq!(keys(batch.take()), [2, 3, 4]);
         assert_eq!(batch.holding(), None);
         // Held events go at once when the window is at least half in use.
-        assert!(batch.push(at(1300), event(5)).is_none());
+        assert!(batch.push(at(1300), &entry(&event(5))).is_none());
         assert!(!batch.due(at(1300), false));
         assert!(batch.due(at(1300), true));
         batch.take();
         // After a pause longer than the delay, an event is alone again.
-        assert!(batch.push(at(5000), event(6)).is_none());
+        assert!(batch.push(at(5000), &entry(&event(6))).is_none());
         assert!(batch.due(at(5000), false));
         batch.take();
         // Held events that would pass the size limit go before the next one.
-        assert!(batch.push(at(5100), event(30_000)).is_none());
-        assert!(batch.push(at(5200), event(30_000)).is_none());
+        assert!(batch.push(at(5100), &entry(&event(30_000))).is_none());
+        assert!(batch.push(at(5200), &entry(&event(30_000))).is_none());
         assert!(!batch.due(at(5200), false));
-        let full = batch.push(at(5300), event(30_000)).expect("a full message");
-        assert_eq!(keys(&full), [30_000, 30_000]);
+        let full = batch
+            .push(at(5300), &entry(&event(30_000)))
+            .expect("a full message");
+        assert_eq!(keys(full), [30_000, 30_000]);
         assert_eq!(batch.holding(), Some(at(6300)), "the rest is held afresh");
         // ... and events that reach it go at once.
         let mut big = Coalescer::default();
-        big.push(at(0), event(1));
+        big.push(at(0), &entry(&event(1)));
         big.take();
-        big.push(at(10), event(MAX_MESSAGE_BYTES));
+        big.push(at(10), &entry(&event(MAX_MESSAGE_BYTES)));
         assert!(big.due(at(10), false));
     }
 }
