@@ -189,9 +189,10 @@ pub struct MaxRate {
     pub closed_loop: f64,
     /// The maximum sustained rate, events/s: the highest offered rate probed
     /// that streaming ingest kept up with in an open loop (see
-    /// `stages::produce::max_sustained_rate`).
-    pub sustained: u64,
-    /// The offered rate of the second latency point: half of `sustained`.
+    /// `stages::produce::max_sustained_rate`); `None` when no probe kept up.
+    pub sustained: Option<u64>,
+    /// The offered rate of the second latency point: half of `sustained`, or
+    /// of the lowest rate probed when no probe kept up.
     pub half: u64,
     /// Every probe, in order.
     pub probes: Vec<Probe>,

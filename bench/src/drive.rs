@@ -251,10 +251,13 @@ where
 /// start together at its end, each still timed from its own due time), and
 /// when it wakes late it starts everything due at once rather than shifting
 /// the schedule; the lateness is in every latency and in
-/// [`OpenLoop::start_lag`]. The driver's own CPU is about 1.2 µs per
-/// operation at 60,000/s (`examples/open_loop_driver_cost.rs`), small next
-/// to the 20–30 µs an event costs the SDK client, ingest and the broker at
-/// that rate.
+/// [`OpenLoop::start_lag`]. The driver's own CPU is 1.2–2.0 µs per
+/// operation at 60,000/s (`examples/open_loop_driver_cost.rs`; the upper end
+/// with operations answered by another task, as the SDK's are). It runs in
+/// the bench process, so it is part of the "SDK client" (and "raw producer")
+/// CPU of an open-loop run: about a quarter of the SDK client's 6–9 µs per
+/// event there, a tenth of the 20 µs an event costs client, ingest and
+/// broker together.
 pub async fn open_loop_run<F, Fut>(rate_per_s: u64, duration: Duration, mut op: F) -> OpenLoop
 where
     F: FnMut(usize) -> Fut,

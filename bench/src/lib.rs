@@ -235,7 +235,10 @@ async fn produce_stages(
         &our_meter,
     )
     .await;
-    let half_rate = (sustained / 2).max(1);
+    // When no probe kept up, the lowest rate tried stands in, and the
+    // report says so.
+    let lowest_tried = probes.last().map_or(1, |(run, _)| run.rate);
+    let half_rate = (sustained.unwrap_or(lowest_tried) / 2).max(1);
     let max_rate = MaxRate {
         closed_loop: closed_rate,
         sustained,
@@ -252,7 +255,12 @@ async fn produce_stages(
             .collect(),
     };
 
-    let half_note = format!(", half the maximum sustained rate ({sustained}/s)");
+    let half_note = match sustained {
+        Some(sustained) => format!(", half the maximum sustained rate ({sustained}/s)"),
+        None => format!(
+            ", half the lowest rate probed ({lowest_tried}/s): no probe kept up, so this is not half a sustained rate"
+        ),
+    };
     for (rate, note, raw_name, stream_name) in [
         (
             sizes.latency_rate,

@@ -388,11 +388,15 @@ impl Report {
                     )
                 })
                 .collect();
+            let maximum = match max.sustained {
+                Some(rate) => format!("{rate}/s sustained in an open loop"),
+                None => "no probe kept up, so there is no sustained rate; the lowest rate probed stands in".to_string(),
+            };
             let _ = writeln!(
                 md,
-                "\nMaximum rate of streaming ingest: {}/s sustained in an open loop (probes of {:?}, kept up when p99 and the last answer stay within {:?}), against {:.0}/s in the closed loop; the second latency point is half of it, {}/s. Probes: {}.",
-                max.sustained,
+                "\nMaximum rate of streaming ingest: {maximum} (probes of {:?}; a probe keeps up when nothing fails, nothing starts more than {:?} late, and its p99 and its last answer stay within {:?}), against {:.0}/s in the closed loop; the second latency point is half of it, {}/s. Probes: {}.",
                 s.sustain_probe,
+                s.sustain_bound,
                 s.sustain_bound,
                 max.closed_loop,
                 max.half,

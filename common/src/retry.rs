@@ -107,25 +107,38 @@ mod tests {
         assert_eq!(calls.get(), 1, "a refusal is not retried");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_stop_during_a_pause_ends_the_retries() {
         let stop = CancellationToken::new();
         let calls = Cell::new(0);
-        let retried = until_stopped(
-            "unavailable",
-            &stop,
-            |_: &String| true,
-            || {
-                calls.set(calls.get() + 1);
-                if calls.get() == 2 {
-                    stop.cancel();
-                }
-                async { Err::<(), _>("unavailable".to_string()) }
-            },
-        )
-        .await;
+        let cancel = {
+            let stop = stop.clone();
+            async move {
+                // Into the first pause (at least FIRST_DELAY long).
+                tokio::time::sleep(FIRST_DELAY / 2).await;
+                stop.cancel();
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let (retried, ()) = tokio::join!(
+            until_stopped(
+                "unavailable",
+                &stop,
+                |_: &String| true,
+                || {
+                    calls.set(calls.get() + 1);
+                    async { Err::<(), _>("unavailable".to_string()) }
+                },
+            ),
+            cancel
+        );
         assert_eq!(retried, None);
-        assert_eq!(calls.get(), 2, "no attempt after the stop");
+        assert_eq!(calls.get(), 1, "no attempt after the stop");
+        assert_eq!(
+            started.elapsed(),
+            FIRST_DELAY / 2,
+            "the pause ends when the stop comes, not when it would have"
+        );
     }
 
     #[test]

@@ -169,8 +169,8 @@ impl Changelog {
                 let attempt = self
                     .try_restore(source_topic, event_type, partition, store, deadline)
                     .await;
-                if attempt.is_err() {
-                    self.renew_reader();
+                if attempt.is_err() && Instant::now() < deadline {
+                    self.renew_reader(); // for the next attempt
                 }
                 attempt
             },

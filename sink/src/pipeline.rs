@@ -340,7 +340,7 @@ impl Pipeline {
             Planned::Unplanned(id) => Some(id),
         };
         let read = retry::until_stopped(
-            "cannot read the aggregate record",
+            "schema registry unavailable: cannot read the aggregate record",
             shutdown,
             |e| matches!(e, ReadError::Unavailable(_)),
             || self.readers.read(payload, Some(*READER)),

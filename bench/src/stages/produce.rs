@@ -172,9 +172,8 @@ pub async fn stream_open(sender: Arc<Sender>, rate: u64, duration: Duration) -> 
 /// the driver started nothing more than `bound` late, and neither the p99
 /// ack latency nor the last event's exceeds `bound`, so no backlog built
 /// up; a rate beyond what the stack sustains builds one that grows for the
-/// whole probe, the window full and the rest waiting for room). Tries
-/// `ceiling`, then 15 % less each time, then halfway back up to the lowest
-/// rate that failed; at most `MAX_PROBES` probes. Returns the rate (the lowest one tried when none kept up) and
+/// whole probe, the window full and the rest waiting for room), found by
+/// [`search_sustained`]. Returns the rate, `None` when no probe kept up, and
 /// every probe, each with the CPU `meter` read over it.
 pub async fn max_sustained_rate(
     sender: &Arc<Sender>,
@@ -182,11 +181,8 @@ pub async fn max_sustained_rate(
     probe: Duration,
     bound: Duration,
     meter: &Meter,
-) -> (u64, Vec<(OpenLoop, bool)>) {
-    const MAX_PROBES: usize = 8;
-    const STEP: f64 = 0.85;
-    let mut probes = Vec::new();
-    let try_rate = |rate: u64| {
+) -> (Option<u64>, Vec<(OpenLoop, bool)>) {
+    search_sustained(ceiling, |rate| {
         let sender = sender.clone();
         async move {
             let reading = meter.start();
@@ -201,34 +197,52 @@ pub async fn max_sustained_rate(
             );
             (run, kept_up)
         }
-    };
+    })
+    .await
+}
+
+/// Most probes [`search_sustained`] makes.
+pub const MAX_PROBES: usize = 8;
+
+/// The search of [`max_sustained_rate`]: `probe` at `ceiling`, then 15 %
+/// less each time until one keeps up, then once halfway back up to the
+/// lowest rate that fell behind; at most [`MAX_PROBES`] probes. Returns the
+/// highest rate that kept up (`None` when none did) and every probe's
+/// outcome, in order.
+pub async fn search_sustained<T, F, Fut>(
+    ceiling: u64,
+    mut probe: F,
+) -> (Option<u64>, Vec<(T, bool)>)
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = (T, bool)>,
+{
+    const STEP: f64 = 0.85;
+    let mut probes = Vec::new();
     let mut rate = ceiling.max(1);
     let mut failed: Option<u64> = None;
+    let mut sustained = None;
     while probes.len() < MAX_PROBES {
-        let (run, kept_up) = try_rate(rate).await;
-        probes.push((run, kept_up));
+        let (outcome, kept_up) = probe(rate).await;
+        probes.push((outcome, kept_up));
         if kept_up {
+            sustained = Some(rate);
             break;
         }
         failed = Some(rate);
         rate = ((rate as f64 * STEP) as u64).max(1);
     }
-    let sustained = probes.last().is_some_and(|(_, kept_up)| *kept_up);
-    if let (true, Some(failed)) = (sustained, failed)
+    if let (Some(kept), Some(failed)) = (sustained, failed)
         && probes.len() < MAX_PROBES
     {
-        let between = (rate + failed) / 2;
-        let (run, kept_up) = try_rate(between).await;
-        probes.push((run, kept_up));
+        let between = (kept + failed) / 2;
+        let (outcome, kept_up) = probe(between).await;
+        probes.push((outcome, kept_up));
         if kept_up {
-            rate = between;
+            sustained = Some(between);
         }
     }
-    if !sustained {
-        rate = probes.last().map_or(rate, |(run, _)| run.rate);
-        eprintln!("[bench]   no probe kept up; taking the lowest rate tried, {rate}/s");
-    }
-    (rate, probes)
+    (sustained, probes)
 }
 
 /// The CPU of each metered process over `run`, in cores (CPU seconds per
@@ -243,4 +257,52 @@ pub fn cores(run: &OpenLoop) -> String {
     let total: f64 = run.result.cpu_us_per_op.values().sum::<f64>() * run.rate as f64 / 1e6;
     parts.push(format!("total {total:.2} cores"));
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The search against a stack that keeps up with at most `capacity`:
+    /// the rate found and the rates probed.
+    async fn search(ceiling: u64, capacity: u64) -> (Option<u64>, Vec<u64>) {
+        let (found, probes) =
+            search_sustained(ceiling, |rate| async move { (rate, rate <= capacity) }).await;
+        (found, probes.into_iter().map(|(rate, _)| rate).collect())
+    }
+
+    #[tokio::test]
+    async fn a_ceiling_that_keeps_up_is_the_maximum() {
+        assert_eq!(search(1000, 1000).await, (Some(1000), vec![1000]));
+    }
+
+    #[tokio::test]
+    async fn the_search_steps_down_then_tries_halfway_back_up() {
+        // 1000 and 850 fall behind, 722 keeps up, then (722 + 850) / 2.
+        assert_eq!(
+            search(1000, 800).await,
+            (Some(786), vec![1000, 850, 722, 786])
+        );
+        assert_eq!(
+            search(1000, 750).await,
+            (Some(722), vec![1000, 850, 722, 786])
+        );
+    }
+
+    #[tokio::test]
+    async fn no_probe_keeping_up_is_no_maximum() {
+        let (found, probes) = search(1000, 10).await;
+        assert_eq!(found, None);
+        assert_eq!(probes.len(), MAX_PROBES);
+        assert!(probes.windows(2).all(|w| w[1] < w[0]), "{probes:?}");
+    }
+
+    #[tokio::test]
+    async fn keeping_up_at_the_last_probe_leaves_no_room_to_go_back_up() {
+        // 1000 × 0.85^7 rounded down step by step: the eighth probe, 318.
+        let (found, probes) = search(1000, 320).await;
+        assert_eq!(probes.len(), MAX_PROBES);
+        assert_eq!(found, probes.last().copied());
+        assert!(found.is_some_and(|rate| rate <= 320));
+    }
 }
