@@ -42,7 +42,7 @@ use backon::{BackoffBuilder as _, ExponentialBuilder};
 use futures::{Stream, StreamExt as _, channel::mpsc::UnboundedSender};
 use prost::{
     Message as _,
-    bytes::BufMut as _,
+    bytes::BufMut,
     encoding::{WireType, encode_key, encode_varint, encoded_len_varint},
 };
 use tokio::{
@@ -572,6 +572,13 @@ fn messages(batches: Vec<Batch>) -> Vec<Request> {
     messages
 }
 
+/// Writes `request` as it goes on the wire: its batches' bytes, in order.
+fn write_request(request: &[Batch], dst: &mut impl BufMut) {
+    for batch in request {
+        dst.put_slice(&batch.bytes);
+    }
+}
+
 /// The codec of the sender's `SubmitEvents` streams: a request goes out as
 /// the sender encoded it (the bytes of its batches, which are `prost`'s
 /// encoding of the `SubmitEventsRequest`), and responses are decoded with
@@ -600,9 +607,7 @@ impl Encoder for StreamCodec {
 
     fn encode(&mut self, request: Request, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         dst.reserve(request.iter().map(|batch| batch.bytes.len()).sum());
-        for batch in &request {
-            dst.put_slice(&batch.bytes);
-        }
+        write_request(&request, dst);
         Ok(())
     }
 }
@@ -708,10 +713,9 @@ mod tests {
 
     /// The bytes a message goes out as (what [`StreamCodec`] writes).
     fn wire(request: &[Batch]) -> Vec<u8> {
-        request
-            .iter()
-            .flat_map(|batch| batch.bytes.clone())
-            .collect()
+        let mut bytes = Vec::new();
+        write_request(request, &mut bytes);
+        bytes
     }
 
     /// A message as ingest decodes it.
