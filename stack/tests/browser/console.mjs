@@ -346,7 +346,15 @@ await run(async (register) => {
     const removed = await page.$$eval('#schema-diff .diff-removed', (els) => els.map((e) => e.textContent));
     ensure(!removed.some((l) => l.includes(`"${schema.added}"`)), 'the added field is also shown removed');
     // The diff scrolls in its box: show the added field in the screenshot.
-    await page.locator('#schema-diff .diff-added', { hasText: `"${schema.added}"` }).first().scrollIntoViewIfNeeded();
+    // Found and scrolled in one step in the page: the console re-renders
+    // the diff when it refreshes, and a located element can be detached
+    // between Playwright's finding it and scrolling to it.
+    await page.evaluate((field) => {
+      const line = [...document.querySelectorAll('#schema-diff .diff-added')].find((e) =>
+        e.textContent.includes(`"${field}"`),
+      );
+      line?.scrollIntoView({ block: 'nearest' });
+    }, schema.added);
     await screenshot(page, 'schemas');
     return { added, removed };
   });
