@@ -385,9 +385,18 @@ async fn registry_is_asked_once_per_schema_id_and_cached_ids_decode_without_it()
     assert_eq!(decoder.registry_lookups(), 1);
 
     let TestRegistry { registry, _db } = registry;
+    let address = registry.addr();
     // Dropping alone left the server task serving for a moment under load,
     // and the lookup below got an answer (404) instead of no registry.
     registry.stop().await;
+    // Hold the freed port, so that no other test's server can take it and
+    // answer the lookup below: a connection to it is closed unanswered.
+    let gone = tokio::net::TcpListener::bind(address).await?;
+    let _closing = tokio::spawn(async move {
+        while let Ok((connection, _)) = gone.accept().await {
+            drop(connection);
+        }
+    });
     assert_eq!(
         decoder.decode("ad_click", Some(&record), Some(1)).await,
         Ok(expected)
@@ -395,10 +404,11 @@ async fn registry_is_asked_once_per_schema_id_and_cached_ids_decode_without_it()
     assert_eq!(decoder.registry_lookups(), 1);
     // A new id needs the registry, which is gone: retry later, not poison.
     let unseen = framed(id + 1, builtin("ad_click", 2), ad_click(2))?;
-    assert!(matches!(
-        decoder.decode("ad_click", Some(&unseen), Some(1)).await,
-        Err(DecodeError::Unavailable(_))
-    ));
+    let decoded = decoder.decode("ad_click", Some(&unseen), Some(1)).await;
+    assert!(
+        matches!(decoded, Err(DecodeError::Unavailable(_))),
+        "{decoded:?}"
+    );
     assert_eq!(decoder.registry_lookups(), 2);
     Ok(())
 }
