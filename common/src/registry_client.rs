@@ -71,6 +71,13 @@ pub async fn by_id(settings: &SrSettings, id: u32) -> Result<RegisteredSchema, S
 /// Whether `error` says the subject, version or schema does not exist (as
 /// opposed to the registry being unreachable or failing).
 pub fn is_not_found(error: &SRCError) -> bool {
+    // Only an answer says "not found". A request that got none is retriable,
+    // and its message names the URL, whose port may contain "404" (a
+    // registry on port 40401 made every refused connection read as an
+    // unknown schema, and the processor dead-lettered acknowledged events).
+    if error.retriable {
+        return false;
+    }
     let text = format!("{} {}", error.error, error.cause.as_deref().unwrap_or(""));
     text.contains("404")
         || text.contains("40401")
@@ -213,6 +220,23 @@ fn is_unavailable_status(status: reqwest::StatusCode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_answer_says_not_found_whatever_the_port() {
+        let refused = SRCError::retryable_with_cause(
+            "error sending request for url (http://127.0.0.1:40401/schemas/ids/2)",
+            "could not get schema from registry",
+        );
+        assert!(
+            !is_not_found(&refused),
+            "no answer is not a 404: {refused:?}"
+        );
+        let answered = SRCError::non_retryable_with_cause(
+            "error_code 40403: Schema 2 not found",
+            "HTTP request to schema registry failed with status 404 Not Found",
+        );
+        assert!(is_not_found(&answered));
+    }
 
     /// A loopback URL where nothing listens.
     fn nothing_listening() -> String {
