@@ -8,7 +8,9 @@ use schema_registry_converter::{
         get_schema_by_subject_and_version, post_schema,
     },
     error::SRCError,
-    schema_registry_common::{RegisteredSchema, SchemaType, SubjectNameStrategy, SuppliedSchema},
+    schema_registry_common::{
+        RawError, RegisteredSchema, SchemaType, SubjectNameStrategy, SuppliedSchema,
+    },
 };
 
 use crate::config::RegistryArgs;
@@ -68,21 +70,24 @@ pub async fn by_id(settings: &SrSettings, id: u32) -> Result<RegisteredSchema, S
     get_schema_by_id(id, settings).await
 }
 
+/// Confluent's error codes for "not found": subject (40401), version
+/// (40402), schema (40403).
+const NOT_FOUND_CODES: [u32; 3] = [40401, 40402, 40403];
+
 /// Whether `error` says the subject, version or schema does not exist (as
 /// opposed to the registry being unreachable or failing).
+///
+/// Only the registry's own answer says so: its error body's `error_code`.
+/// No message text is read. A request that got no answer names its URL,
+/// whose port may contain "404" (a registry on port 40401 made every
+/// refused connection read as an unknown schema, and the processor
+/// dead-lettered acknowledged events), and a 404 without a registry error
+/// body comes from something else at that address (a proxy, a wrong path),
+/// which is a misconfiguration to report, not an answer about a schema.
 pub fn is_not_found(error: &SRCError) -> bool {
-    // Only an answer says "not found". A request that got none is retriable,
-    // and its message names the URL, whose port may contain "404" (a
-    // registry on port 40401 made every refused connection read as an
-    // unknown schema, and the processor dead-lettered acknowledged events).
-    if error.retriable {
-        return false;
-    }
-    let text = format!("{} {}", error.error, error.cause.as_deref().unwrap_or(""));
-    text.contains("404")
-        || text.contains("40401")
-        || text.contains("40402")
-        || text.contains("40403")
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<RawError>())
+        .is_some_and(|answer| NOT_FOUND_CODES.contains(&answer.error_code))
 }
 
 /// The registry could not be reached or answered that it is unavailable
@@ -221,21 +226,78 @@ fn is_unavailable_status(status: reqwest::StatusCode) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_an_answer_says_not_found_whatever_the_port() {
-        let refused = SRCError::retryable_with_cause(
-            "error sending request for url (http://127.0.0.1:40401/schemas/ids/2)",
-            "could not get schema from registry",
+    /// Answers every request on a loopback port with `status` and `body`
+    /// (of `content_type`); returns the registry URL.
+    async fn answering(status: &str, content_type: &str, body: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
         );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request).await;
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    /// What looking up schema id 2 at `url` gives.
+    async fn lookup(url: String) -> SRCError {
+        by_id(&settings(&RegistryArgs::at(url)).unwrap(), 2)
+            .await
+            .expect_err("the lookup must fail")
+    }
+
+    const REGISTRY_JSON: &str = "application/vnd.schemaregistry.v1+json";
+
+    #[tokio::test]
+    async fn only_the_registry_s_error_code_says_not_found() {
+        let not_found = lookup(
+            answering(
+                "404 Not Found",
+                REGISTRY_JSON,
+                r#"{"error_code":40403,"message":"Schema 2 not found"}"#,
+            )
+            .await,
+        )
+        .await;
+        assert!(is_not_found(&not_found), "{not_found:?}");
+
+        // A 404 without a registry's error body: something else answers there.
+        let proxy = lookup(answering("404 Not Found", "text/html", "not found").await).await;
+        assert!(!is_not_found(&proxy), "{proxy:?}");
+
+        // A failure whose message mentions 40401 is still a failure.
+        let failing = lookup(
+            answering(
+                "500 Internal Server Error",
+                REGISTRY_JSON,
+                r#"{"error_code":50001,"message":"store 40401 unreadable"}"#,
+            )
+            .await,
+        )
+        .await;
+        assert!(!is_not_found(&failing), "{failing:?}");
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_not_not_found_whatever_the_port() {
+        // Find a free port whose number contains "404" (40400-40499).
+        let port = (40400..40500)
+            .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+            .expect("a free port in 40400-40499");
+        let refused = lookup(format!("http://127.0.0.1:{port}")).await;
+        assert!(refused.to_string().contains("404"), "{refused}");
         assert!(
             !is_not_found(&refused),
             "no answer is not a 404: {refused:?}"
         );
-        let answered = SRCError::non_retryable_with_cause(
-            "error_code 40403: Schema 2 not found",
-            "HTTP request to schema registry failed with status 404 Not Found",
-        );
-        assert!(is_not_found(&answered));
     }
 
     /// A loopback URL where nothing listens.

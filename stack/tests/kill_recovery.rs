@@ -5,18 +5,25 @@
 //! replacement is joining). Both must end with exact aggregates in Postgres
 //! within 30 s of the last restart: nothing lost, nothing counted twice, no
 //! group left without an owner for a partition. Each runs on Tansu and on
-//! Apache Kafka.
+//! Apache Kafka. And a processor and a sink restarted while the registry is
+//! down, on a port whose number contains "404": they must wait for it, not
+//! dead-letter acknowledged events as "unknown schema".
 mod support;
 
 use rstest::rstest;
-use std::time::{Duration, Instant};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
-use support::{PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows};
+use support::{
+    PROCESSOR_ENV, Progress, SINK_ENV, Workload, send_batches, wait_for_rows, wait_until,
+};
 use tributary_common::config::KafkaArgs;
 use tributary_stack::{
     binaries::build_service_binaries,
     broker::{Broker, BrokerKind},
-    cluster::{self, Cluster, ServiceProcess},
+    cluster::{self, Cluster, ServiceProcess, log_lines},
     postgres::TestDatabase,
 };
 
@@ -50,17 +57,27 @@ fn with_instance(
 
 impl Pipeline {
     async fn start(name: &str, broker: BrokerKind) -> anyhow::Result<Self> {
+        Self::start_with_registry_at(name, broker, cluster::loopback_in(1024..65535)?).await
+    }
+
+    /// Like [`Pipeline::start`], with the registry listening on `registry`.
+    async fn start_with_registry_at(
+        name: &str,
+        broker: BrokerKind,
+        registry: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let bin_dir = build_service_binaries()?;
         let (broker, database) = tokio::try_join!(Broker::start(broker), TestDatabase::create())?;
         let pool = sqlx::PgPool::connect(database.url()).await?;
         tributary_store::migrate(&pool).await?;
         let kafka = KafkaArgs::for_brokers(broker.brokers());
-        let (cluster, registry) = Cluster::bootstrap(
+        let (cluster, registry) = Cluster::bootstrap_with_registry_at(
             bin_dir,
             cluster::log_dir(&format!("{name}-{}", broker.kind()))?,
             kafka,
             database.url().to_string(),
             4,
+            registry,
         )
         .await?;
         let mut processor =
@@ -218,5 +235,94 @@ async fn a_processor_and_a_sink_killed_again_while_their_replacements_join_recov
     sender.await??;
     assert_eq!(progress.acked(), total, "every event is acknowledged");
     expect_exact(&pipeline, &workload, restarted).await?;
+    pipeline.stop().await
+}
+
+/// Records the services sent to the dead-letter topic, by their metrics.
+async fn dead_letters(service: &ServiceProcess) -> anyhow::Result<f64> {
+    let text = service.metrics_text().await?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with("tributary_dead_letters_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Waits until `service` logs that it retries (the registry does not
+/// answer), and fails at once if it dead-letters anything instead.
+async fn waits_for_the_registry(service: &ServiceProcess) -> anyhow::Result<()> {
+    let log = service.process.log_path();
+    wait_until(
+        Duration::from_secs(60),
+        &format!("{} waits for the registry", service.name()),
+        || async {
+            anyhow::ensure!(
+                dead_letters(service).await? == 0.0,
+                "{} dead-lettered records while the registry was down; log {}",
+                service.name(),
+                log.display()
+            );
+            Ok(!log_lines(log, "retrying").is_empty())
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_processor_and_a_sink_restarted_while_the_registry_is_down_wait_for_it_and_count_exactly()
+-> anyhow::Result<()> {
+    // A port whose number contains "404": a client that read "not found"
+    // into the text of a refused connection would dead-letter everything.
+    let registry_addr = cluster::loopback_in(40400..40500)?;
+    let mut pipeline =
+        Pipeline::start_with_registry_at("registry-outage", BrokerKind::Tansu, registry_addr)
+            .await?;
+    let workload = Workload::new(2400, 600);
+    let total = workload.events.len();
+    let progress = Progress::new(total / 3);
+    let sender = pipeline.send(&workload, &progress);
+    progress.wait_for_mark(Duration::from_secs(60)).await?;
+    // Both event types have gone all the way through: ingest, the processor
+    // and the sink have each looked up the schemas they use.
+    wait_until(
+        Duration::from_secs(60),
+        "aggregates of both event types in Postgres",
+        || async {
+            let rows = support::rows(&pipeline.pool).await?;
+            let has = |kind: &str| rows.keys().any(|(event_type, _, _)| event_type == kind);
+            Ok(has("ad_click") && has("price_tick"))
+        },
+    )
+    .await?;
+
+    // The registry goes down; ingest keeps acknowledging with the versions
+    // it listed before, and the processor with the schemas it looked up.
+    pipeline.registry.process.kill().await?;
+    progress.allow(usize::MAX);
+    // A sink restarted now has an empty cache: the processor's next
+    // aggregates need a lookup nobody answers, which must be waited out.
+    pipeline.cluster.respawn(&mut pipeline.sink).await?;
+    Cluster::wait_for_metrics(&mut pipeline.sink).await?;
+    waits_for_the_registry(&pipeline.sink).await?;
+    // A processor restarted now waits for it at start-up.
+    pipeline.cluster.respawn(&mut pipeline.processor).await?;
+    Cluster::wait_for_metrics(&mut pipeline.processor).await?;
+    waits_for_the_registry(&pipeline.processor).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pipeline.cluster.respawn(&mut pipeline.registry).await?;
+    let back = Instant::now();
+
+    sender.await??;
+    assert_eq!(progress.acked(), total, "every event is acknowledged");
+    expect_exact(&pipeline, &workload, back).await?;
+    for service in [&pipeline.processor, &pipeline.sink] {
+        assert_eq!(
+            dead_letters(service).await?,
+            0.0,
+            "{} dead-lettered records while the registry was down; log {}",
+            service.name(),
+            service.process.log_path().display()
+        );
+    }
     pipeline.stop().await
 }

@@ -242,6 +242,28 @@ impl Cluster {
         database_url: String,
         partitions: i32,
     ) -> anyhow::Result<(Self, ServiceProcess)> {
+        Self::bootstrap_with_registry_at(
+            bin_dir,
+            log_dir,
+            kafka,
+            database_url,
+            partitions,
+            loopback()?,
+        )
+        .await
+    }
+
+    /// Like [`Cluster::bootstrap`], with the registry listening on
+    /// `registry_http` (e.g. a port whose number a careless client could
+    /// mistake for a status code).
+    pub async fn bootstrap_with_registry_at(
+        bin_dir: PathBuf,
+        log_dir: PathBuf,
+        kafka: KafkaArgs,
+        database_url: String,
+        partitions: i32,
+        registry_http: SocketAddr,
+    ) -> anyhow::Result<(Self, ServiceProcess)> {
         let mut cluster = Cluster {
             bin_dir,
             log_dir,
@@ -249,7 +271,7 @@ impl Cluster {
             registry: RegistryArgs::at(String::new()),
             database_url,
         };
-        let registry = cluster.registry("registry").await?;
+        let registry = cluster.registry_at("registry", registry_http).await?;
         cluster.registry = RegistryArgs::at(registry.http_url());
         crate::bootstrap::create_topics(&cluster.kafka, partitions).await?;
         crate::bootstrap::register_schemas(&cluster.kafka, &cluster.registry).await?;
@@ -277,7 +299,13 @@ impl Cluster {
 
     /// Starts a registry over the cluster's database, without waiting.
     pub fn spawn_registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
-        let (metrics, http) = (loopback()?, loopback()?);
+        self.spawn_registry_at(name, loopback()?)
+    }
+
+    /// Starts a registry over the cluster's database listening on `http`,
+    /// without waiting.
+    fn spawn_registry_at(&self, name: &str, http: SocketAddr) -> anyhow::Result<ServiceProcess> {
+        let metrics = loopback()?;
         let launch = Launch {
             name: name.into(),
             binary: "tributary-registry",
@@ -293,7 +321,11 @@ impl Cluster {
     /// Starts a registry over the cluster's database and waits until it
     /// answers. The cluster's `registry` setting is not changed.
     pub async fn registry(&self, name: &str) -> anyhow::Result<ServiceProcess> {
-        let mut service = self.spawn_registry(name)?;
+        self.registry_at(name, loopback()?).await
+    }
+
+    async fn registry_at(&self, name: &str, http: SocketAddr) -> anyhow::Result<ServiceProcess> {
+        let mut service = self.spawn_registry_at(name, http)?;
         let ready = service
             .launch
             .ready
@@ -374,6 +406,15 @@ impl Cluster {
 
 fn loopback() -> anyhow::Result<SocketAddr> {
     Ok(SocketAddr::from(([127, 0, 0, 1], free_port()?)))
+}
+
+/// A loopback address on a free port among `ports`.
+pub fn loopback_in(ports: std::ops::Range<u16>) -> anyhow::Result<SocketAddr> {
+    ports
+        .clone()
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .find(|addr| std::net::TcpListener::bind(addr).is_ok())
+        .with_context(|| format!("no free loopback port in {ports:?}"))
 }
 
 /// A fresh directory for a test's logs under the system temp directory.

@@ -157,12 +157,16 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     tributary_store::migrate(&pool).await?;
     let broker = Broker::start(args.broker).await?;
     let kafka = KafkaArgs::for_brokers(broker.brokers());
-    let (cluster, registry) = Cluster::bootstrap(
+    // The registry listens on a port whose number contains "404", so a
+    // client that mistook the text of a refused connection for "not found"
+    // would dead-letter acknowledged events whenever the registry restarts.
+    let (cluster, registry) = Cluster::bootstrap_with_registry_at(
         bin_dir,
         log_dir.clone(),
         kafka,
         database_url,
         args.partitions,
+        cluster::loopback_in(40400..40500)?,
     )
     .await?;
     let mut sink = cluster.sink("sink", SINK_ENV)?;
