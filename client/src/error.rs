@@ -70,5 +70,5 @@ impl Error {
     }
 }
 
-/// `Result` with the SDK's [`Error`].
+/// `Result` with the SDK's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
