@@ -47,8 +47,16 @@ pub struct BenchConfig {
     #[arg(long)]
     pub window: Option<usize>,
 
+    /// The SDK sender's linger (`SenderOptions::linger`, e.g. `0`, `500us`,
+    /// `1ms`): how long events that keep coming are held for one message;
+    /// the SDK's default when unset.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub sdk_linger: Option<Duration>,
+
     /// Streams (SDK senders, each on a connection of its own) of the
-    /// closed-loop streaming run; the in-flight window is shared.
+    /// streaming runs: the closed loop shares the in-flight window among
+    /// them, and the open loops and maximum-rate probes deal their events
+    /// over them round robin.
     #[arg(long, default_value_t = 1)]
     pub streams: usize,
 
@@ -138,6 +146,8 @@ pub struct Sizes {
     /// Events (or records) in flight in a closed-loop run: the SDK sender's
     /// window, and the raw producer's.
     pub window: usize,
+    /// The SDK sender's linger.
+    pub linger: Duration,
     /// Streams of the closed-loop streaming run.
     pub streams: usize,
     /// Offered rate of the open-loop latency runs, events/s.
@@ -225,6 +235,9 @@ impl Sizes {
                 window: config
                     .window
                     .unwrap_or(tributary_client::SenderOptions::default().window),
+                linger: config
+                    .sdk_linger
+                    .unwrap_or(tributary_client::SenderOptions::default().linger),
                 streams: config.streams.max(1),
                 latency_rate: 500,
                 latency_duration: Duration::from_secs(2),
@@ -249,6 +262,9 @@ impl Sizes {
                 window: config
                     .window
                     .unwrap_or(tributary_client::SenderOptions::default().window),
+                linger: config
+                    .sdk_linger
+                    .unwrap_or(tributary_client::SenderOptions::default().linger),
                 streams: config.streams.max(1),
                 latency_rate: 2_000,
                 latency_duration: Duration::from_secs(8),

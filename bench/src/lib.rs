@@ -105,7 +105,7 @@ async fn run_stages(
         broker: env.broker.pid(),
         ingest: ingest.process.id(),
     };
-    let sender = produce::sender(&client, sizes.window);
+    let sender = produce::sender(&client, sizes);
 
     // Warm-up: connections, the producer's metadata, schema caches.
     let warm = sizes.window.min(records.len());
@@ -131,7 +131,7 @@ async fn run_stages(
         let mut senders = vec![sender.clone()];
         for _ in 1..sizes.streams {
             let client = Client::new(ingest.grpc_url())?;
-            senders.push(produce::sender(&client, sizes.window));
+            senders.push(produce::sender(&client, sizes));
         }
         sizes.max_rate =
             Some(produce_stages(sizes, pids, stages, &producer, &records, &senders).await);
@@ -228,7 +228,7 @@ async fn produce_stages(
         "producing, open loop: streaming ingest's maximum sustained rate, from the closed loop's {closed_rate:.0} events/s down"
     ));
     let (sustained, probes) = produce::max_sustained_rate(
-        &senders[0],
+        senders,
         closed_rate as u64,
         sizes.sustain_probe,
         sizes.sustain_bound,
@@ -298,7 +298,7 @@ async fn produce_stages(
                 metered_open(
                     "streaming ingest",
                     &our_meter,
-                    produce::stream_open(senders[0].clone(), rate, sizes.latency_duration),
+                    produce::stream_open(senders, rate, sizes.latency_duration),
                 )
                 .await,
             );
@@ -406,7 +406,7 @@ async fn sdk_stages(
     progress("SDK senders, one stream each: Rust, Python, TypeScript, Go");
     sdks::build_typescript().await?;
     sdks::build_go().await?;
-    let sender = produce::sender(client, sizes.window);
+    let sender = produce::sender(client, sizes);
     let rust_meter = Meter::new()
         .with("ingest", pids.ingest)
         .with_self("Rust SDK client")

@@ -1,5 +1,5 @@
-//! A sender whose events keep coming holds them together for about a
-//! millisecond: on a real stack every event is still answered, acknowledged
+//! A sender with a linger of a millisecond, whose events keep coming,
+//! holds them together for about that long: on a real stack every event is still answered, acknowledged
 //! once and in order, lone events included, and closing the sender answers
 //! every event sent. (When the hold starts and ends is the unit test's
 //! part, `Coalescer` in `src/sender.rs`: a held event would also reach
@@ -30,6 +30,7 @@ async fn events_that_keep_coming_are_answered_once_and_in_order() -> anyhow::Res
     let client = Client::new(ingest.grpc_url())?;
     let sender = client.sender(SenderOptions {
         first_connect_timeout: Duration::from_secs(30),
+        linger: Duration::from_millis(1),
         ..Default::default()
     });
 

@@ -14,6 +14,7 @@ use tributary_client::{Client, Outcome, Sender, SenderOptions, proto};
 use tributary_common::{config::KafkaArgs, kafka};
 
 use crate::{
+    config::Sizes,
     cpu::Meter,
     drive::{self, OpenLoop, RunResult},
     workload::{self, RawRecord},
@@ -110,10 +111,11 @@ pub async fn raw_open(
     .await
 }
 
-/// A streaming sender whose window is `window` events.
-pub fn sender(client: &Client, window: usize) -> Arc<Sender> {
+/// A streaming sender with the window and linger of `sizes`.
+pub fn sender(client: &Client, sizes: &Sizes) -> Arc<Sender> {
     Arc::new(client.sender(SenderOptions {
-        window,
+        window: sizes.window,
+        linger: sizes.linger,
         ..SenderOptions::default()
     }))
 }
@@ -156,10 +158,13 @@ pub async fn stream_closed_for(
     .await
 }
 
-/// Streaming ingest, open loop at `rate` events/s for `duration`.
-pub async fn stream_open(sender: Arc<Sender>, rate: u64, duration: Duration) -> OpenLoop {
+/// Streaming ingest, open loop at `rate` events/s for `duration`, the
+/// events dealt round robin over `senders` (one stream each).
+pub async fn stream_open(senders: &[Arc<Sender>], rate: u64, duration: Duration) -> OpenLoop {
+    let senders = senders.to_vec();
     drive::open_loop_run(rate, duration, move |i| {
-        let sender = sender.clone();
+        // Round robin: each stream takes its share of the offered rate.
+        let sender = senders[i % senders.len()].clone();
         let event = workload::ad_click(i);
         async move { send_event(&sender, event).await }
     })
@@ -176,27 +181,24 @@ pub async fn stream_open(sender: Arc<Sender>, rate: u64, duration: Duration) -> 
 /// [`search_sustained`]. Returns the rate, `None` when no probe kept up, and
 /// every probe, each with the CPU `meter` read over it.
 pub async fn max_sustained_rate(
-    sender: &Arc<Sender>,
+    senders: &[Arc<Sender>],
     ceiling: u64,
     probe: Duration,
     bound: Duration,
     meter: &Meter,
 ) -> (Option<u64>, Vec<(OpenLoop, bool)>) {
-    search_sustained(ceiling, |rate| {
-        let sender = sender.clone();
-        async move {
-            let reading = meter.start();
-            let mut run = stream_open(sender, rate, probe).await;
-            run.result.cpu_us_per_op = reading.per_operation(run.result.ok);
-            let kept_up = run.kept_up(bound);
-            eprintln!(
-                "[bench]   probe {}: {}; CPU {}",
-                if kept_up { "kept up" } else { "fell behind" },
-                run.summary(),
-                cores(&run)
-            );
-            (run, kept_up)
-        }
+    search_sustained(ceiling, |rate| async move {
+        let reading = meter.start();
+        let mut run = stream_open(senders, rate, probe).await;
+        run.result.cpu_us_per_op = reading.per_operation(run.result.ok);
+        let kept_up = run.kept_up(bound);
+        eprintln!(
+            "[bench]   probe {}: {}; CPU {}",
+            if kept_up { "kept up" } else { "fell behind" },
+            run.summary(),
+            cores(&run)
+        );
+        (run, kept_up)
     })
     .await
 }
