@@ -1,9 +1,10 @@
 //! The sink loop: gather a batch of aggregate records and decode them,
 //! write rows and offsets in one transaction (retrying with backoff while
-//! Postgres is unreachable); the next batch is gathered and decoded while one
-//! is written, and batches are written one at a time, in order. Offsets live
-//! in Postgres; records below a partition's stored offset are skipped, so a
-//! restart or a rebalance neither loses nor duplicates.
+//! Postgres is unreachable); the next batch is gathered, decoded and encoded
+//! for the upsert while one is written, and batches are written one at a
+//! time, in order. Offsets live in Postgres; records below a partition's
+//! stored offset are skipped, so a restart or a rebalance neither loses nor
+//! duplicates.
 //!
 //! Tracing: each batch's transaction runs in a `sink.write` span. A batch
 //! holds many aggregate records, each the end of its own trace, so the span
@@ -15,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use opentelemetry::trace::SpanContext;
 use rdkafka::{
     Message, Offset, TopicPartitionList,
@@ -35,7 +36,7 @@ use tributary_common::{
 use crate::{
     aggregate::{AggregateRow, READER},
     plan::AggregatePlan,
-    store::{Position, Store},
+    store::{EncodedRows, Position, Store},
 };
 
 /// Everything the loop works with.
@@ -61,20 +62,112 @@ pub struct Pipeline {
 /// number.
 type Partition = (Arc<str>, i32);
 
-/// A record read and decoded.
-struct Record {
-    partition: Partition,
+/// A record that can never be written: it goes to the dead-letter topic
+/// (unless its partition's stored offset is past it), with why.
+type Refused = (OwnedMessage, &'static str, String);
+
+/// A record of a batch, in the order read.
+struct Entry {
+    /// Its partition: an index into [`Gathered::partitions`].
+    partition: usize,
     offset: i64,
-    decoded: Decoded,
+    /// It decoded to a row (the next of [`Gathered::rows`]), or it was
+    /// refused (the next of [`Gathered::refused`]).
+    row: bool,
 }
 
-/// What a record decoded to.
-enum Decoded {
-    /// A row, with the record's trace when spans are exported.
-    Row(AggregateRow, Option<SpanContext>),
-    /// A record that can never be written: it goes to the dead-letter topic
-    /// (unless its partition's stored offset is past it), with why.
-    Refused(OwnedMessage, &'static str, String),
+/// One partition's records in a batch.
+struct Run {
+    partition: Partition,
+    /// The offset of its first record.
+    first: i64,
+    /// The offset after its highest record.
+    next: i64,
+    /// Each record's offset is above the one before (the usual case; not
+    /// when a rebalance handed the partition back and it was read again).
+    increasing: bool,
+}
+
+/// What a batch writes: its rows (with the traces the write's span
+/// continues and links to), the dead letters it sends first, and the offset
+/// after each partition's last record written (0: none was).
+struct Selected {
+    rows: Vec<AggregateRow>,
+    /// `rows` encoded, when they are the rows as gathered and the gathering
+    /// encoded them.
+    encoded: Option<EncodedRows>,
+    traces: Vec<SpanContext>,
+    dead: Vec<Refused>,
+    positions: Vec<(Partition, i64)>,
+}
+
+impl Gathered {
+    /// The records of this batch that are not in the table yet, given the
+    /// stored next offset of each of its partitions (in the order of
+    /// `partitions`): those below it, and those at or below one already
+    /// taken from their partition in this batch (a partition read again
+    /// after a rebalance), are skipped.
+    fn select(self, stored: &[i64]) -> Selected {
+        let whole = self
+            .partitions
+            .iter()
+            .zip(stored)
+            .all(|(run, stored)| run.increasing && run.first >= *stored);
+        if whole {
+            // Nothing to skip (the usual case): every record is written,
+            // and the rows are taken as gathered.
+            return Selected {
+                rows: self.rows,
+                encoded: self.encoded,
+                traces: self.traces.into_iter().map(|(_, trace)| trace).collect(),
+                dead: self.refused,
+                positions: self
+                    .partitions
+                    .into_iter()
+                    .map(|run| (run.partition, run.next))
+                    .collect(),
+            };
+        }
+        let mut gathered = self.rows.into_iter().enumerate();
+        let mut refused = self.refused.into_iter();
+        let mut gathered_traces = self.traces.into_iter().peekable();
+        let mut selected = Selected {
+            rows: Vec::with_capacity(self.entries.len()),
+            encoded: None,
+            traces: Vec::new(),
+            dead: Vec::new(),
+            positions: self
+                .partitions
+                .into_iter()
+                .map(|run| (run.partition, 0))
+                .collect(),
+        };
+        for entry in self.entries {
+            let decoded = if entry.row {
+                Ok(gathered.next().expect("a row per row entry"))
+            } else {
+                Err(refused.next().expect("a refused record per refused entry"))
+            };
+            let position = &mut selected.positions[entry.partition].1;
+            if entry.offset < stored[entry.partition] || entry.offset < *position {
+                continue; // already in the table
+            }
+            *position = entry.offset + 1;
+            match decoded {
+                Ok((index, row)) => {
+                    selected.rows.push(row);
+                    // Skipped rows' traces are dropped on the way.
+                    while let Some((at, trace)) = gathered_traces.next_if(|(at, _)| *at <= index) {
+                        if at == index && selected.traces.len() <= trace_context::MAX_LINKS {
+                            selected.traces.push(trace);
+                        }
+                    }
+                }
+                Err(refused) => selected.dead.push(refused),
+            }
+        }
+        selected
+    }
 }
 
 /// What a typed plan made of a record.
@@ -90,9 +183,96 @@ enum Planned {
 
 /// A batch of decoded records for the writer, with the partitions revoked
 /// since the previous batch (their stored offsets must be read again).
+///
+/// The rows are gathered in the vector the transaction writes, so that when
+/// no record is below its partition's stored offset or read twice (the
+/// usual case) the writer, whose work is on the critical path, takes them
+/// as they are instead of going through the records one by one.
 struct Gathered {
-    records: Vec<Record>,
+    /// Every record, in the order read.
+    entries: Vec<Entry>,
+    /// The rows, in the order read.
+    rows: Vec<AggregateRow>,
+    /// The refused records, in the order read.
+    refused: Vec<Refused>,
+    /// The traces of the first rows that carry one (when spans are
+    /// exported), with their indices in `rows`; at most
+    /// `trace_context::MAX_LINKS + 1`.
+    traces: Vec<(usize, SpanContext)>,
+    /// The batch's partitions, in the order of their first records.
+    partitions: Vec<Run>,
+    /// `rows` encoded for the upsert, made by the gathering (off the
+    /// critical path) for when they are written as they are.
+    encoded: Option<EncodedRows>,
     revoked: Vec<(String, i32)>,
+}
+
+impl Gathered {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(capacity),
+            rows: Vec::with_capacity(capacity),
+            refused: Vec::new(),
+            traces: Vec::new(),
+            partitions: Vec::new(),
+            encoded: None,
+            revoked: Vec::new(),
+        }
+    }
+
+    /// Adds a record of `topic`/`partition` at `offset`: a row (with its
+    /// trace) or a refused record.
+    fn push(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        offset: i64,
+        decoded: Result<(AggregateRow, Option<SpanContext>), Refused>,
+    ) {
+        let same = |run: &Run| {
+            let (t, p) = &run.partition;
+            *p == partition && (Arc::ptr_eq(t, topic) || **t == **topic)
+        };
+        // A batch holds a handful of partitions, mostly in long runs.
+        let found = match self.entries.last() {
+            Some(last) if same(&self.partitions[last.partition]) => Some(last.partition),
+            _ => self.partitions.iter().position(same),
+        };
+        let index = match found {
+            Some(index) => {
+                let run = &mut self.partitions[index];
+                if offset < run.next {
+                    run.increasing = false;
+                }
+                run.next = run.next.max(offset + 1);
+                index
+            }
+            None => {
+                self.partitions.push(Run {
+                    partition: (topic.clone(), partition),
+                    first: offset,
+                    next: offset + 1,
+                    increasing: true,
+                });
+                self.partitions.len() - 1
+            }
+        };
+        let row = decoded.is_ok();
+        match decoded {
+            Ok((row, trace)) => {
+                if let Some(trace) = trace {
+                    self.traces.push((self.rows.len(), trace));
+                }
+                self.rows.push(row);
+            }
+            Err(refused) => self.refused.push(refused),
+        }
+        self.entries.push(Entry {
+            partition: index,
+            offset,
+            row,
+        });
+    }
 }
 
 impl Pipeline {
@@ -111,11 +291,11 @@ impl Pipeline {
                 // Next offset per partition, as stored in Postgres; loaded on
                 // a partition's first record and forgotten when it is revoked.
                 let mut next: HashMap<Partition, i64> = HashMap::new();
-                while let Some(Gathered { records, revoked }) = to_write.recv().await {
-                    for (topic, partition) in revoked {
+                while let Some(mut batch) = to_write.recv().await {
+                    for (topic, partition) in std::mem::take(&mut batch.revoked) {
                         next.remove(&(Arc::from(topic), partition));
                     }
-                    if !this.write_batch(records, &mut next, &shutdown).await? {
+                    if !this.write_batch(batch, &mut next, &shutdown).await? {
                         break;
                     }
                 }
@@ -134,8 +314,7 @@ impl Pipeline {
         let mut stream = self.consumer.stream();
         let mut topic: Arc<str> = Arc::from("");
         'batches: while !shutdown.is_cancelled() {
-            let mut batch: Vec<Record> = Vec::with_capacity(self.batch_size);
-            let mut traces = 0;
+            let mut batch = Gathered::new(self.batch_size);
             let first = tokio::select! {
                 () = shutdown.cancelled() => break,
                 message = stream.next() => message,
@@ -152,15 +331,31 @@ impl Pipeline {
             tokio::pin!(linger);
             let mut message = Some(first);
             loop {
-                if let Some(m) = message.take() {
-                    let Some(record) = self.record(&m, &mut topic, &mut traces, shutdown).await
-                    else {
-                        break 'batches; // shutdown while the registry was away
-                    };
-                    batch.push(record);
+                if let Some(m) = message.take()
+                    && self
+                        .record(&m, &mut topic, &mut batch, shutdown)
+                        .await
+                        .is_none()
+                {
+                    break 'batches; // shutdown while the registry was away
                 }
-                if batch.len() >= self.batch_size {
+                if batch.entries.len() >= self.batch_size {
                     break;
+                }
+                // A record that is there already is taken without the linger
+                // timer: polling both for every record cost more than
+                // decoding some of them.
+                match stream.next().now_or_never() {
+                    Some(Some(Ok(m))) => {
+                        message = Some(m);
+                        continue;
+                    }
+                    Some(Some(Err(e))) => {
+                        tracing::warn!(error = %e, "consumer error");
+                        continue;
+                    }
+                    Some(None) => break,
+                    None => {}
                 }
                 tokio::select! {
                     () = &mut linger => break,
@@ -171,67 +366,62 @@ impl Pipeline {
                     },
                 }
             }
-            let gathered = Gathered {
-                records: batch,
-                revoked: self.consumer.context().take(),
-            };
-            if batches.send(gathered).await.is_err() {
+            // Encoding the rows here, while the previous batch is written,
+            // takes it off the writer's path; an encoding error surfaces
+            // where the writer encodes them again.
+            batch.encoded = EncodedRows::new(&batch.rows).ok();
+            batch.revoked = self.consumer.context().take();
+            if batches.send(batch).await.is_err() {
                 break; // the writer stopped
             }
         }
     }
 
-    /// Decodes `message` into a [`Record`]; `None` when shutdown came while
+    /// Decodes `message` into `batch`; `None` when shutdown came while
     /// waiting for the registry. `topic` is the previous record's topic, kept
-    /// so that records share one copy of its name; `traces` counts the batch's
-    /// records that carry their trace.
+    /// so that records share one copy of its name.
     async fn record(
         &self,
         message: &BorrowedMessage<'_>,
         topic: &mut Arc<str>,
-        traces: &mut usize,
+        batch: &mut Gathered,
         shutdown: &CancellationToken,
-    ) -> Option<Record> {
+    ) -> Option<()> {
         if **topic != *message.topic() {
             *topic = Arc::from(message.topic());
         }
         let decoded = match self.decode(message, shutdown).await? {
             Ok(row) => {
-                let trace = if *traces <= trace_context::MAX_LINKS && telemetry::exporting() {
-                    trace_context::span_context_of(message)
-                } else {
-                    None
-                };
-                *traces += usize::from(trace.is_some());
-                Decoded::Row(row, trace)
+                let trace =
+                    if batch.traces.len() <= trace_context::MAX_LINKS && telemetry::exporting() {
+                        trace_context::span_context_of(message)
+                    } else {
+                        None
+                    };
+                Ok((row, trace))
             }
-            Err((reason, detail)) => Decoded::Refused(message.detach(), reason, detail),
+            Err((reason, detail)) => Err((message.detach(), reason, detail)),
         };
-        Some(Record {
-            partition: (topic.clone(), message.partition()),
-            offset: message.offset(),
-            decoded,
-        })
+        batch.push(topic, message.partition(), message.offset(), decoded);
+        Some(())
     }
 
     /// Writes one batch; `false` when shutdown interrupted the retries (the
     /// batch was not written and will be read again).
     async fn write_batch(
         &self,
-        batch: Vec<Record>,
+        batch: Gathered,
         next: &mut HashMap<Partition, i64>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<bool> {
-        let mut rows = Vec::with_capacity(batch.len());
-        let mut traces = Vec::new();
-        // The batch's partitions and the offset after each one's last record
-        // (a batch holds a handful of partitions).
-        let mut positions: Vec<(Partition, i64)> = Vec::new();
-        for record in batch {
-            let stored = match next.get(&record.partition) {
+        // The stored next offset of each of the batch's partitions (a batch
+        // holds a handful).
+        let mut stored = Vec::with_capacity(batch.partitions.len());
+        for run in &batch.partitions {
+            let offset = match next.get(&run.partition) {
                 Some(offset) => *offset,
                 None => {
-                    let (topic, partition) = &record.partition;
+                    let (topic, partition) = &run.partition;
                     let offset = self
                         .with_retry(shutdown, || self.store.next_offset(topic, *partition))
                         .await;
@@ -239,34 +429,21 @@ impl Pipeline {
                         return Ok(false);
                     };
                     let offset = offset.unwrap_or(0);
-                    next.insert(record.partition.clone(), offset);
+                    next.insert(run.partition.clone(), offset);
                     offset
                 }
             };
-            let position = match positions.iter_mut().find(|(p, _)| *p == record.partition) {
-                Some((_, position)) => position,
-                None => {
-                    positions.push((record.partition, 0));
-                    &mut positions.last_mut().expect("just pushed").1
-                }
-            };
-            if record.offset < stored || record.offset < *position {
-                continue; // already in the table
-            }
-            *position = record.offset + 1;
-            match record.decoded {
-                Decoded::Row(row, trace) => {
-                    rows.push(row);
-                    if let Some(trace) = trace
-                        && traces.len() <= trace_context::MAX_LINKS
-                    {
-                        traces.push(trace);
-                    }
-                }
-                Decoded::Refused(message, reason, detail) => {
-                    self.dead_letters.send(&message, reason, &detail).await?
-                }
-            }
+            stored.push(offset);
+        }
+        let Selected {
+            rows,
+            encoded,
+            traces,
+            dead,
+            positions,
+        } = batch.select(&stored);
+        for (message, reason, detail) in &dead {
+            self.dead_letters.send(message, reason, detail).await?;
         }
         let positions: Vec<Position> = positions
             .into_iter()
@@ -291,8 +468,15 @@ impl Pipeline {
         );
         trace_context::continue_first(&span, &traces);
         let timer = crate::metrics::BATCH_SECONDS.start_timer();
+        // Encoded by the gathering when the rows are written as gathered;
+        // encoded again for a retry (the write takes them).
+        let mut encoded = encoded;
         if self
-            .with_retry(shutdown, || self.store.write(&rows, &positions))
+            .with_retry(shutdown, || {
+                let encoded = encoded.take().map_or_else(|| EncodedRows::new(&rows), Ok);
+                let positions = &positions;
+                async move { self.store.write_encoded(encoded?, positions).await }
+            })
             .instrument(span)
             .await
             .is_none()
@@ -412,3 +596,7 @@ impl Pipeline {
         .map(|done| done.unwrap_or_else(|e| unreachable!("every failure is retried: {e}")))
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -225,3 +225,44 @@ async fn the_writer_schema_comes_from_the_cache() {
     ));
     assert_eq!(readers.registry_lookups(), 1);
 }
+
+/// The plan's timestamp conversion (a day's date kept between calls) gives
+/// what chrono's gives, for any number: runs within a day and across days,
+/// negative ones, and both ends of chrono's range and beyond.
+#[test]
+fn timestamps_convert_as_chrono_converts_them() {
+    use chrono::DateTime;
+    let max = DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis();
+    let min = DateTime::<chrono::Utc>::MIN_UTC.timestamp_millis();
+    let mut rng = Rng(0x71AE_57A4_9C0F_F1CE);
+    let mut values = vec![0, -1, 1, 86_399_999, 86_400_000, -86_400_000, -86_400_001];
+    values.extend([
+        i64::MIN,
+        i64::MAX,
+        max,
+        max + 1,
+        min,
+        min - 1,
+        min + 1,
+        max - 1,
+    ]);
+    for _ in 0..20_000 {
+        let base = match rng.below(4) {
+            0 => rng.next_u64() as i64,
+            1 => (rng.next_u64() % 8_000_000_000_000) as i64 - 4_000_000_000_000,
+            2 => max - (rng.next_u64() % 200_000_000) as i64,
+            _ => min + (rng.next_u64() % 200_000_000) as i64,
+        };
+        // A run of nearby instants, as a batch has.
+        for _ in 0..rng.below(4) + 1 {
+            values.push(base.saturating_add((rng.next_u64() % 100_000_000) as i64 - 50_000_000));
+        }
+    }
+    for ms in values {
+        assert_eq!(
+            crate::plan::millis(ms),
+            DateTime::from_timestamp_millis(ms),
+            "{ms}"
+        );
+    }
+}
