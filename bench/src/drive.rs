@@ -192,6 +192,13 @@ pub struct OpenLoop {
     pub drain: Duration,
     /// The most operations unanswered at once.
     pub max_in_flight: usize,
+    /// The latency each successful operation would have had had it been
+    /// answered only once every operation started with it (in the same
+    /// wake-up of the driver) was: what answering a batch at once costs, as
+    /// ingest answers a message of events when all of them are stored. For
+    /// the raw producer, which answers each record alone, the difference
+    /// from its own latency is the price of that alone.
+    pub answered_together: Latency,
 }
 
 impl OpenLoop {
@@ -214,7 +221,8 @@ impl OpenLoop {
         format!(
             "{}/s: {} ok, {} failed; latency p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; \
              started late p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; last answer {:.1} ms after its due \
-             time; at most {} in flight",
+             time; at most {} in flight; answered with those started together p50 {:.2} ms, \
+             p99 {:.2} ms",
             self.rate,
             self.result.ok,
             self.result.errors,
@@ -225,7 +233,9 @@ impl OpenLoop {
             self.start_lag.p99_ms,
             self.start_lag.max_ms,
             self.drain.as_secs_f64() * 1e3,
-            self.max_in_flight
+            self.max_in_flight,
+            self.answered_together.p50_ms,
+            self.answered_together.p99_ms
         )
     }
 }
@@ -288,18 +298,24 @@ where
         let in_flight = in_flight.clone();
         max_in_flight =
             max_in_flight.max(in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+        let start = now;
         handles.push(tokio::spawn(async move {
             let outcome = fut.await;
             let answered = tokio::time::Instant::now();
             in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            (outcome, at, answered)
+            (outcome, start, at, answered)
         }));
     }
     let mut tally = Tally::new(count);
     let mut last_answer = started;
+    // (started, due, answered) of each successful operation, in order.
+    let mut answers = Vec::with_capacity(count);
     for handle in handles {
         match handle.await {
-            Ok((outcome, at, answered)) => {
+            Ok((outcome, start, at, answered)) => {
+                if outcome.is_ok() {
+                    answers.push((start, at, answered));
+                }
                 tally.record(outcome, answered - at);
                 last_answer = last_answer.max(answered);
             }
@@ -315,7 +331,28 @@ where
         start_lag: Latency::of(lags),
         drain: last_answer.saturating_duration_since(last_due),
         max_in_flight,
+        answered_together: answered_together(&answers),
     }
+}
+
+/// The latency of each of `answers` (started, due, answered; in the order
+/// started) had it been answered when the last of those started with it
+/// was. Operations started together are consecutive.
+fn answered_together(
+    answers: &[(
+        tokio::time::Instant,
+        tokio::time::Instant,
+        tokio::time::Instant,
+    )],
+) -> Latency {
+    let mut latencies = Vec::with_capacity(answers.len());
+    for group in answers.chunk_by(|a, b| a.0 == b.0) {
+        let last = group.iter().map(|(_, _, answered)| *answered).max();
+        if let Some(last) = last {
+            latencies.extend(group.iter().map(|(_, due, _)| last - *due));
+        }
+    }
+    Latency::of(latencies)
 }
 
 /// Runs `workers` callers, each calling `op` back to back, for `duration`.
@@ -362,6 +399,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_started_together_are_answered_with_the_last_of_them() {
+        let t0 = tokio::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Two started together at 1 (due at 0 and 1), answered at 3 and 9;
+        // one started alone at 2, answered at 4.
+        let answers = [
+            (ms(1), ms(0), ms(3)),
+            (ms(1), ms(1), ms(9)),
+            (ms(2), ms(2), ms(4)),
+        ];
+        let together = answered_together(&answers);
+        // Latencies 9, 8 and 2 ms.
+        assert_eq!(together.max_ms, 9.0);
+        assert_eq!(together.p50_ms, 8.0);
+        assert_eq!(answered_together(&[]), Latency::default());
+    }
 
     #[tokio::test]
     async fn closed_loop_counts_successes_and_failures() {
