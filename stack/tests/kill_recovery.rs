@@ -57,7 +57,7 @@ fn with_instance(
 
 impl Pipeline {
     async fn start(name: &str, broker: BrokerKind) -> anyhow::Result<Self> {
-        Self::start_with_registry_at(name, broker, cluster::loopback_in(1024..65535)?).await
+        Self::start_with_registry_at(name, broker, cluster::loopback()?).await
     }
 
     /// Like [`Pipeline::start`], with the registry listening on `registry`.
@@ -262,7 +262,10 @@ async fn waits_for_the_registry(service: &ServiceProcess) -> anyhow::Result<()> 
                 service.name(),
                 log.display()
             );
-            Ok(!log_lines(log, "retrying").is_empty())
+            // The retry's line names the registry in its message or error.
+            Ok(log_lines(log, "retrying")
+                .iter()
+                .any(|line| line.contains("schema registry")))
         },
     )
     .await

@@ -404,7 +404,8 @@ impl Cluster {
     }
 }
 
-fn loopback() -> anyhow::Result<SocketAddr> {
+/// A loopback address on a free port the system picks.
+pub fn loopback() -> anyhow::Result<SocketAddr> {
     Ok(SocketAddr::from(([127, 0, 0, 1], free_port()?)))
 }
 
