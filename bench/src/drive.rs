@@ -30,6 +30,11 @@ pub struct RunResult {
     /// CPU microseconds per successful operation, by process (see [`crate::cpu`]).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub cpu_us_per_op: std::collections::BTreeMap<String, f64>,
+    /// Microseconds per successful operation each process's threads were
+    /// ready to run but waited for a CPU, and the machine's steal time (see
+    /// [`crate::cpu::Reading::waited_per_operation`]).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub waited_us_per_op: std::collections::BTreeMap<String, f64>,
 }
 
 struct Tally {
@@ -70,6 +75,7 @@ impl Tally {
             latency: Latency::of(self.samples),
             first_error: self.first_error,
             cpu_us_per_op: Default::default(),
+            waited_us_per_op: Default::default(),
         }
     }
 }
@@ -161,8 +167,8 @@ where
             () = tokio::time::sleep_until(boundary) => {}
         }
     }
-    let cpu = reading
-        .map(|r| r.per_operation(tally.ok))
+    let (cpu, waited) = reading
+        .map(|r| (r.per_operation(tally.ok), r.waited_per_operation(tally.ok)))
         .unwrap_or_default();
     while let Some((outcome, _, latency)) = running.next().await {
         warm_errors.record(outcome, latency);
@@ -173,6 +179,7 @@ where
     }
     let mut result = tally.finish(duration);
     result.cpu_us_per_op = cpu;
+    result.waited_us_per_op = waited;
     result
 }
 

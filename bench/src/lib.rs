@@ -319,6 +319,7 @@ async fn metered_open(
     let reading = meter.start();
     let mut run = run.await;
     run.result.cpu_us_per_op = reading.per_operation(run.result.ok);
+    run.result.waited_us_per_op = reading.waited_per_operation(run.result.ok);
     eprintln!(
         "[bench]   {what}: {}; CPU {}",
         run.summary(),

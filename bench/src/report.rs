@@ -31,6 +31,10 @@ pub struct Stage {
     pub errors: u64,
     /// Median over the runs of each process's CPU microseconds per operation.
     pub cpu_us_per_op: BTreeMap<String, f64>,
+    /// Median over the runs of the microseconds per operation each process
+    /// waited for a CPU, and of the machine's steal time.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub waited_us_per_op: BTreeMap<String, f64>,
 }
 
 impl Stage {
@@ -45,20 +49,28 @@ impl Stage {
             median_per_second: median(&rates),
             latency: Latency::median_run(&latencies),
             errors: runs.iter().map(|r| r.errors).sum(),
-            cpu_us_per_op: runs
-                .iter()
-                .flat_map(|r| r.cpu_us_per_op.keys())
-                .map(|process| {
-                    let each: Vec<f64> = runs
-                        .iter()
-                        .filter_map(|r| r.cpu_us_per_op.get(process).copied())
-                        .collect();
-                    (process.clone(), median(&each))
-                })
-                .collect(),
+            cpu_us_per_op: medians_by_process(&runs, |r| &r.cpu_us_per_op),
+            waited_us_per_op: medians_by_process(&runs, |r| &r.waited_us_per_op),
             runs,
         }
     }
+}
+
+/// The median over `runs` of each process's figure in the map `of` picks.
+fn medians_by_process(
+    runs: &[RunResult],
+    of: impl Fn(&RunResult) -> &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    runs.iter()
+        .flat_map(|r| of(r).keys())
+        .map(|process| {
+            let each: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| of(r).get(process).copied())
+                .collect();
+            (process.clone(), median(&each))
+        })
+        .collect()
 }
 
 /// A comparison against a target.
@@ -339,11 +351,26 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "\n## CPU per operation\n\nUser + system CPU of each process over a run (`/proc/<pid>/stat`), in microseconds per operation the run completed; medians of the runs. The consumers (raw consumer, processor), the sink and the raw upsert loop are measured after a warm-up (the first second of records, the first batch), over the timed part only.\n\n| stage | process | µs per operation |\n|---|---|---|"
+            "\n## CPU per operation\n\nUser + system CPU of each process over a run (`/proc/<pid>/stat`), in microseconds per operation the run completed; medians of the runs. Beside it, how long the process's threads were ready to run but waited for a CPU (`/proc/<pid>/task/*/schedstat`), and the machine's steal time (`/proc/stat`), per operation. The consumers (raw consumer, processor), the sink and the raw upsert loop are measured after a warm-up (the first second of records, the first batch), over the timed part only.\n\n| stage | process | CPU µs per operation | waited for a CPU, µs per operation |\n|---|---|---|---|"
         );
         for s in &self.stages {
-            for (process, us) in &s.cpu_us_per_op {
-                let _ = writeln!(md, "| {} | {process} | {us:.1} |", s.name);
+            let processes: std::collections::BTreeSet<&String> = s
+                .cpu_us_per_op
+                .keys()
+                .chain(s.waited_us_per_op.keys())
+                .collect();
+            for process in processes {
+                let cell = |of: &BTreeMap<String, f64>| {
+                    of.get(process)
+                        .map_or(String::new(), |us| format!("{us:.1}"))
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {process} | {} | {} |",
+                    s.name,
+                    cell(&s.cpu_us_per_op),
+                    cell(&s.waited_us_per_op)
+                );
             }
         }
         let _ = writeln!(md, "\n## Peak RSS\n\n| process | MiB |\n|---|---|");

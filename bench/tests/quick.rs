@@ -127,6 +127,21 @@ fn quick_run_measures_every_stage(broker: &str) {
             "{name}: no CPU figure for {process}: {stage:#}"
         );
     }
+    // Where latency goes when the cores are busy: each open loop's processes'
+    // waits for a CPU, and the machine's steal time.
+    for (name, process) in [
+        (names::RAW_PRODUCER_OPEN_HALF, "raw producer"),
+        (names::STREAM_OPEN_HALF, "ingest"),
+        (names::STREAM_OPEN_HALF, "steal (machine)"),
+    ] {
+        let stage = stages.iter().find(|s| s["name"] == name).unwrap();
+        assert!(
+            stage["waited_us_per_op"][process]
+                .as_f64()
+                .is_some_and(|us| us >= 0.0),
+            "{name}: no wait figure for {process}: {stage:#}"
+        );
+    }
     assert!(markdown.contains("## CPU per operation"));
     assert!(markdown.contains("## SDKs"));
     for t in targets {

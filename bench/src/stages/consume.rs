@@ -155,6 +155,7 @@ impl Interval {
             latency: Latency::default(),
             first_error: None,
             cpu_us_per_op: reading.per_operation(measured),
+            waited_us_per_op: reading.waited_per_operation(measured),
         }
     }
 }

@@ -191,6 +191,7 @@ pub async fn max_sustained_rate(
         let reading = meter.start();
         let mut run = stream_open(senders, rate, probe).await;
         run.result.cpu_us_per_op = reading.per_operation(run.result.ok);
+        run.result.waited_us_per_op = reading.waited_per_operation(run.result.ok);
         let kept_up = run.kept_up(bound);
         eprintln!(
             "[bench]   probe {}: {}; CPU {}",
@@ -248,17 +249,29 @@ where
 }
 
 /// The CPU of each metered process over `run`, in cores (CPU seconds per
-/// second of the schedule), for the progress log.
+/// second of the schedule), then the time its threads waited for a CPU, in
+/// the same unit, for the progress log.
 pub fn cores(run: &OpenLoop) -> String {
-    let mut parts: Vec<String> = run
-        .result
-        .cpu_us_per_op
-        .iter()
-        .map(|(process, us)| format!("{process} {:.2}", us * run.rate as f64 / 1e6))
-        .collect();
-    let total: f64 = run.result.cpu_us_per_op.values().sum::<f64>() * run.rate as f64 / 1e6;
-    parts.push(format!("total {total:.2} cores"));
-    parts.join(", ")
+    let in_cores = |per_op: &std::collections::BTreeMap<String, f64>| {
+        let mut parts: Vec<String> = per_op
+            .iter()
+            .map(|(process, us)| format!("{process} {:.2}", us * run.rate as f64 / 1e6))
+            .collect();
+        let total: f64 = per_op
+            .iter()
+            .filter(|(process, _)| *process != crate::cpu::STEAL)
+            .map(|(_, us)| us)
+            .sum::<f64>()
+            * run.rate as f64
+            / 1e6;
+        parts.push(format!("total of the processes {total:.2} cores"));
+        parts.join(", ")
+    };
+    format!(
+        "{}; waited for a CPU: {}",
+        in_cores(&run.result.cpu_us_per_op),
+        in_cores(&run.result.waited_us_per_op)
+    )
 }
 
 #[cfg(test)]

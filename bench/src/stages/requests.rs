@@ -200,6 +200,7 @@ impl WrkSummary {
                 )
             }),
             cpu_us_per_op,
+            ..RunResult::default()
         }
     }
 }

@@ -157,6 +157,7 @@ pub async fn raw_upsert(
         latency: Latency::of(samples),
         first_error: None,
         cpu_us_per_op: reading.per_operation(timed),
+        waited_us_per_op: reading.waited_per_operation(timed),
     })
 }
 
@@ -211,7 +212,11 @@ pub async fn sink(
         time_progress("sink", target, STALL, rows).await?;
         let elapsed = started.elapsed();
         // Read while the sink still runs (its /proc entry goes with it).
-        let cpu = reading.per_operation(target.saturating_sub(warmed));
+        let measured = target.saturating_sub(warmed);
+        let cpu = (
+            reading.per_operation(measured),
+            reading.waited_per_operation(measured),
+        );
         anyhow::Ok((warmed, cpu, elapsed))
     }
     .await;
@@ -223,7 +228,7 @@ pub async fn sink(
     }
     .await;
     env.stop(service).await?;
-    let (warmed, cpu_us_per_op, elapsed) = timed?;
+    let (warmed, (cpu_us_per_op, waited_us_per_op), elapsed) = timed?;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM aggregates")
         .fetch_one(pool)
         .await?;
@@ -250,6 +255,7 @@ pub async fn sink(
                 .map(|s| ("sink".to_string(), s * 1e6 / target.max(1) as f64))
                 .into_iter()
                 .collect(),
+            ..RunResult::default()
         });
     }
     let measured = target - warmed;
@@ -261,6 +267,7 @@ pub async fn sink(
         latency: Latency::default(),
         first_error: None,
         cpu_us_per_op,
+        waited_us_per_op,
     })
 }
 
