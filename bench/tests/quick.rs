@@ -104,42 +104,42 @@ fn quick_run_measures_every_stage(broker: &str) {
     }
     let targets = report["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 7, "{targets:#?}");
-    // CPU per operation of the process doing each stage's work.
-    for (name, process) in [
-        (names::RAW_PRODUCER, "raw producer"),
-        (names::STREAM, "ingest"),
-        (names::UNARY, "ingest"),
-        (names::HTTP_SUBMIT, "ingest"),
-        (names::RAW_CONSUMER, "raw consumer"),
-        (names::PROCESSOR, "processor"),
-        (names::RAW_UPSERT, "raw upsert loop"),
-        (names::SINK, "sink"),
-        (names::PYTHON_SDK, "Python SDK client"),
-        (names::TYPESCRIPT_SDK, "TypeScript SDK client"),
-        (names::GO_SDK, "Go SDK client"),
-        (names::PYTHON_SDK, "ingest"),
+    // CPU per operation of the process doing each stage's work; and where
+    // latency goes when the cores are busy: the half-maximum open loops'
+    // processes' waits for a CPU, and the machine's steal time.
+    for (figure, name, process) in [
+        ("cpu_us_per_op", names::RAW_PRODUCER, "raw producer"),
+        ("cpu_us_per_op", names::STREAM, "ingest"),
+        ("cpu_us_per_op", names::UNARY, "ingest"),
+        ("cpu_us_per_op", names::HTTP_SUBMIT, "ingest"),
+        ("cpu_us_per_op", names::RAW_CONSUMER, "raw consumer"),
+        ("cpu_us_per_op", names::PROCESSOR, "processor"),
+        ("cpu_us_per_op", names::RAW_UPSERT, "raw upsert loop"),
+        ("cpu_us_per_op", names::SINK, "sink"),
+        ("cpu_us_per_op", names::PYTHON_SDK, "Python SDK client"),
+        (
+            "cpu_us_per_op",
+            names::TYPESCRIPT_SDK,
+            "TypeScript SDK client",
+        ),
+        ("cpu_us_per_op", names::GO_SDK, "Go SDK client"),
+        ("cpu_us_per_op", names::PYTHON_SDK, "ingest"),
+        (
+            "waited_us_per_op",
+            names::RAW_PRODUCER_OPEN_HALF,
+            "raw producer",
+        ),
+        ("waited_us_per_op", names::STREAM_OPEN_HALF, "ingest"),
+        (
+            "waited_us_per_op",
+            names::STREAM_OPEN_HALF,
+            "steal (machine)",
+        ),
     ] {
         let stage = stages.iter().find(|s| s["name"] == name).unwrap();
         assert!(
-            stage["cpu_us_per_op"][process]
-                .as_f64()
-                .is_some_and(|us| us >= 0.0),
-            "{name}: no CPU figure for {process}: {stage:#}"
-        );
-    }
-    // Where latency goes when the cores are busy: each open loop's processes'
-    // waits for a CPU, and the machine's steal time.
-    for (name, process) in [
-        (names::RAW_PRODUCER_OPEN_HALF, "raw producer"),
-        (names::STREAM_OPEN_HALF, "ingest"),
-        (names::STREAM_OPEN_HALF, "steal (machine)"),
-    ] {
-        let stage = stages.iter().find(|s| s["name"] == name).unwrap();
-        assert!(
-            stage["waited_us_per_op"][process]
-                .as_f64()
-                .is_some_and(|us| us >= 0.0),
-            "{name}: no wait figure for {process}: {stage:#}"
+            stage[figure][process].as_f64().is_some_and(|us| us >= 0.0),
+            "{name}: no {figure} for {process}: {stage:#}"
         );
     }
     assert!(markdown.contains("## CPU per operation"));
