@@ -53,6 +53,11 @@ pub struct BenchConfig {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub sdk_linger: Option<Duration>,
 
+    /// Tokio worker threads of the ingest process (`TOKIO_WORKER_THREADS`,
+    /// which Tokio reads); one per core, Tokio's default, when unset.
+    #[arg(long)]
+    pub ingest_worker_threads: Option<usize>,
+
     /// Streams (SDK senders, each on a connection of its own) of the
     /// streaming runs: the closed loop shares the in-flight window among
     /// them, and the open loops and maximum-rate probes deal their events
@@ -148,6 +153,8 @@ pub struct Sizes {
     pub window: usize,
     /// The SDK sender's linger.
     pub linger: Duration,
+    /// Tokio worker threads of ingest; `None`: one per core.
+    pub ingest_worker_threads: Option<usize>,
     /// Streams of the closed-loop streaming run.
     pub streams: usize,
     /// Offered rate of the open-loop latency runs, events/s.
@@ -238,6 +245,7 @@ impl Sizes {
                 linger: config
                     .sdk_linger
                     .unwrap_or(tributary_client::SenderOptions::default().linger),
+                ingest_worker_threads: config.ingest_worker_threads,
                 streams: config.streams.max(1),
                 latency_rate: 500,
                 latency_duration: Duration::from_secs(2),
@@ -265,6 +273,7 @@ impl Sizes {
                 linger: config
                     .sdk_linger
                     .unwrap_or(tributary_client::SenderOptions::default().linger),
+                ingest_worker_threads: config.ingest_worker_threads,
                 streams: config.streams.max(1),
                 latency_rate: 2_000,
                 latency_duration: Duration::from_secs(8),

@@ -100,9 +100,15 @@ impl Env {
             .with_context(|| format!("{subject} v{version} was not registered"))
     }
 
-    /// Starts ingest and waits until it is ready.
-    pub async fn ingest(&self) -> anyhow::Result<ServiceProcess> {
-        self.cluster.ingest("ingest").await
+    /// Starts ingest, with `worker_threads` Tokio workers when given (else
+    /// one per core), and waits until it is ready.
+    pub async fn ingest(&self, worker_threads: Option<usize>) -> anyhow::Result<ServiceProcess> {
+        let workers = worker_threads.map(|n| n.to_string());
+        let env: Vec<(&str, &str)> = workers
+            .iter()
+            .map(|n| ("TOKIO_WORKER_THREADS", n.as_str()))
+            .collect();
+        self.cluster.ingest_with("ingest", &env).await
     }
 
     /// Starts a processor named `name` with extra environment `env` and

@@ -99,7 +99,7 @@ async fn run_stages(
     let producer = produce::raw_producer(&env.kafka)?;
     let records = produce::raw_records(sizes.events, schema_id)?;
 
-    let ingest = env.ingest().await?;
+    let ingest = env.ingest(sizes.ingest_worker_threads).await?;
     let client = Client::new(ingest.grpc_url())?;
     let pids = Pids {
         broker: env.broker.pid(),

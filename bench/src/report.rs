@@ -380,12 +380,14 @@ impl Report {
         let s = &self.sizes;
         let _ = writeln!(
             md,
-            "\n## Sizes\n\nclosed loop: {:?} after {:?} of warm-up, {} in flight, {} stream(s) (the open loops and the maximum-rate probes deal their events over the same streams), SDK linger {:?}; SDK senders: {} events each; open loop: {} events/s for {:?}; unary and POST /submit: {} callers for {:?}; sink backlog: {} rows, baseline batches of {}; freshness: {} events/s background, {} probes/s, for {:?}.",
+            "\n## Sizes\n\nclosed loop: {:?} after {:?} of warm-up, {} in flight, {} stream(s) (the open loops and the maximum-rate probes deal their events over the same streams), SDK linger {:?}, ingest's Tokio workers {}; SDK senders: {} events each; open loop: {} events/s for {:?}; unary and POST /submit: {} callers for {:?}; sink backlog: {} rows, baseline batches of {}; freshness: {} events/s background, {} probes/s, for {:?}.",
             s.closed_duration,
             s.closed_warm_up,
             s.window,
             s.streams,
             s.linger,
+            s.ingest_worker_threads
+                .map_or("one per core".to_string(), |n| n.to_string()),
             s.events,
             s.latency_rate,
             s.latency_duration,

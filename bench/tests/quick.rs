@@ -18,9 +18,16 @@ fn quick_run_measures_every_stage_on_kafka() {
 fn quick_run_measures_every_stage(broker: &str) {
     let bin_dir = tributary_stack::binaries::build_service_binaries().unwrap();
     let out = tempfile::tempdir().unwrap();
+    // One of the two runs puts ingest on one Tokio worker.
+    let workers: &[&str] = if broker == "kafka" {
+        &["--ingest-worker-threads", "1"]
+    } else {
+        &[]
+    };
     let status = Command::new(env!("CARGO_BIN_EXE_tributary-bench"))
         .arg("--quick")
         .args(["--broker", broker])
+        .args(workers)
         .arg("--out")
         .arg(out.path())
         .arg("--bin-dir")
@@ -51,6 +58,13 @@ fn quick_run_measures_every_stage(broker: &str) {
         serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     let markdown = std::fs::read_to_string(markdown).unwrap();
     assert_eq!(report["broker"], broker);
+    if broker == "kafka" {
+        assert_eq!(report["sizes"]["ingest_worker_threads"], 1);
+        assert!(markdown.contains("ingest's Tokio workers 1;"), "{markdown}");
+    } else {
+        assert!(report["sizes"]["ingest_worker_threads"].is_null());
+        assert!(markdown.contains("ingest's Tokio workers one per core;"));
+    }
     assert!(
         markdown.starts_with(&format!("# Tributary benchmark on {broker}, ")),
         "{markdown}"
