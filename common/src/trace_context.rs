@@ -74,14 +74,21 @@ pub fn span_context_of<M: Message>(message: &M) -> Option<SpanContext> {
     span_context(header_of(message))
 }
 
-/// The `traceparent` value (`00-{trace id}-{span id}-{flags}`) of a span context.
+/// The `traceparent` value (`00-{trace id}-{span id}-{flags}`, lowercase
+/// hex) of a span context. Written on every record ingest produces, so it is
+/// hex-encoded into a fixed buffer: `format!` of the ids was 4 % of ingest's
+/// CPU in a profile of streaming.
 pub fn format(sc: &SpanContext) -> String {
-    format!(
-        "00-{}-{}-{:02x}",
-        sc.trace_id(),
-        sc.span_id(),
-        sc.trace_flags().to_u8()
-    )
+    // "00-" 32 hex digits "-" 16 hex digits "-" 2 hex digits.
+    let mut value = [b'-'; 55];
+    value[..2].copy_from_slice(b"00");
+    let hex_into = |bytes: &[u8], to: &mut [u8]| {
+        hex::encode_to_slice(bytes, to).expect("each slice is twice its bytes' length")
+    };
+    hex_into(&sc.trace_id().to_bytes(), &mut value[3..35]);
+    hex_into(&sc.span_id().to_bytes(), &mut value[36..52]);
+    hex_into(&[sc.trace_flags().to_u8()], &mut value[53..55]);
+    String::from_utf8(value.to_vec()).expect("hex digits and dashes are ASCII")
 }
 
 /// The `traceparent` to send on behalf of `span`: the span's own context
@@ -157,6 +164,40 @@ mod tests {
         let sc = span_context(Some(PARENT)).expect("valid");
         assert!(sc.is_remote());
         assert_eq!(format(&sc), PARENT);
+    }
+
+    #[test]
+    fn the_value_is_the_w3c_form_of_any_context() {
+        let ids = RandomIdGenerator::default();
+        for flags in [
+            TraceFlags::SAMPLED,
+            TraceFlags::default(),
+            TraceFlags::new(0xab),
+        ] {
+            for _ in 0..200 {
+                let sc = SpanContext::new(
+                    ids.new_trace_id(),
+                    ids.new_span_id(),
+                    flags,
+                    false,
+                    TraceState::NONE,
+                );
+                let w3c = format!(
+                    "00-{:032x}-{:016x}-{:02x}",
+                    u128::from_be_bytes(sc.trace_id().to_bytes()),
+                    u64::from_be_bytes(sc.span_id().to_bytes()),
+                    flags.to_u8()
+                );
+                assert_eq!(format(&sc), w3c);
+                // The propagator reads back the flags it knows (sampled).
+                if flags.to_u8() <= 1 {
+                    assert_eq!(
+                        span_context(Some(&w3c)).map(|read| read.trace_id()),
+                        Some(sc.trace_id())
+                    );
+                }
+            }
+        }
     }
 
     #[test]

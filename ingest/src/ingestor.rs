@@ -110,8 +110,10 @@ impl Ingestor {
         // Started with the first record, so that a registry lookup before it
         // does not eat into the produce timeout.
         let mut batch = None;
+        // The caller's context, read once for all the events.
+        let parent = trace_context::from_traceparent(traceparent);
         for (slot, (event, exact)) in events.enumerate() {
-            let outcome = match self.prepare(event, exact, traceparent).await {
+            let outcome = match self.prepare(event, exact, &parent).await {
                 Ok(prepared) => {
                     let batch = batch.get_or_insert_with(|| self.publisher.batch(count));
                     let schema_id = prepared.schema_id;
@@ -175,7 +177,7 @@ impl Ingestor {
         &self,
         event: proto::Event,
         exact: ExactJson,
-        traceparent: Option<&str>,
+        parent: &trace_context::Context,
     ) -> Result<Prepared, Rejection> {
         let accepted_at_ms = now_ms();
         let valid = ValidEvent::parse_exact(
@@ -240,8 +242,7 @@ impl Ingestor {
         } else {
             tracing::Span::none()
         };
-        let traceparent =
-            trace_context::traceparent_of(&span, &trace_context::from_traceparent(traceparent));
+        let traceparent = trace_context::traceparent_of(&span, parent);
         Ok(Prepared {
             event_type,
             key,
