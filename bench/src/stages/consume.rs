@@ -21,7 +21,7 @@ use crate::cpu::{Meter, Reading};
 use crate::{
     drive::RunResult,
     env::{Env, counter},
-    stages::produce,
+    stages::{POLL_MIN, next_poll, produce},
     stats::{Latency, rate},
     workload,
 };
@@ -39,9 +39,6 @@ pub const MIN_MEASURED: Duration = Duration::from_secs(5);
 /// Records built and produced at a time while filling the backlog (built
 /// before they are sent, so memory stays bounded).
 const FILL_CHUNK: usize = 50_000;
-
-/// How often the processor's records counter is read.
-const POLL: Duration = Duration::from_millis(20);
 
 /// Records in `topics` now (high watermark minus low, over all partitions).
 pub async fn backlog(kafka_args: &KafkaArgs, topics: &[String]) -> anyhow::Result<u64> {
@@ -210,9 +207,13 @@ pub async fn processor(env: &mut Env, target: u64, run: usize) -> anyhow::Result
         .with("broker", env.broker.pid());
     let mut interval = Interval::new(meter);
     let (mut last, mut last_change) = (0, Instant::now());
+    let mut first_moved: Option<(Instant, u64)> = None;
     let count = loop {
         let now = counter(&service, "tributary_processor_records_total").await?;
         interval.progress(now);
+        if now > 0 && first_moved.is_none() {
+            first_moved = Some((Instant::now(), now));
+        }
         if now >= target {
             break now;
         }
@@ -221,7 +222,10 @@ pub async fn processor(env: &mut Env, target: u64, run: usize) -> anyhow::Result
         } else if last_change.elapsed() > STALL {
             anyhow::bail!("processor: stuck at {now} of {target} for {STALL:?}");
         }
-        tokio::time::sleep(POLL).await;
+        let wait = first_moved.map_or(POLL_MIN, |(t, from)| {
+            next_poll(from, now, target, t.elapsed())
+        });
+        tokio::time::sleep(wait).await;
     };
     let result = interval.finish("processor", count);
     env.stop(service).await?;
