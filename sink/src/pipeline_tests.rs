@@ -9,6 +9,7 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::DateTime;
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use rdkafka::{Message as _, Timestamp, message::OwnedMessage};
+use tributary_testkit::avro_records::Rng;
 
 use super::{Gathered, Partition, Refused, trace_context};
 use crate::aggregate::AggregateRow;
@@ -132,18 +133,6 @@ fn selected(records: &[Record], stored: &HashMap<Partition, i64>) -> Outcome {
     (selected.rows, selected.traces, dead, selected.positions)
 }
 
-/// xorshift64*: reproducible batches without a dependency.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// The records of the gathering's copies (`select` consumes its batch).
 fn copy(records: &[Record]) -> Vec<Record> {
     records
@@ -162,7 +151,7 @@ fn copy(records: &[Record]) -> Vec<Record> {
 #[test]
 fn a_batch_writes_what_the_record_by_record_rule_writes() {
     let topics: [Arc<str>; 2] = [Arc::from("tributary.aggregates"), Arc::from("other")];
-    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let mut random = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut shortcuts, mut skipping) = (0, 0);
     for case in 0..2_000 {
         let partitions = 1 + random.below(4) as i32;
@@ -175,7 +164,7 @@ fn a_batch_writes_what_the_record_by_record_rule_writes() {
         let mut traced = 0;
         for n in 0..len {
             let topic = topics[usize::from(two_topics && random.below(2) == 0)].clone();
-            let partition: Partition = (topic, random.below(partitions as u64) as i32);
+            let partition: Partition = (topic, random.below(partitions as usize) as i32);
             let offset = next_offset
                 .entry(partition.clone())
                 .or_insert_with(|| random.below(1_000) as i64);
@@ -201,7 +190,7 @@ fn a_batch_writes_what_the_record_by_record_rule_writes() {
                 let trace = (with_traces > 0
                     && random.below(with_traces + 1) > 0
                     && traced <= trace_context::MAX_LINKS)
-                    .then(|| trace(n));
+                    .then(|| trace(n as u64));
                 traced += usize::from(trace.is_some());
                 Ok((row(n as i64), trace))
             };

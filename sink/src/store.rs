@@ -184,6 +184,8 @@ mod tests {
 
     use chrono::DateTime;
 
+    use tributary_testkit::avro_records::Rng;
+
     use super::newest_per_key;
     use crate::aggregate::AggregateRow;
 
@@ -207,19 +209,14 @@ mod tests {
 
     #[test]
     fn the_highest_ranked_row_of_each_key_is_kept_in_key_order() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut below = |n: u64| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-        };
+        let mut random = Rng(0x2545_f491_4f6c_dd1d);
+        let mut below = |n: usize| random.below(n);
         for case in 0..500 {
             let rows: Vec<AggregateRow> = (0..below(300) + 1)
                 .map(|n| {
                     let start = below(4) as i64 * 60_000;
                     AggregateRow {
-                        event_type: ["ad_click", "price_tick"][below(2) as usize].into(),
+                        event_type: ["ad_click", "price_tick"][below(2)].into(),
                         group_key: format!("k{}", below(5)),
                         window_start: DateTime::from_timestamp_millis(start).unwrap(),
                         window_end: DateTime::from_timestamp_millis(start + 60_000).unwrap(),
