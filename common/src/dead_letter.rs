@@ -18,9 +18,9 @@ use std::{
 };
 
 use rdkafka::{
-    ClientConfig, Message,
+    Message,
     message::{Header, Headers as _, OwnedHeaders},
-    producer::{BaseProducer, FutureProducer, FutureRecord},
+    producer::{FutureProducer, FutureRecord},
 };
 
 /// Header names added to dead letters.
@@ -49,61 +49,18 @@ static DEAD_LETTERS: std::sync::LazyLock<prometheus::IntCounterVec> =
 
 /// Produces dead letters and counts them.
 pub struct DeadLetters {
-    producer: Producer,
+    producer: FutureProducer,
     topic: String,
     count: AtomicU64,
 }
 
-/// The producer of dead letters: one the service has anyway, or one of its
-/// own made at the first dead letter.
-enum Producer {
-    Shared(FutureProducer),
-    /// An idle `FutureProducer` is not free: its polling thread (rdkafka
-    /// 0.39's `ThreadedProducer`) polls for 100 ms at a time, and for the
-    /// last millisecond of each the remaining timeout rounds down to 0 ms,
-    /// so it spins: about 1 % of a core for as long as the process lives (5 %
-    /// of the sink's CPU in `tributary-bench --stage sink`, which sends
-    /// none).
-    OnFirstUse {
-        config: ClientConfig,
-        made: tokio::sync::OnceCell<FutureProducer>,
-    },
-}
-
 impl DeadLetters {
-    /// Dead letters go to `topic` through `producer`, which the service
-    /// uses for its own records too.
+    /// Dead letters go to `topic` through `producer`.
     pub fn new(producer: FutureProducer, topic: String) -> Self {
         Self {
-            producer: Producer::Shared(producer),
+            producer,
             topic,
             count: AtomicU64::new(0),
-        }
-    }
-
-    /// Dead letters go to `topic` through a producer of `config` made at the
-    /// first one, for a service that produces nothing else. `config` is
-    /// checked now: a producer of it (without a polling thread) is created
-    /// and dropped, so a setting librdkafka refuses stops the service at
-    /// start-up.
-    pub fn on_first_use(config: ClientConfig, topic: String) -> anyhow::Result<Self> {
-        drop(config.create::<BaseProducer>()?);
-        Ok(Self {
-            producer: Producer::OnFirstUse {
-                config,
-                made: tokio::sync::OnceCell::new(),
-            },
-            topic,
-            count: AtomicU64::new(0),
-        })
-    }
-
-    async fn producer(&self) -> Result<&FutureProducer, rdkafka::error::KafkaError> {
-        match &self.producer {
-            Producer::Shared(producer) => Ok(producer),
-            Producer::OnFirstUse { config, made } => {
-                made.get_or_try_init(|| async { config.create() }).await
-            }
         }
     }
 
@@ -149,8 +106,7 @@ impl DeadLetters {
         if let Some(payload) = message.payload() {
             record = record.payload(payload);
         }
-        self.producer()
-            .await?
+        self.producer
             .send(record, Duration::from_secs(30))
             .await
             .map_err(|(e, _)| e)?;

@@ -322,33 +322,47 @@ mod tests {
         assert_eq!(config.get("session.timeout.ms"), Some("45000"));
     }
 
-    /// CPU time (user + system) of each of this process's librdkafka
-    /// threads, by thread id, from `/proc/self/task/*/stat`.
-    fn librdkafka_thread_cpu() -> std::collections::HashMap<String, Duration> {
+    /// CPU time of each of this process's threads whose name starts with
+    /// `prefix`, by thread id, from `/proc/self/task/*/schedstat` (its first
+    /// field: nanoseconds on a CPU).
+    fn thread_cpu(prefix: &str) -> std::collections::HashMap<String, Duration> {
         let mut cpu = std::collections::HashMap::new();
         for task in std::fs::read_dir("/proc/self/task").expect("procfs") {
             let task = task.expect("task entry");
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            let (Ok(name), Ok(schedstat)) = (
+                std::fs::read_to_string(task.path().join("comm")),
+                std::fs::read_to_string(task.path().join("schedstat")),
+            ) else {
                 continue; // the thread ended
             };
-            // `pid (comm) state ...`: comm may hold spaces, so split after it.
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            if !stat[open + 1..close].starts_with("rdk:") {
+            if !name.starts_with(prefix) {
                 continue;
             }
-            let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-            // utime and stime are fields 14 and 15 of stat, 12 and 13 after comm;
-            // in clock ticks, which Linux reports at 100 per second.
-            let ticks: u64 =
-                fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            let nanos: u64 = schedstat
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("schedstat starts with the time on a CPU");
             cpu.insert(
                 task.file_name().to_string_lossy().into_owned(),
-                Duration::from_millis(ticks * 10),
+                Duration::from_nanos(nanos),
             );
         }
         cpu
+    }
+
+    /// The most CPU any thread named `prefix`* used since `before`.
+    fn busiest_since(
+        prefix: &str,
+        before: &std::collections::HashMap<String, Duration>,
+    ) -> Duration {
+        let after = thread_cpu(prefix);
+        assert!(!after.is_empty(), "no thread named {prefix}* found");
+        after
+            .iter()
+            .map(|(tid, cpu)| cpu.saturating_sub(before.get(tid).copied().unwrap_or_default()))
+            .max()
+            .unwrap_or_default()
     }
 
     /// The patched librdkafka (vendor/README.md): an idempotent producer's
@@ -388,7 +402,7 @@ mod tests {
             .broker_round_trip_time(1, Duration::from_millis(50))
             .expect("round-trip time");
 
-        let before = librdkafka_thread_cpu();
+        let before = thread_cpu("rdk:");
         let started = std::time::Instant::now();
         let mut sent = 0;
         while started.elapsed() < Duration::from_secs(2) {
@@ -407,17 +421,37 @@ mod tests {
             .flush(Duration::from_secs(30))
             .expect("all delivered");
         let elapsed = started.elapsed();
-        let after = librdkafka_thread_cpu();
-        assert!(!after.is_empty(), "no librdkafka thread (`rdk:*`) found");
-        let busiest = after
-            .iter()
-            .map(|(tid, cpu)| cpu.saturating_sub(before.get(tid).copied().unwrap_or_default()))
-            .max()
-            .unwrap_or_default();
+        let busiest = busiest_since("rdk:", &before);
         assert!(sent > 500, "only {sent} records were sent");
         assert!(
             busiest < elapsed / 5,
             "a librdkafka thread spent {busiest:?} of CPU in {elapsed:?} while {sent} records waited for a broker answering 50 ms late"
+        );
+    }
+
+    /// The patched rdkafka crate (vendor/README.md): the polling thread of an
+    /// idle `FutureProducer` (rdkafka's `ThreadedProducer`) polls for 100 ms
+    /// at a time and must sleep through all of it. Unpatched, the last
+    /// partial millisecond of each poll became a 0 ms timeout and the thread
+    /// spun until the deadline: about 1 % of a core.
+    #[test]
+    fn an_idle_producers_polling_thread_sleeps() {
+        use rdkafka::{mocking::MockCluster, producer::FutureProducer};
+
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let _producer: FutureProducer =
+            producer_config(&KafkaArgs::for_brokers(cluster.bootstrap_servers()))
+                .create()
+                .expect("producer");
+        std::thread::sleep(Duration::from_millis(300));
+        // The thread is "producer polling thread", cut to 15 bytes.
+        let before = thread_cpu("producer pollin");
+        let idle = Duration::from_secs(3);
+        std::thread::sleep(idle);
+        let busiest = busiest_since("producer pollin", &before);
+        assert!(
+            busiest < Duration::from_millis(5),
+            "the polling thread of an idle producer spent {busiest:?} of CPU in {idle:?}"
         );
     }
 }

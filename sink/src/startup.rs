@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::{
+    consumer::{Consumer as _, StreamConsumer},
+    producer::FutureProducer,
+};
 use sqlx::postgres::PgPoolOptions;
 use tributary_common::{
     avro_reader::ReaderCache, dead_letter::DeadLetters, kafka, rebalance::RevocationLog,
@@ -39,17 +42,16 @@ pub async fn build(config: &SinkConfig) -> anyhow::Result<Pipeline> {
     consumer
         .subscribe(&[&config.kafka.aggregates_topic])
         .context("cannot subscribe to the aggregates topic")?;
-    let dead_letters = DeadLetters::on_first_use(
-        kafka::producer_config(&config.kafka),
-        config.kafka.dead_letter_topic.clone(),
-    )
-    .context("cannot create the dead-letter producer")?;
+    let producer: FutureProducer = kafka::producer_config(&config.kafka).create()?;
     Ok(Pipeline {
         consumer,
         readers: ReaderCache::new(settings),
         plans: Default::default(),
         store: Store::new(pool, config.group.clone()),
-        dead_letters: Arc::new(dead_letters),
+        dead_letters: Arc::new(DeadLetters::new(
+            producer,
+            config.kafka.dead_letter_topic.clone(),
+        )),
         batch_size: config.batch_size.max(1),
         batch_linger: config.batch_linger,
     })
